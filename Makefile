@@ -1,0 +1,49 @@
+# The two quick-start commands: `make demo` and `make test`. Both build their own virtual
+# environments from PyPI, so a fresh clone needs nothing but python3 (>= 3.11) and make.
+PY ?= python3
+VENV := .venv
+UPVENV := .venv-uploader
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+UPSTAMP := $(UPVENV)/.installed
+
+.PHONY: demo test lint typecheck pytest uploader-only bench schema clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[bot,uploader,dev]'
+	touch $@
+
+# The uploader must install and pass its tests without discord.py, aiohttp or aiosqlite.
+$(UPSTAMP): pyproject.toml
+	$(PY) -m venv $(UPVENV)
+	$(UPVENV)/bin/pip install --quiet --upgrade pip
+	$(UPVENV)/bin/pip install --quiet -e '.[uploader]' 'pytest>=8' 'pytest-asyncio>=0.24' 'hypothesis>=6.100'
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/colony-bot demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check wire bot uploader tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict wire bot uploader
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+uploader-only: $(UPSTAMP)
+	COLONY_UPLOADER_ONLY=1 $(UPVENV)/bin/pytest -m uploader_only
+
+test: lint typecheck pytest uploader-only
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+schema: $(STAMP)
+	$(BIN)/python -m wire.schema
+
+clean:
+	rm -rf $(VENV) $(UPVENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Finding, ordering and reading the game's journal files (bytes in, complete lines out)."""

@@ -1,0 +1,1 @@
+"""Journal lines to wire events, with the context the game leaves out attached."""

@@ -1,0 +1,26 @@
+"""Shared building blocks of the wire contract: the strict base model and constrained field types."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+SCHEMA_VERSION = 1
+
+# Names (commanders, stations, systems, carriers) are stored as the game wrote them, markdown and
+# all; the bound only stops abuse. Rendering code escapes them.
+Name = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+OptName = Annotated[str, StringConstraints(max_length=512)] | None
+# Canonical commodity symbol: lower case, no `$`, no `_name;` (journals/README quirk 13).
+Commodity = Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=r"^[a-z0-9_.\-]+$")]
+EventId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+MarketId = Annotated[int, Field(ge=0, lt=2**53)]
+SystemAddress = Annotated[int, Field(ge=0, lt=2**63)]
+Tonnes = Annotated[int, Field(ge=0, le=10_000_000)]
+
+
+class WireModel(BaseModel):
+    """Every model we own refuses unknown fields: a contract change must be a visible diff."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)

@@ -1,0 +1,35 @@
+"""The unit the uploader POSTs to `/api/v1/events`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Discriminator, Field, Tag
+
+from wire._base import SCHEMA_VERSION, WireModel
+from wire.events import KnownEvent, UnknownEvent, event_kind
+
+MAX_EVENTS_PER_BATCH = 5000
+
+AnyEvent = Annotated[
+    Annotated[KnownEvent, Tag("known")] | Annotated[UnknownEvent, Tag("unknown")],
+    Discriminator(event_kind),
+]
+
+
+class Batch(WireModel):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    batch_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")] = Field(
+        description="Idempotency key, fixed when the batch is persisted and reused on every retry."
+    )
+    uploader_version: Annotated[str, Field(min_length=1, max_length=64)]
+    platform: Annotated[str, Field(min_length=1, max_length=64)]
+    events: Annotated[list[AnyEvent], Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)]
+
+
+class BatchResult(WireModel):
+    """The intake's answer to an accepted batch."""
+
+    accepted: int = Field(ge=0)
+    duplicates: int = Field(ge=0)
+    ignored: int = Field(ge=0)

@@ -1,0 +1,390 @@
+"""Wire v1 events: one model per kind, discriminated by `kind`.
+
+Every event carries the context the game leaves out of the journal line (the commander, the
+system and station they are in, the MarketID they are docked at), so the bot never has to replay
+one commander's journal to interpret a line. Only what the bot needs leaves the commander's PC:
+no ship names, no credits, no text chat.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, ConfigDict, Field
+
+from wire._base import (
+    Commodity,
+    EventId,
+    MarketId,
+    Name,
+    OptName,
+    SystemAddress,
+    Tonnes,
+    WireModel,
+)
+
+SourceName = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class EventBase(WireModel):
+    id: EventId = Field(description="Stable id: the same journal line always yields the same id.")
+    timestamp: AwareDatetime = Field(description="Game time of the journal line (UTC).")
+    source: SourceName = Field(description="Journal file name the line came from.")
+    offset: int = Field(ge=0, description="Byte offset of the line in its journal file (orders a file).")
+    commander: OptName = Field(default=None, description="Commander name, when known.")
+    fid: Annotated[str, Field(max_length=32)] | None = Field(default=None, description="Frontier ID.")
+    at_system: OptName = Field(default=None, description="System the commander is in, when known.")
+    at_system_address: SystemAddress | None = None
+    at_station: OptName = Field(default=None, description="Station the commander is docked at.")
+    at_market_id: MarketId | None = Field(default=None, description="MarketID docked at, when docked.")
+
+
+# --- colonisation -------------------------------------------------------------------------------
+
+
+class DepotResource(WireModel):
+    name: Commodity
+    name_localised: OptName = None
+    required: Tonnes
+    provided: Tonnes
+    payment: Annotated[int, Field(ge=0)] = 0
+
+
+class DepotEvent(EventBase):
+    """A `ColonisationConstructionDepot` snapshot: the truth for required, provided and progress."""
+
+    kind: Literal["depot"] = "depot"
+    market_id: MarketId
+    progress: Annotated[float, Field(ge=0.0, le=1.0)]
+    complete: bool
+    failed: bool
+    resources: Annotated[list[DepotResource], Field(max_length=200)]
+    # Known when the commander is docked at this very depot (quirk 22: not always the case).
+    station_name: OptName = None
+    station_type: OptName = None
+    system_name: OptName = None
+    system_address: SystemAddress | None = None
+
+
+class ContributionItem(WireModel):
+    name: Commodity
+    name_localised: OptName = None
+    amount: Tonnes
+
+
+class ContributionEvent(EventBase):
+    """A `ColonisationContribution`: this commander's own delivery."""
+
+    kind: Literal["contribution"] = "contribution"
+    market_id: MarketId
+    items: Annotated[list[ContributionItem], Field(min_length=1, max_length=200)]
+
+
+class SystemClaimEvent(EventBase):
+    kind: Literal["system_claim"] = "system_claim"
+    system_name: Name
+    system_address: SystemAddress
+
+
+class SystemClaimReleaseEvent(EventBase):
+    kind: Literal["system_claim_release"] = "system_claim_release"
+    system_name: Name
+    system_address: SystemAddress
+
+
+class BeaconDeployedEvent(EventBase):
+    """The game writes no location; the system is the one the commander was last seen in."""
+
+    kind: Literal["beacon_deployed"] = "beacon_deployed"
+    system_name: OptName = None
+    system_address: SystemAddress | None = None
+
+
+class ConstructionCompleteEvent(EventBase):
+    """`CompleteConstruction` (the game's event); the site is the one docked at, when known."""
+
+    kind: Literal["construction_complete"] = "construction_complete"
+    market_id: MarketId | None = None
+
+
+# --- where the commander is ---------------------------------------------------------------------
+
+
+class DockedEvent(EventBase):
+    kind: Literal["docked"] = "docked"
+    market_id: MarketId
+    station_name: Name
+    station_type: OptName = None
+    system_name: Name
+    system_address: SystemAddress | None = None
+    construction_site: bool = Field(
+        default=False, description="The station takes colonisation contributions."
+    )
+
+
+class UndockedEvent(EventBase):
+    kind: Literal["undocked"] = "undocked"
+    market_id: MarketId | None = None
+    station_name: OptName = None
+
+
+class LocationEvent(EventBase):
+    kind: Literal["location"] = "location"
+    system_name: Name
+    system_address: SystemAddress | None = None
+    docked: bool = False
+    market_id: MarketId | None = None
+    station_name: OptName = None
+    station_type: OptName = None
+    construction_site: bool = False
+
+
+class FsdJumpEvent(EventBase):
+    kind: Literal["fsd_jump"] = "fsd_jump"
+    system_name: Name
+    system_address: SystemAddress | None = None
+
+
+class CarrierJumpEvent(EventBase):
+    """The commander was aboard a carrier that jumped."""
+
+    kind: Literal["carrier_jump"] = "carrier_jump"
+    system_name: Name
+    system_address: SystemAddress | None = None
+    docked: bool = False
+    market_id: MarketId | None = None
+    station_name: OptName = None
+    station_type: OptName = None
+
+
+# --- who and what ship --------------------------------------------------------------------------
+
+
+class CommanderEvent(EventBase):
+    """From `Commander` and `LoadGame`: who this journal belongs to."""
+
+    kind: Literal["commander"] = "commander"
+    name: Name
+
+
+class LoadoutEvent(EventBase):
+    kind: Literal["loadout"] = "loadout"
+    ship: Annotated[str, Field(max_length=64)]
+    cargo_capacity: Tonnes
+
+
+class CargoItem(WireModel):
+    name: Commodity
+    name_localised: OptName = None
+    count: Tonnes
+    stolen: bool = False
+    mission: bool = False
+
+
+class CargoEvent(EventBase):
+    """What the ship carries. `inventory` is None when the game wrote a bare `Cargo` and the
+    uploader could not read a matching Cargo.json."""
+
+    kind: Literal["cargo"] = "cargo"
+    vessel: Annotated[str, Field(max_length=32)] = "Ship"
+    count: Tonnes
+    inventory: Annotated[list[CargoItem], Field(max_length=500)] | None = None
+
+
+class MarketBuyEvent(EventBase):
+    kind: Literal["market_buy"] = "market_buy"
+    market_id: MarketId
+    commodity: Commodity
+    commodity_localised: OptName = None
+    count: Tonnes
+
+
+class MarketSellEvent(EventBase):
+    kind: Literal["market_sell"] = "market_sell"
+    market_id: MarketId
+    commodity: Commodity
+    commodity_localised: OptName = None
+    count: Tonnes
+
+
+class CargoTransferItem(WireModel):
+    commodity: Commodity
+    commodity_localised: OptName = None
+    count: Tonnes
+    direction: Annotated[str, Field(max_length=32)] = Field(description="tocarrier, toship or tosrv")
+
+
+class CargoTransferEvent(EventBase):
+    """Cargo moved between ship and carrier; the carrier is `at_market_id`."""
+
+    kind: Literal["cargo_transfer"] = "cargo_transfer"
+    transfers: Annotated[list[CargoTransferItem], Field(min_length=1, max_length=200)]
+
+
+class MarketItem(WireModel):
+    name: Commodity
+    name_localised: OptName = None
+    stock: Tonnes
+    demand: Tonnes
+    buy_price: Annotated[int, Field(ge=0)] = 0
+    sell_price: Annotated[int, Field(ge=0)] = 0
+
+
+class MarketEvent(EventBase):
+    """Market.json read while docked at a fleet carrier: the carrier's stock."""
+
+    kind: Literal["market"] = "market"
+    market_id: MarketId
+    station_name: OptName = None
+    station_type: OptName = None
+    system_name: OptName = None
+    items: Annotated[list[MarketItem], Field(max_length=1000)]
+
+
+# --- fleet carriers -----------------------------------------------------------------------------
+
+CarrierId = MarketId
+
+
+class CarrierStatsEvent(EventBase):
+    kind: Literal["carrier_stats"] = "carrier_stats"
+    carrier_id: CarrierId
+    carrier_type: OptName = None
+    callsign: OptName = None
+    name: OptName = None
+    docking_access: OptName = None
+    fuel_level: Annotated[int, Field(ge=0)] | None = None
+    cargo_used: Tonnes | None = Field(default=None, description="SpaceUsage.Cargo")
+    total_capacity: Tonnes | None = None
+    free_space: Annotated[int, Field(ge=-10_000_000, le=10_000_000)] | None = None
+
+
+class CarrierLocationEvent(EventBase):
+    kind: Literal["carrier_location"] = "carrier_location"
+    carrier_id: CarrierId
+    carrier_type: OptName = None
+    system_name: Name
+    system_address: SystemAddress | None = None
+    body_id: Annotated[int, Field(ge=0)] | None = None
+
+
+class CarrierJumpRequestEvent(EventBase):
+    kind: Literal["carrier_jump_request"] = "carrier_jump_request"
+    carrier_id: CarrierId
+    carrier_type: OptName = None
+    system_name: Name
+    system_address: SystemAddress | None = None
+    body: OptName = None
+    departure_time: AwareDatetime | None = None
+
+
+class CarrierJumpCancelledEvent(EventBase):
+    kind: Literal["carrier_jump_cancelled"] = "carrier_jump_cancelled"
+    carrier_id: CarrierId
+    carrier_type: OptName = None
+
+
+class CarrierTradeOrderEvent(EventBase):
+    kind: Literal["carrier_trade_order"] = "carrier_trade_order"
+    carrier_id: CarrierId
+    carrier_type: OptName = None
+    commodity: Commodity
+    commodity_localised: OptName = None
+    black_market: bool = False
+    purchase_order: Tonnes | None = None
+    sale_order: Tonnes | None = None
+    cancel_trade: bool = False
+    price: Annotated[int, Field(ge=0)] | None = None
+
+
+class CarrierDepositFuelEvent(EventBase):
+    kind: Literal["carrier_deposit_fuel"] = "carrier_deposit_fuel"
+    carrier_id: CarrierId
+    amount: Annotated[int, Field(ge=0)]
+    total: Annotated[int, Field(ge=0)]
+
+
+class ShutdownEvent(EventBase):
+    kind: Literal["shutdown"] = "shutdown"
+
+
+KnownEvent = Annotated[
+    DepotEvent
+    | ContributionEvent
+    | SystemClaimEvent
+    | SystemClaimReleaseEvent
+    | BeaconDeployedEvent
+    | ConstructionCompleteEvent
+    | DockedEvent
+    | UndockedEvent
+    | LocationEvent
+    | FsdJumpEvent
+    | CarrierJumpEvent
+    | CommanderEvent
+    | LoadoutEvent
+    | CargoEvent
+    | MarketBuyEvent
+    | MarketSellEvent
+    | CargoTransferEvent
+    | MarketEvent
+    | CarrierStatsEvent
+    | CarrierLocationEvent
+    | CarrierJumpRequestEvent
+    | CarrierJumpCancelledEvent
+    | CarrierTradeOrderEvent
+    | CarrierDepositFuelEvent
+    | ShutdownEvent,
+    Field(discriminator="kind"),
+]
+
+KNOWN_KINDS: frozenset[str] = frozenset(
+    m.model_fields["kind"].default
+    for m in (
+        DepotEvent,
+        ContributionEvent,
+        SystemClaimEvent,
+        SystemClaimReleaseEvent,
+        BeaconDeployedEvent,
+        ConstructionCompleteEvent,
+        DockedEvent,
+        UndockedEvent,
+        LocationEvent,
+        FsdJumpEvent,
+        CarrierJumpEvent,
+        CommanderEvent,
+        LoadoutEvent,
+        CargoEvent,
+        MarketBuyEvent,
+        MarketSellEvent,
+        CargoTransferEvent,
+        MarketEvent,
+        CarrierStatsEvent,
+        CarrierLocationEvent,
+        CarrierJumpRequestEvent,
+        CarrierJumpCancelledEvent,
+        CarrierTradeOrderEvent,
+        CarrierDepositFuelEvent,
+        ShutdownEvent,
+    )
+)
+
+
+class UnknownEvent(WireModel):
+    """An event of a kind this version does not know (sent by a newer uploader): kept, not used."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: EventId
+    kind: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
+    timestamp: AwareDatetime
+
+
+def event_kind(value: Any) -> str:
+    """Route a raw event to its model: known kinds by name, everything else to `UnknownEvent`."""
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    return "known" if kind in KNOWN_KINDS else "unknown"
+
+
+def event_time(event: KnownEvent | UnknownEvent) -> datetime:
+    return event.timestamp
