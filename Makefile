@@ -35,7 +35,7 @@ pytest: $(STAMP)
 	$(BIN)/pytest
 
 uploader-only: $(UPSTAMP)
-	COLONY_UPLOADER_ONLY=1 $(UPVENV)/bin/pytest -m uploader_only
+	COLONY_UPLOADER_ONLY=1 $(UPVENV)/bin/pytest -m uploader_only tests/wire tests/uploader
 
 test: lint typecheck pytest uploader-only
 
