@@ -1,15 +1,20 @@
 """Reading a journal file as bytes from an offset, consuming complete lines only.
 
-INTERFACE STUB: the signatures below are the contract other modules code against; the body is
-being written (issue 2).
+Bytes, never text mode: offsets are file byte offsets, valid to seek to on every platform, and a
+line the game is still writing (no `\\n` yet) is left for the next read (journals/README quirk 6).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
+# How much more to read at a time when one line is longer than `max_bytes`.
+_LONG_LINE_STEP = 1024 * 1024
+_NUL = b"\x00"
+_BLANK = b" \t\r\x00"
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,9 +29,83 @@ class Chunk:
     next_offset: int  # where to resume: just after the last complete line (== offset if none)
 
 
-def read_complete_lines(path: Path, offset: int, max_bytes: int = DEFAULT_MAX_BYTES) -> Chunk:
-    """Complete lines of `path` from `offset`; a partial last line is not consumed."""
-    raise NotImplementedError
+def split_lines(buffer: bytes, base_offset: int) -> list[RawLine]:
+    """The lines of `buffer` (which must end with `\\n`, or be empty), blank ones left out.
+
+    Leading NUL runs are stripped (quirk 7: up to 28,170 of them before a real line), as is the CR
+    of a CRLF terminator.
+    """
+    lines: list[RawLine] = []
+    start = 0
+    end = len(buffer)
+    find = buffer.find
+    while start < end:
+        nl = find(b"\n", start)
+        if nl < 0:  # caller's contract broken: never consume an unterminated tail
+            break
+        stop = nl - 1 if nl > start and buffer[nl - 1] == 0x0D else nl
+        data = buffer[start:stop]
+        if data[:1] == _NUL:
+            data = data.lstrip(_NUL)
+        if data and data.strip(_BLANK):
+            lines.append(RawLine(base_offset + start, data))
+        start = nl + 1
+    return lines
+
+
+def read_complete_lines(
+    path: Path, offset: int, max_bytes: int = DEFAULT_MAX_BYTES, *, final: bool = False
+) -> Chunk:
+    """Complete lines of `path` from `offset`; a partial last line is not consumed.
+
+    Reads about `max_bytes`; a single line longer than that is read on to its newline so the
+    caller always makes progress. `final=True` says the file will not grow any more (a newer
+    journal exists), so an unterminated last line is complete and is consumed too: the 2025-04
+    sample files end without a newline.
+    """
+    if offset < 0:
+        raise ValueError(f"offset must be >= 0, got {offset}")
+    if max_bytes < 1:
+        raise ValueError(f"max_bytes must be >= 1, got {max_bytes}")
+    with path.open("rb") as f:
+        f.seek(offset)
+        buffer = f.read(max_bytes)
+        last_nl = buffer.rfind(b"\n")
+        at_eof = len(buffer) < max_bytes
+        if last_nl < 0 and not at_eof:
+            # One line longer than max_bytes: read on until its newline (or the end of the file).
+            parts = [buffer]
+            while True:
+                more = f.read(_LONG_LINE_STEP)
+                if not more:
+                    at_eof = True
+                    break
+                nl = more.find(b"\n")
+                if nl >= 0:
+                    parts.append(more[: nl + 1])
+                    break
+                parts.append(more)
+            buffer = b"".join(parts)
+            last_nl = buffer.rfind(b"\n")
+        if final and at_eof and buffer and not buffer.endswith(b"\n"):
+            # Only when we saw the true end of the file: the tail is a whole (last) line.
+            complete = buffer + b"\n"
+            return Chunk(split_lines(complete, offset), offset + len(buffer))
+    if last_nl < 0:
+        return Chunk([], offset)
+    return Chunk(split_lines(buffer[: last_nl + 1], offset), offset + last_nl + 1)
+
+
+def first_line(path: Path) -> bytes | None:
+    """The file's first complete non-blank line (NULs and terminator stripped); None if none yet."""
+    offset = 0
+    while True:
+        chunk = read_complete_lines(path, offset, 64 * 1024)
+        if chunk.lines:
+            return chunk.lines[0].data
+        if chunk.next_offset == offset:
+            return None
+        offset = chunk.next_offset
 
 
 def fingerprint(path: Path) -> str | None:
@@ -34,4 +113,18 @@ def fingerprint(path: Path) -> str | None:
 
     Detects a file replaced at the same path, and seeds every event id of the file.
     """
-    raise NotImplementedError
+    line = first_line(path)
+    if line is None:
+        return None
+    return hashlib.sha256(line).hexdigest()
+
+
+def event_id(file_fingerprint: str, offset: int, data: bytes) -> str:
+    """The wire event id of one line: the same line gives the same id however often it is read."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(file_fingerprint.encode("ascii"))
+    h.update(b"\x00")
+    h.update(str(offset).encode("ascii"))
+    h.update(b"\x00")
+    h.update(data)
+    return h.hexdigest()
