@@ -1,0 +1,60 @@
+"""Embeds as plain text, for the offline console and offline channel updates."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import discord
+
+_STAMP = re.compile(r"<t:(-?\d+)(?::([tTdDfFR]))?>")
+_ESCAPED = re.compile(r"\\([*_`~|>\[\]()#\-\\])")
+_EMPHASIS = re.compile(r"\*\*|~~|`")
+
+
+def _ago(seconds: float) -> str:
+    value = abs(seconds)
+    count, unit = int(value), "second"
+    for size, name in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if value >= size:
+            count, unit = int(value // size), name
+            break
+    words = f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"in {words}" if seconds > 0 else f"{words} ago"
+
+
+def plain(text: str, *, now: datetime) -> str:
+    """Discord markup as a terminal shows it: timestamps spelled out, escapes and emphasis removed."""
+
+    def stamp(match: re.Match[str]) -> str:
+        when = datetime.fromtimestamp(int(match.group(1)), tz=UTC)
+        if match.group(2) == "R":
+            return _ago((when - now).total_seconds())
+        return when.strftime("%Y-%m-%d %H:%M UTC")
+
+    text = _STAMP.sub(stamp, text)
+    text = _EMPHASIS.sub("", text)
+    return _ESCAPED.sub(r"\1", text).replace("\u200b", "")
+
+
+def embed_text(embed: discord.Embed, *, now: datetime) -> str:
+    lines: list[str] = []
+    if embed.author.name:
+        lines.append(plain(embed.author.name, now=now))
+    if embed.title:
+        title = plain(embed.title, now=now)
+        lines += [title, "=" * min(len(title), 78)]
+    if embed.description:
+        lines.append(plain(embed.description, now=now))
+    for field in embed.fields:
+        lines += ["", f"## {plain(field.name or '', now=now)}", plain(field.value or "", now=now)]
+    if embed.footer.text:
+        lines += ["", f"-- {plain(embed.footer.text, now=now)}"]
+    return "\n".join(lines)
+
+
+def message_text(content: str | None, embeds: Iterable[discord.Embed], *, now: datetime) -> str:
+    parts = [plain(content, now=now)] if content else []
+    parts += [embed_text(e, now=now) for e in embeds]
+    return "\n\n".join(parts)

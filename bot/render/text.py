@@ -1,0 +1,50 @@
+"""Small text helpers shared by the embed builders: safe names, numbers, bars, timestamps."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import discord
+
+_WHITESPACE = re.compile(r"\s+")
+# Channel mentions are left alone by discord.utils.escape_mentions.
+_CHANNEL_MENTION = re.compile(r"<#(\d+)>")
+
+
+def safe(name: str | None, *, fallback: str = "unknown") -> str:
+    """A game or user supplied name made inert: one line, markdown escaped, mentions broken."""
+    if not name or not name.strip():
+        return fallback
+    text = _WHITESPACE.sub(" ", name).strip()
+    text = discord.utils.escape_markdown(text)
+    text = discord.utils.escape_mentions(text)
+    return _CHANNEL_MENTION.sub("<#\u200b\\1>", text)
+
+
+def tonnes(value: int) -> str:
+    return f"{value:,} t"
+
+
+def percent(progress: float) -> str:
+    return f"{progress * 100:.1f}%"
+
+
+def bar(progress: float, width: int = 12) -> str:
+    """A unicode progress bar; full only when the value really is 1."""
+    progress = min(max(progress, 0.0), 1.0)
+    filled = int(progress * width)  # floor: 99.9% never shows as a full bar
+    return "\u2588" * filled + "\u2591" * (width - filled)
+
+
+def relative(when: datetime) -> str:
+    """Discord renders this in each reader's own time zone ("3 hours ago")."""
+    return f"<t:{int(when.timestamp())}:R>"
+
+
+def absolute(when: datetime) -> str:
+    return f"<t:{int(when.timestamp())}:f>"
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    return f"{count:,} {word if count == 1 else (words or word + 's')}"
