@@ -1,0 +1,457 @@
+"""The durable outbox: the uploader's only SQL.
+
+One SQLite file (WAL, `synchronous=FULL`) holds, per journal file, the offset just after the last
+complete line already queued, the normaliser's state, the events waiting to be batched, the batches
+waiting to be sent (each with its `batch_id` fixed when it was persisted), and the dead letters.
+A file's offset, the normaliser state and the events read from it are written in ONE transaction,
+so a crash at any instant neither loses nor duplicates a line.
+
+Each program part (tailer, sender, status) opens its own `Outbox` (its own connection); SQLite
+serialises the writers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wire import SCHEMA_VERSION
+
+logger = logging.getLogger(__name__)
+
+# Numbered migrations, applied in order and tracked by `PRAGMA user_version`.
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (
+        1,
+        """
+        CREATE TABLE sources (
+            name        TEXT PRIMARY KEY,   -- journal file name (the wire `source`)
+            fingerprint TEXT NOT NULL,      -- digest of the file's first line: detects replacement
+            offset      INTEGER NOT NULL,   -- just after the last complete line already queued
+            size_seen   INTEGER NOT NULL,
+            mtime_ns    INTEGER NOT NULL,
+            updated_at  REAL NOT NULL
+        );
+        CREATE TABLE state (
+            key   TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE TABLE events (
+            seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL UNIQUE,
+            source   TEXT NOT NULL,
+            offset   INTEGER NOT NULL,
+            payload  TEXT NOT NULL            -- the wire event's JSON
+        );
+        CREATE TABLE batches (
+            id              INTEGER PRIMARY KEY AUTOINCREMENT,
+            batch_id        TEXT NOT NULL UNIQUE,
+            first_seq       INTEGER NOT NULL,  -- sending order: oldest events first
+            created_at      REAL NOT NULL,
+            n_events        INTEGER NOT NULL,
+            payload         TEXT NOT NULL,     -- the wire Batch JSON, sent as is on every retry
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL DEFAULT 0,
+            last_error      TEXT
+        );
+        CREATE INDEX batches_order ON batches (first_seq);
+        CREATE TABLE dead_letters (
+            id         INTEGER PRIMARY KEY AUTOINCREMENT,
+            batch_id   TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            n_events   INTEGER NOT NULL,
+            status     INTEGER,
+            reason     TEXT NOT NULL,
+            payload    TEXT NOT NULL
+        );
+        """,
+    ),
+)
+
+NORMALISER_STATE = "normaliser_state"
+LAST_SUCCESS_AT = "last_success_at"
+LAST_ERROR = "last_error"
+LAST_ERROR_AT = "last_error_at"
+TOKEN_REFUSED = "token_refused"
+HISTORY_SINCE = "history_since"
+
+_INSERT_BATCH = """INSERT INTO batches (batch_id, first_seq, created_at, n_events, payload)
+                   VALUES (?, ?, ?, ?, ?)"""
+
+
+class OutboxError(Exception):
+    """The outbox could not be opened or written (disk full, read-only folder, damaged file)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    name: str
+    fingerprint: str
+    offset: int
+    size_seen: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedEvent:
+    event_id: str
+    offset: int
+    payload: str  # the wire event's JSON
+
+
+@dataclass(frozen=True, slots=True)
+class PendingBatch:
+    row_id: int
+    batch_id: str
+    payload: str
+    n_events: int
+    attempts: int
+    next_attempt_at: float
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    batch_id: str
+    created_at: float
+    n_events: int
+    status: int | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    files: int
+    queued_events: int  # not yet in a batch
+    batched_events: int  # in batches waiting to be sent
+    batches: int
+    dead_letters: int
+    dead_letter_events: int
+    last_success_at: float | None
+    last_error: str | None
+    last_error_at: float | None
+    token_refused: str | None
+
+    @property
+    def pending_events(self) -> int:
+        return self.queued_events + self.batched_events
+
+
+def batch_json(batch_id: str, uploader_version: str, platform: str, event_payloads: Sequence[str]) -> str:
+    """A wire Batch as JSON text, built from the stored event JSON without re-parsing it."""
+    head = json.dumps(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "batch_id": batch_id,
+            "uploader_version": uploader_version,
+            "platform": platform,
+        },
+        separators=(",", ":"),
+    )
+    return head[:-1] + ',"events":[' + ",".join(event_payloads) + "]}"
+
+
+class Outbox:
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self._clock = clock
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # check_same_thread=False: the tailer's connection is used from worker threads, one at a time.
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._migrate()
+        except (sqlite3.Error, OSError) as exc:
+            raise OutboxError(f"cannot open the outbox {path}: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- plumbing --------------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        for number, sql in MIGRATIONS:
+            if number <= version:
+                continue
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {int(number)}")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            logger.info("outbox %s migrated to version %d", self.path, number)
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; any SQLite or OS failure becomes an `OutboxError`, rolled back."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise OutboxError(f"cannot write the outbox {self.path}: {exc}") from exc
+        try:
+            yield self._db
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise OutboxError(f"cannot write the outbox {self.path}: {exc}") from exc
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            logger.debug("rollback after a failed outbox write also failed", exc_info=True)
+
+    def _read(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
+        try:
+            return list(self._db.execute(sql, params).fetchall())
+        except sqlite3.Error as exc:
+            raise OutboxError(f"cannot read the outbox {self.path}: {exc}") from exc
+
+    # --- key/value state -------------------------------------------------------------------------
+
+    def get(self, key: str) -> str | None:
+        rows = self._read("SELECT value FROM state WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def put(self, key: str, value: str | None) -> None:
+        with self._tx() as db:
+            _put(db, key, value)
+
+    # --- the tailer's side -----------------------------------------------------------------------
+
+    def sources(self) -> dict[str, SourceState]:
+        rows = self._read("SELECT name, fingerprint, offset, size_seen, mtime_ns FROM sources")
+        return {
+            str(r[0]): SourceState(str(r[0]), str(r[1]), int(r[2]), int(r[3]), int(r[4]))
+            for r in rows
+        }
+
+    def commit_chunk(
+        self, source: SourceState, events: Sequence[QueuedEvent], normaliser_state: str | None
+    ) -> int:
+        """Queue `events`, move `source`'s offset and save the normaliser state, all in one transaction.
+
+        Returns how many events were queued; an id already waiting in the outbox is not queued twice.
+        """
+        with self._tx() as db:
+            before = db.total_changes
+            db.executemany(
+                "INSERT OR IGNORE INTO events (event_id, source, offset, payload) VALUES (?, ?, ?, ?)",
+                [(e.event_id, source.name, e.offset, e.payload) for e in events],
+            )
+            queued = db.total_changes - before
+            db.execute(
+                """INSERT INTO sources (name, fingerprint, offset, size_seen, mtime_ns, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (name) DO UPDATE SET fingerprint = excluded.fingerprint,
+                       offset = excluded.offset, size_seen = excluded.size_seen,
+                       mtime_ns = excluded.mtime_ns, updated_at = excluded.updated_at""",
+                (source.name, source.fingerprint, source.offset, source.size_seen, source.mtime_ns,
+                 self._clock()),
+            )
+            if normaliser_state is not None:
+                _put(db, NORMALISER_STATE, normaliser_state)
+        if queued != len(events):
+            logger.warning("%d event(s) of %s were already queued; kept once", len(events) - queued,
+                           source.name)
+        return queued
+
+    def pending_events(self) -> int:
+        """Events not yet delivered: queued plus in batches (the outbox size bound counts these)."""
+        rows = self._read(
+            "SELECT (SELECT COUNT(*) FROM events), (SELECT COALESCE(SUM(n_events), 0) FROM batches)"
+        )
+        return int(rows[0][0]) + int(rows[0][1])
+
+    # --- the sender's side -----------------------------------------------------------------------
+
+    def next_batch(
+        self, *, max_events: int, max_bytes: int, uploader_version: str, platform: str
+    ) -> PendingBatch | None:
+        """The oldest batch waiting to be sent; when there is none, one made from the oldest queued
+        events (bounded in events and bytes) and persisted with its `batch_id` before it is sent."""
+        existing = self._oldest_batch()
+        if existing is not None:
+            return existing
+        rows = self._read("SELECT seq, payload FROM events ORDER BY seq LIMIT ?", (max_events,))
+        if not rows:
+            return None
+        batch_id = uuid.uuid4().hex
+        overhead = len(batch_json(batch_id, uploader_version, platform, []))
+        taken: list[str] = []
+        size = overhead
+        last_seq = 0
+        for seq, payload in rows:
+            text = str(payload)
+            if taken and size + len(text) + 1 > max_bytes:
+                break
+            taken.append(text)
+            size += len(text) + 1
+            last_seq = int(seq)
+        first_seq = int(rows[0][0])
+        body = batch_json(batch_id, uploader_version, platform, taken)
+        with self._tx() as db:
+            db.execute("DELETE FROM events WHERE seq BETWEEN ? AND ?", (first_seq, last_seq))
+            db.execute(
+                _INSERT_BATCH,
+                (batch_id, first_seq, self._clock(), len(taken), body),
+            )
+        return self._oldest_batch()
+
+    def _oldest_batch(self) -> PendingBatch | None:
+        rows = self._read(
+            """SELECT id, batch_id, payload, n_events, attempts, next_attempt_at, created_at
+               FROM batches ORDER BY first_seq, id LIMIT 1"""
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return PendingBatch(
+            row_id=int(r[0]),
+            batch_id=str(r[1]),
+            payload=str(r[2]),
+            n_events=int(r[3]),
+            attempts=int(r[4]),
+            next_attempt_at=float(r[5]),
+            created_at=float(r[6]),
+        )
+
+    def delivered(self, batch: PendingBatch) -> None:
+        """The server took the batch (2xx): forget it."""
+        with self._tx() as db:
+            db.execute("DELETE FROM batches WHERE id = ?", (batch.row_id,))
+            _put(db, LAST_SUCCESS_AT, repr(self._clock()))
+            _put(db, TOKEN_REFUSED, None)
+
+    def dead_letter(self, batch: PendingBatch, status: int | None, reason: str) -> None:
+        """The server refused the batch as bad (400/422): keep it aside with the server's message."""
+        with self._tx() as db:
+            db.execute("DELETE FROM batches WHERE id = ?", (batch.row_id,))
+            db.execute(
+                """INSERT INTO dead_letters (batch_id, created_at, n_events, status, reason, payload)
+                   VALUES (?, ?, ?, ?, ?, ?)""",
+                (batch.batch_id, self._clock(), batch.n_events, status, reason, batch.payload),
+            )
+            _put(db, LAST_ERROR, reason)
+            _put(db, LAST_ERROR_AT, repr(self._clock()))
+
+    def split(self, batch: PendingBatch) -> bool:
+        """Replace a batch the server found too large (413) by its two halves, in the same place in
+        the sending order, each with a new batch_id. False when it holds a single event."""
+        document = json.loads(batch.payload)
+        events = document["events"]
+        if len(events) < 2:
+            return False
+        half = len(events) // 2
+        rows = self._read("SELECT first_seq FROM batches WHERE id = ?", (batch.row_id,))
+        if not rows:
+            return False
+        first_seq = int(rows[0][0])
+        with self._tx() as db:
+            db.execute("DELETE FROM batches WHERE id = ?", (batch.row_id,))
+            for part in (events[:half], events[half:]):
+                batch_id = uuid.uuid4().hex
+                body = batch_json(
+                    batch_id,
+                    document["uploader_version"],
+                    document["platform"],
+                    [json.dumps(e, ensure_ascii=False, separators=(",", ":")) for e in part],
+                )
+                # Both halves keep the original's place (first_seq); the row id orders them.
+                db.execute(
+                    _INSERT_BATCH,
+                    (batch_id, first_seq, batch.created_at, len(part), body),
+                )
+        return True
+
+    def retry_later(self, batch: PendingBatch, next_attempt_at: float, error: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                """UPDATE batches SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?
+                   WHERE id = ?""",
+                (next_attempt_at, error, batch.row_id),
+            )
+            _put(db, LAST_ERROR, error)
+            _put(db, LAST_ERROR_AT, repr(self._clock()))
+
+    def token_refused(self, message: str) -> None:
+        with self._tx() as db:
+            _put(db, TOKEN_REFUSED, message)
+            _put(db, LAST_ERROR, message)
+            _put(db, LAST_ERROR_AT, repr(self._clock()))
+
+    # --- status ----------------------------------------------------------------------------------
+
+    def stats(self) -> OutboxStats:
+        row = self._read(
+            """SELECT (SELECT COUNT(*) FROM sources), (SELECT COUNT(*) FROM events),
+                      (SELECT COALESCE(SUM(n_events), 0) FROM batches), (SELECT COUNT(*) FROM batches),
+                      (SELECT COUNT(*) FROM dead_letters),
+                      (SELECT COALESCE(SUM(n_events), 0) FROM dead_letters)"""
+        )[0]
+        ints = [int(v) for v in row]
+        success = self.get(LAST_SUCCESS_AT)
+        error_at = self.get(LAST_ERROR_AT)
+        return OutboxStats(
+            files=ints[0],
+            queued_events=ints[1],
+            batched_events=ints[2],
+            batches=ints[3],
+            dead_letters=ints[4],
+            dead_letter_events=ints[5],
+            last_success_at=float(success) if success else None,
+            last_error=self.get(LAST_ERROR),
+            last_error_at=float(error_at) if error_at else None,
+            token_refused=self.get(TOKEN_REFUSED),
+        )
+
+    def dead_letters(self, limit: int = 20) -> list[DeadLetter]:
+        rows = self._read(
+            """SELECT batch_id, created_at, n_events, status, reason FROM dead_letters
+               ORDER BY id DESC LIMIT ?""",
+            (limit,),
+        )
+        return [
+            DeadLetter(
+                batch_id=str(r[0]),
+                created_at=float(r[1]),
+                n_events=int(r[2]),
+                status=None if r[3] is None else int(r[3]),
+                reason=str(r[4]),
+            )
+            for r in rows
+        ]
+
+
+def _put(db: sqlite3.Connection, key: str, value: str | None) -> None:
+    if value is None:
+        db.execute("DELETE FROM state WHERE key = ?", (key,))
+    else:
+        db.execute(
+            """INSERT INTO state (key, value) VALUES (?, ?)
+               ON CONFLICT (key) DO UPDATE SET value = excluded.value""",
+            (key, value),
+        )

@@ -1,0 +1,230 @@
+"""Sending the outbox to the bot: one batch in flight, oldest first, nothing dropped.
+
+Answers: 2xx deletes the batch; 400/422 moves it to the dead letters with the server's message;
+401/403 pauses sending ("token refused") and keeps everything; 413 splits the batch; 408/425/429/5xx,
+timeouts and connection errors retry the same batch (same `batch_id`) with backoff, forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import gzip
+import json
+import logging
+import random
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from uploader import __version__
+from uploader.backoff import backoff_delay, parse_retry_after
+from uploader.outbox import Outbox, PendingBatch
+
+logger = logging.getLogger(__name__)
+
+EVENTS_PATH = "/api/v1/events"
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
+DEAD_LETTER_STATUSES = frozenset({400, 422})
+TOKEN_STATUSES = frozenset({401, 403})
+LOUD_AFTER_ATTEMPTS = 10  # warn at ERROR level once a batch has failed this often
+USER_AGENT = f"colony-uploader/{__version__}"
+
+
+class Outcome(enum.Enum):
+    IDLE = "idle"  # nothing to send
+    SENT = "sent"
+    WAIT = "wait"  # a batch waits for its next attempt (backoff)
+    DEAD_LETTERED = "dead_lettered"
+    SPLIT = "split"
+    TOKEN_REFUSED = "token_refused"
+
+
+class FailureKind(enum.Enum):
+    UNREACHABLE = "unreachable"  # connection refused, DNS, timeout
+    SERVER = "server"  # 408/425/429/5xx
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    outcome: Outcome
+    delay: float = 0.0  # for WAIT: seconds until the next attempt
+    events: int = 0  # for SENT: events in the delivered batch
+    message: str | None = None
+
+
+def error_message(response: httpx.Response) -> str:
+    """The server's own words: `{"error": {"code", "message"}}` when it sent that, else its text."""
+    text = response.text
+    try:
+        document = json.loads(text)
+        error = document["error"]
+        return f"{response.status_code} {error['code']}: {error['message']}"
+    except (ValueError, KeyError, TypeError):
+        snippet = " ".join(text.split())[:300]
+        return f"{response.status_code} {response.reason_phrase}" + (f": {snippet}" if snippet else "")
+
+
+class Sender:
+    def __init__(
+        self,
+        outbox: Outbox,
+        client: httpx.AsyncClient,
+        *,
+        url: str,
+        token: str,
+        batch_max_events: int = 500,
+        batch_max_bytes: int = 1024 * 1024,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 300.0,
+        token_pause: float = 600.0,
+        clock: Callable[[], float] = time.time,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._outbox = outbox
+        self._client = client
+        self._endpoint = url.rstrip("/") + EVENTS_PATH
+        self._token = token
+        self._max_events = batch_max_events
+        self._max_bytes = batch_max_bytes
+        self._base = backoff_base
+        self._cap = backoff_cap
+        self._token_pause = token_pause
+        self._clock = clock
+        self._rand = rand
+        self.platform = sys.platform
+        self.wake = asyncio.Event()
+        # What the rest of the program (progress, backfill's give-up rule) reads:
+        self.delivered_events = 0
+        self.accepted = 0
+        self.duplicates = 0
+        self.failing_since: float | None = None
+        self.failure: str | None = None
+        self.failure_kind: FailureKind | None = None
+        self.token_refused: str | None = None
+
+    async def step(self) -> Step:
+        """Try to move the outbox forward by one batch."""
+        batch = self._outbox.next_batch(
+            max_events=self._max_events,
+            max_bytes=self._max_bytes,
+            uploader_version=__version__,
+            platform=self.platform,
+        )
+        if batch is None:
+            return Step(Outcome.IDLE)
+        now = self._clock()
+        if batch.next_attempt_at > now:
+            return Step(Outcome.WAIT, delay=batch.next_attempt_at - now)
+        try:
+            response = await self._client.post(
+                self._endpoint,
+                content=gzip.compress(batch.payload.encode("utf-8"), compresslevel=6, mtime=0),
+                headers={
+                    "Authorization": f"Bearer {self._token}",
+                    "Content-Type": "application/json",
+                    "Content-Encoding": "gzip",
+                    "Idempotency-Key": batch.batch_id,
+                    "User-Agent": USER_AGENT,
+                },
+            )
+        except httpx.TimeoutException as exc:
+            return self._retry(batch, f"timed out talking to the server ({type(exc).__name__})",
+                               FailureKind.UNREACHABLE)
+        except httpx.TransportError as exc:
+            return self._retry(batch, f"cannot reach the server: {exc or type(exc).__name__}",
+                               FailureKind.UNREACHABLE)
+        return self._classify(batch, response)
+
+    def _classify(self, batch: PendingBatch, response: httpx.Response) -> Step:
+        status = response.status_code
+        if 200 <= status < 300:
+            self._outbox.delivered(batch)
+            self._note_success(batch, response)
+            return Step(Outcome.SENT, events=batch.n_events)
+        message = error_message(response)
+        if status in DEAD_LETTER_STATUSES:
+            logger.warning("the server refused batch %s (%d events) as invalid, kept as a dead letter: %s",
+                           batch.batch_id, batch.n_events, message)
+            self._outbox.dead_letter(batch, status, message)
+            return Step(Outcome.DEAD_LETTERED, message=message)
+        if status in TOKEN_STATUSES:
+            text = f"the server refused the token ({message}); sending paused, nothing is lost"
+            logger.error("%s", text)
+            self._outbox.token_refused(text)
+            self.token_refused = text
+            return Step(Outcome.TOKEN_REFUSED, message=text)
+        if status == 413:
+            if self._outbox.split(batch):
+                logger.info("batch %s (%d events) too large for the server; split in two",
+                            batch.batch_id, batch.n_events)
+                return Step(Outcome.SPLIT, message=message)
+            logger.warning("a single event is too large for the server, kept as a dead letter: %s", message)
+            self._outbox.dead_letter(batch, status, message)
+            return Step(Outcome.DEAD_LETTERED, message=message)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if status in RETRYABLE_STATUSES or status >= 500:
+            return self._retry(batch, message, FailureKind.SERVER, retry_after)
+        # Any other answer (a proxy's 404, a 3xx...) is a set-up problem: retry rather than drop.
+        return self._retry(batch, f"unexpected answer {message}", FailureKind.SERVER, retry_after)
+
+    def _retry(
+        self, batch: PendingBatch, message: str, kind: FailureKind, retry_after: float | None = None
+    ) -> Step:
+        now = self._clock()
+        delay = backoff_delay(batch.attempts, base=self._base, cap=self._cap, retry_after=retry_after,
+                              rand=self._rand)
+        self._outbox.retry_later(batch, now + delay, message)
+        if self.failing_since is None:
+            self.failing_since = now
+        self.failure = message
+        self.failure_kind = kind
+        attempts = batch.attempts + 1
+        level = logging.ERROR if attempts >= LOUD_AFTER_ATTEMPTS else logging.WARNING
+        logger.log(level, "batch %s not delivered (attempt %d): %s; next try in %.1f s",
+                   batch.batch_id, attempts, message, delay)
+        return Step(Outcome.WAIT, delay=delay, message=message)
+
+    def _note_success(self, batch: PendingBatch, response: httpx.Response) -> None:
+        self.delivered_events += batch.n_events
+        self.failing_since = None
+        self.failure = None
+        self.failure_kind = None
+        self.token_refused = None
+        try:
+            result = response.json()
+            self.accepted += int(result.get("accepted", 0))
+            self.duplicates += int(result.get("duplicates", 0))
+        except (ValueError, TypeError, AttributeError):
+            logger.debug("2xx answer without a result body for batch %s", batch.batch_id)
+        logger.debug("batch %s delivered (%d events)", batch.batch_id, batch.n_events)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Send until `stop` is set. `wake` is set by whoever queues events."""
+        while not stop.is_set():
+            # Cleared before looking, so a wake-up arriving meanwhile is not lost.
+            self.wake.clear()
+            step = await self.step()
+            if step.outcome in (Outcome.SENT, Outcome.DEAD_LETTERED, Outcome.SPLIT):
+                continue
+            if step.outcome is Outcome.IDLE:
+                timeout: float | None = None
+            elif step.outcome is Outcome.TOKEN_REFUSED:
+                timeout = self._token_pause
+            else:
+                timeout = step.delay
+            await wait_any(self.wake, stop, timeout=timeout)
+
+
+async def wait_any(*events: asyncio.Event, timeout: float | None) -> None:
+    """Return when any of `events` is set or after `timeout` seconds."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
