@@ -129,7 +129,7 @@ def _status_value(site: SiteView, deliveries: Sequence[DeliveryView], now: datet
     top = sorted((c for c in site.commodities if c.remaining > 0), key=lambda c: (-c.remaining, c.name))[:3]
     if top:
         lines.append("Needs: " + ", ".join(
-            f"{safe(figures.commodity_name(c.name, c.name_localised))} {c.remaining:,}" for c in top))
+            f"{safe(figures.commodity_name(c.name, c.name_localised))} {tonnes(c.remaining)}" for c in top))
     rate = figures.rate_per_hour(deliveries, site.market_id, now)
     when = figures.eta(site.remaining_total, rate, now)
     lines.append(f"ETA {relative(when)} ({rate:,.0f} t/h)" if when else "ETA: no deliveries in 24 h")
@@ -169,7 +169,7 @@ def needs_embed(rows: Sequence[Need], *, scope: str, now: datetime) -> discord.E
     total = sum(r.remaining for r in rows)
     head = f"{tonnes(total)} still to deliver" if rows else "Nothing left to deliver."
     body = limits.join_lines(lines, limits.DESCRIPTION - len(head) - 2, noun="more commodities")
-    embed = discord.Embed(title=f"Needs: {scope}", description=f"{head}\n\n{body}" if body else head,
+    embed = discord.Embed(title=f"Needs: {safe(scope)}", description=f"{head}\n\n{body}" if body else head,
                           colour=ACTIVE if rows else COMPLETE)
     embed.timestamp = now
     return limits.fit_embed(embed)
@@ -186,7 +186,7 @@ def contributors_embed(rows: Sequence[Leader], *, scope: str, period: str, now: 
     head = (f"{tonnes(sum(r.tonnes for r in rows))} by {plural(len(rows), 'commander')}" if rows
             else "No deliveries recorded in this period.")
     body = limits.join_lines(lines, limits.DESCRIPTION - len(head) - 2, noun="more commanders")
-    embed = discord.Embed(title=f"Contributors: {scope} · {period}",
+    embed = discord.Embed(title=f"Contributors: {safe(scope)} · {safe(period)}",
                           description=f"{head}\n\n{body}" if body else head, colour=INFO)
     embed.set_footer(text="Counts deliveries sent by the uploader; others show as unattributed")
     embed.timestamp = now
@@ -234,4 +234,5 @@ def message_embed(title: str, text: str, *, colour: discord.Colour = INFO) -> di
 
 
 def error_embed(text: str) -> discord.Embed:
+    """`text` is ours: callers pass names in it through `text.safe`."""
     return message_embed("Cannot do that", text, colour=ERROR)

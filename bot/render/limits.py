@@ -82,26 +82,26 @@ def fit_embed(embed: discord.Embed, *, noun: str = "more") -> discord.Embed:
         embed.set_footer(text=clip(embed.footer.text, FOOTER), icon_url=embed.footer.icon_url)
 
     fields = [_field(f.name or "", f.value or "", bool(f.inline)) for f in embed.fields]
+    hidden = 0
     if len(fields) > FIELDS:
-        dropped = len(fields) - (FIELDS - 1)
-        fields = [*fields[: FIELDS - 1], (ELLIPSIS, more(dropped, noun), False)]
-    _set_fields(embed, fields)
+        hidden = len(fields) - (FIELDS - 1)
+        fields = fields[: FIELDS - 1]
+    _set_fields(embed, _noted(fields, hidden, noun))
 
     # Over the total: drop trailing fields (saying how many), then shorten the description.
-    dropped = 0
     while len(embed) > TOTAL and fields:
-        if fields[-1][0] == ELLIPSIS:
-            fields.pop()
-        if not fields:
-            break
         fields.pop()
-        dropped += 1
-        _set_fields(embed, [*fields, (ELLIPSIS, more(dropped, noun), False)])
+        hidden += 1
+        _set_fields(embed, _noted(fields, hidden, noun))
     if len(embed) > TOTAL and embed.description:
         embed.description = clip(embed.description, max(1, len(embed.description) - (len(embed) - TOTAL)))
     if len(embed) > TOTAL and embed.footer.text:
         embed.set_footer(text=clip(embed.footer.text, max(1, len(embed.footer.text) - (len(embed) - TOTAL))))
     return embed
+
+
+def _noted(fields: list[tuple[str, str, bool]], hidden: int, noun: str) -> list[tuple[str, str, bool]]:
+    return [*fields, (ELLIPSIS, more(hidden, noun), False)] if hidden else fields
 
 
 def _set_fields(embed: discord.Embed, fields: Iterable[tuple[str, str, bool]]) -> None:

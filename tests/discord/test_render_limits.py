@@ -1,0 +1,119 @@
+"""Every embed built from a hostile state fits Discord's limits, and names stay inert."""
+
+from __future__ import annotations
+
+import re
+
+import discord
+import pytest
+
+from bot.render import embeds, figures, limits
+from bot.render.reply import Reply
+from bot.render.text import safe
+from tests.discord._states import EVIL, LONG_EVIL, NOW, hostile_carrier, hostile_deliveries, hostile_site
+
+SITES = [hostile_site(i) for i in range(200)]
+DELIVERIES = hostile_deliveries(SITES)
+# An unescaped mention or markdown marker: the character not preceded by a backslash.
+_RAW_MENTION = re.compile(r"@(everyone|here)|<@\d|<#\d")
+
+
+def all_hostile_embeds() -> list[discord.Embed]:
+    return [
+        embeds.status_embed(SITES, DELIVERIES, now=NOW),
+        embeds.status_embed(SITES, DELIVERIES, now=NOW, system=LONG_EVIL),
+        embeds.site_embed(SITES[1], DELIVERIES, now=NOW),
+        embeds.needs_embed(figures.needs(SITES), scope=LONG_EVIL, now=NOW),
+        embeds.contributors_embed(figures.leaderboard(DELIVERIES), scope=LONG_EVIL, period="all time",
+                                  now=NOW),
+        embeds.carrier_embed(hostile_carrier(), now=NOW),
+        embeds.carriers_embed([hostile_carrier()] * 50, now=NOW),
+        embeds.error_embed(safe(LONG_EVIL) * 20),
+    ]
+
+
+@pytest.mark.parametrize("index", range(8))
+def test_every_hostile_embed_fits_alone(index: int) -> None:
+    embed = all_hostile_embeds()[index]
+    assert limits.violations([embed]) == []
+    assert len(embed) <= limits.TOTAL
+
+
+@pytest.mark.parametrize("index", range(8))
+def test_no_hostile_name_can_mention_anyone(index: int) -> None:
+    embed = all_hostile_embeds()[index]
+    text = "\n".join([embed.title or "", embed.description or "", embed.footer.text or "",
+                      *[f"{f.name}\n{f.value}" for f in embed.fields]])
+    assert not _RAW_MENTION.search(text)
+
+
+def test_many_embeds_in_one_reply_are_cut_to_the_message_limits() -> None:
+    reply = Reply.of(*all_hostile_embeds(), *all_hostile_embeds(), content="x" * 5000)
+    assert limits.violations(list(reply.embeds), reply.content) == []
+    assert len(reply.embeds) <= limits.EMBEDS_PER_MESSAGE
+    assert "more pages" in (reply.embeds[-1].footer.text or "")
+
+
+def test_status_of_200_sites_says_how_many_were_left_out() -> None:
+    embed = embeds.status_embed(SITES, DELIVERIES, now=NOW)
+    shown = [f for f in embed.fields if f.name != limits.ELLIPSIS]
+    note = embed.fields[-1]
+    assert note.name == limits.ELLIPSIS
+    assert note.value == limits.more(200 - len(shown), "more sites")
+
+
+def test_site_with_40_commodities_lists_them_all_or_counts_the_rest() -> None:
+    embed = embeds.site_embed(SITES[1], DELIVERIES, now=NOW)
+    description = embed.description or ""
+    listed = description.count("Commodity ")
+    if listed < 40:
+        assert limits.more(40 - listed, "more commodities") in description
+    assert len(description) <= limits.DESCRIPTION
+
+
+def test_safe_escapes_markdown_and_breaks_mentions() -> None:
+    assert safe("CMDR_*x*") == "CMDR\\_\\*x\\*"
+    assert safe("@everyone hi") == "@\u200beveryone hi"
+    assert safe("<#123456789012345678>") == "<#\u200b123456789012345678>"
+    assert safe("two\nlines") == "two lines"
+    assert safe("   ") == "unknown"
+    assert "\n" not in safe(EVIL)
+
+
+@pytest.mark.parametrize(("text", "limit"), [("a" * 300, 256), ("ab\\_" * 100, 255), ("x", 1)])
+def test_clip_stays_within_the_limit_and_never_leaves_a_dangling_escape(text: str, limit: int) -> None:
+    out = limits.clip(text, limit)
+    assert len(out) <= limit
+    body = out.removesuffix(limits.ELLIPSIS)
+    assert (len(body) - len(body.rstrip("\\"))) % 2 == 0
+
+
+def test_join_lines_keeps_whole_lines_and_counts_the_rest() -> None:
+    lines = [f"line {i:03}" for i in range(100)]
+    out = limits.join_lines(lines, 100)
+    assert len(out) <= 100
+    kept = out.split("\n")[:-1]
+    assert kept == lines[: len(kept)]
+    assert out.split("\n")[-1] == limits.more(100 - len(kept))
+    assert limits.join_lines(lines[:3], 100) == "line 000\nline 001\nline 002"
+
+
+def test_fit_embed_caps_fields_at_25_with_a_count() -> None:
+    embed = discord.Embed(title="t")
+    for i in range(40):
+        embed.add_field(name=f"n{i}", value="v")
+    limits.fit_embed(embed, noun="more sites")
+    assert len(embed.fields) == limits.FIELDS
+    assert embed.fields[-1].value == limits.more(16, "more sites")
+
+
+def test_violations_reports_what_discord_would_refuse() -> None:
+    embed = discord.Embed(title="t" * 257, description="d" * 4097)
+    embed.add_field(name="", value="v")
+    found = limits.violations([embed] * 11, "c" * 2001)
+    assert "content 2001 > 2000" in found
+    assert "11 embeds > 10" in found
+    assert "embed 0 title 257 > 256" in found
+    assert "embed 0 description 4097 > 4096" in found
+    assert "embed 0 field 0 is empty" in found
+    assert any(v.startswith("total ") for v in found)
