@@ -54,7 +54,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE TABLE batches (
             id              INTEGER PRIMARY KEY AUTOINCREMENT,
             batch_id        TEXT NOT NULL UNIQUE,
-            first_seq       INTEGER NOT NULL,  -- sending order: oldest events first
+            sort_key        REAL NOT NULL,     -- sending order: oldest events first
             created_at      REAL NOT NULL,
             n_events        INTEGER NOT NULL,
             payload         TEXT NOT NULL,     -- the wire Batch JSON, sent as is on every retry
@@ -62,7 +62,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             next_attempt_at REAL NOT NULL DEFAULT 0,
             last_error      TEXT
         );
-        CREATE INDEX batches_order ON batches (first_seq);
+        CREATE INDEX batches_order ON batches (sort_key);
         CREATE TABLE dead_letters (
             id         INTEGER PRIMARY KEY AUTOINCREMENT,
             batch_id   TEXT NOT NULL,
@@ -83,7 +83,7 @@ LAST_ERROR_AT = "last_error_at"
 TOKEN_REFUSED = "token_refused"
 HISTORY_SINCE = "history_since"
 
-_INSERT_BATCH = """INSERT INTO batches (batch_id, first_seq, created_at, n_events, payload)
+_INSERT_BATCH = """INSERT INTO batches (batch_id, sort_key, created_at, n_events, payload)
                    VALUES (?, ?, ?, ?, ?)"""
 
 
@@ -324,7 +324,7 @@ class Outbox:
     def _oldest_batch(self) -> PendingBatch | None:
         rows = self._read(
             """SELECT id, batch_id, payload, n_events, attempts, next_attempt_at, created_at
-               FROM batches ORDER BY first_seq, id LIMIT 1"""
+               FROM batches ORDER BY sort_key, id LIMIT 1"""
         )
         if not rows:
             return None
@@ -366,13 +366,16 @@ class Outbox:
         if len(events) < 2:
             return False
         half = len(events) // 2
-        rows = self._read("SELECT first_seq FROM batches WHERE id = ?", (batch.row_id,))
+        rows = self._read("SELECT sort_key FROM batches WHERE id = ?", (batch.row_id,))
         if not rows:
             return False
-        first_seq = int(rows[0][0])
+        key = float(rows[0][0])
+        after = self._read("SELECT MIN(sort_key) FROM batches WHERE sort_key > ?", (key,))[0][0]
+        # The halves take the original's place: keys k and midway to the next batch's key.
+        keys = (key, (key + (float(after) if after is not None else key + 1.0)) / 2.0)
         with self._tx() as db:
             db.execute("DELETE FROM batches WHERE id = ?", (batch.row_id,))
-            for part in (events[:half], events[half:]):
+            for part, sort_key in zip((events[:half], events[half:]), keys, strict=True):
                 batch_id = uuid.uuid4().hex
                 body = batch_json(
                     batch_id,
@@ -380,11 +383,7 @@ class Outbox:
                     document["platform"],
                     [json.dumps(e, ensure_ascii=False, separators=(",", ":")) for e in part],
                 )
-                # Both halves keep the original's place (first_seq); the row id orders them.
-                db.execute(
-                    _INSERT_BATCH,
-                    (batch_id, first_seq, batch.created_at, len(part), body),
-                )
+                db.execute(_INSERT_BATCH, (batch_id, sort_key, batch.created_at, len(part), body))
         return True
 
     def retry_later(self, batch: PendingBatch, next_attempt_at: float, error: str) -> None:

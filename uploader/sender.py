@@ -216,14 +216,14 @@ class Sender:
                 timeout = self._token_pause
             else:
                 timeout = step.delay
-            await wait_any(self.wake, stop, timeout=timeout)
+            await wait_any(self.wake, stop, within=timeout)
 
 
-async def wait_any(*events: asyncio.Event, timeout: float | None) -> None:
-    """Return when any of `events` is set or after `timeout` seconds."""
+async def wait_any(*events: asyncio.Event, within: float | None) -> None:
+    """Return when any of `events` is set or after `within` seconds (None: no limit)."""
     waiters = [asyncio.ensure_future(e.wait()) for e in events]
     try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waiters, timeout=within, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for waiter in waiters:
             waiter.cancel()

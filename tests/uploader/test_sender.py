@@ -1,0 +1,298 @@
+"""The sender against a real loopback receiver (and httpx.MockTransport for timeouts): every answer class."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from uploader.outbox import Outbox, QueuedEvent, SourceState
+from uploader.sender import FailureKind, Outcome, Sender
+from wire import Batch
+
+pytestmark = pytest.mark.uploader_only
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def outbox(tmp_path: Path, clock: Clock) -> Any:
+    with Outbox(tmp_path / "outbox.sqlite3", clock=clock) as o:
+        yield o
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=5.0) as c:
+        yield c
+
+
+def _sender(outbox: Outbox, client: httpx.AsyncClient, url: str, clock: Clock, token: str = "good-token",
+            **kw: Any) -> Sender:
+    kw.setdefault("rand", lambda: 0.5)
+    return Sender(outbox, client, url=url, token=token, clock=clock, **kw)
+
+
+def _queue(outbox: Outbox, evs: list[Any], source: str | None = None) -> None:
+    name = source or evs[0].source
+    outbox.commit_chunk(SourceState(name, "fp", evs[-1].offset + 1, 0, 0),
+                        [QueuedEvent(e.id, e.offset, e.model_dump_json()) for e in evs], None)
+
+
+async def test_2xx_delivers_gzip_with_bearer_and_batch_id_then_deletes(
+    outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock, events: Callable[..., Any]
+) -> None:
+    evs = events(5)
+    _queue(outbox, evs)
+    sender = _sender(outbox, client, receiver.url, clock)
+    step = await sender.step()
+    assert (step.outcome, step.events) == (Outcome.SENT, 5)
+    [req] = receiver.requests
+    assert req.headers["Authorization"] == "Bearer good-token"
+    assert req.headers["Content-Encoding"] == "gzip"
+    assert req.headers["Idempotency-Key"] == req.batch_id
+    assert req.event_ids == [e.id for e in evs]
+    assert outbox.pending_events() == 0
+    assert sender.accepted == 5
+    assert outbox.stats().last_success_at == clock.now
+    assert (await sender.step()).outcome is Outcome.IDLE
+
+
+async def test_batches_are_bounded_and_sent_oldest_first(
+    outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock, events: Callable[..., Any]
+) -> None:
+    evs = events(23)
+    _queue(outbox, evs)
+    sender = _sender(outbox, client, receiver.url, clock, batch_max_events=10)
+    while (await sender.step()).outcome is Outcome.SENT:
+        pass
+    assert [len(r.event_ids) for r in receiver.requests] == [10, 10, 3]
+    assert receiver.accepted_new == [e.id for e in evs]
+
+
+async def test_400_dead_letters_with_the_servers_message_and_moves_on(
+    outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock, events: Callable[..., Any]
+) -> None:
+    _queue(outbox, events(2))
+    _queue(outbox, events(2, start=2, source="Journal.2025-04-09T000000.01.log"))
+    receiver.answer(400, body={"error": {"code": "malformed", "message": "body is not JSON"}})
+    sender = _sender(outbox, client, receiver.url, clock, batch_max_events=2)
+    step = await sender.step()
+    assert step.outcome is Outcome.DEAD_LETTERED
+    [letter] = outbox.dead_letters()
+    assert (letter.status, letter.reason, letter.n_events) == (400, "400 malformed: body is not JSON", 2)
+    assert (await sender.step()).outcome is Outcome.SENT
+    assert receiver.accepted_new == [f"{i:032x}" for i in (2, 3)]
+    assert outbox.stats().dead_letter_events == 2
+
+
+async def test_422_from_real_validation_is_dead_lettered(
+    outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock
+) -> None:
+    bad = json.dumps({"id": "f" * 32, "kind": "fsd_jump", "timestamp": "2025-01-01T00:00:00Z",
+                      "source": "J.log", "offset": -1, "system_name": "X"})
+    outbox.commit_chunk(SourceState("J.log", "fp", 10, 10, 0), [QueuedEvent("f" * 32, 0, bad)], None)
+    step = await _sender(outbox, client, receiver.url, clock).step()
+    assert step.outcome is Outcome.DEAD_LETTERED
+    [letter] = outbox.dead_letters()
+    assert letter.status == 422
+    assert letter.reason.startswith("422 invalid: ")
+    assert outbox.pending_events() == 0
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_token_refused_pauses_and_keeps_everything(
+    status: int, outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock,
+    events: Callable[..., Any]
+) -> None:
+    _queue(outbox, events(3))
+    receiver.answer(status, body={"error": {"code": "unauthorized", "message": "unknown or revoked token"}})
+    sender = _sender(outbox, client, receiver.url, clock)
+    step = await sender.step()
+    assert step.outcome is Outcome.TOKEN_REFUSED
+    assert step.message == (f"the server refused the token ({status} unauthorized: unknown or revoked "
+                            "token); sending paused, nothing is lost")
+    assert outbox.pending_events() == 3
+    assert outbox.stats().token_refused == step.message
+    assert outbox.dead_letters() == []
+    # Once the token is accepted again, the same batch goes and the refusal is cleared.
+    assert (await sender.step()).outcome is Outcome.SENT
+    assert outbox.stats().token_refused is None
+    assert len(receiver.accepted_new) == 3
+
+
+async def test_a_wrong_token_is_refused_by_the_real_receiver(
+    outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock, events: Callable[..., Any]
+) -> None:
+    _queue(outbox, events(1))
+    step = await _sender(outbox, client, receiver.url, clock, token="wrong").step()
+    assert step.outcome is Outcome.TOKEN_REFUSED
+    assert "401 unauthorized: unknown or revoked token" in (step.message or "")
+    assert outbox.pending_events() == 1
+
+
+async def test_413_splits_until_it_fits_and_a_lone_oversized_event_is_dead_lettered(
+    outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock, events: Callable[..., Any]
+) -> None:
+    evs = events(4)
+    _queue(outbox, evs)
+    receiver.answer(413, 413)  # the 4-batch, then its first half (2)
+    sender = _sender(outbox, client, receiver.url, clock)
+    outcomes = []
+    for _ in range(6):
+        outcomes.append((await sender.step()).outcome)
+    assert outcomes == [Outcome.SPLIT, Outcome.SPLIT, Outcome.SENT, Outcome.SENT, Outcome.SENT, Outcome.IDLE]
+    assert [len(r.event_ids) for r in receiver.requests] == [4, 2, 1, 1, 2]
+    assert receiver.accepted_new == [e.id for e in evs]  # order kept
+
+    _queue(outbox, events(1, start=10))
+    receiver.answer(413)
+    assert (await sender.step()).outcome is Outcome.DEAD_LETTERED
+    assert outbox.dead_letters()[0].status == 413
+
+
+@pytest.mark.parametrize("status", [408, 425, 429, 500, 502, 503, 504])
+async def test_retryable_statuses_keep_the_batch_and_back_off(
+    status: int, outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock,
+    events: Callable[..., Any]
+) -> None:
+    _queue(outbox, events(2))
+    receiver.answer(status, status)
+    sender = _sender(outbox, client, receiver.url, clock, backoff_base=2.0, rand=lambda: 1.0)
+    first = await sender.step()
+    assert (first.outcome, first.delay) == (Outcome.WAIT, 2.0)
+    assert sender.failure_kind is FailureKind.SERVER
+    # Not due yet: nothing is sent.
+    assert (await sender.step()).outcome is Outcome.WAIT
+    assert len(receiver.requests) == 1
+    clock.now += first.delay
+    second = await sender.step()
+    assert (second.outcome, second.delay) == (Outcome.WAIT, 4.0)  # exponential
+    clock.now += second.delay
+    assert (await sender.step()).outcome is Outcome.SENT
+    assert len({r.batch_id for r in receiver.requests}) == 1  # the same batch every time
+    assert len(receiver.accepted_new) == 2
+    assert sender.failing_since is None
+
+
+async def test_429_retry_after_is_honoured(
+    outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock, events: Callable[..., Any]
+) -> None:
+    _queue(outbox, events(1))
+    receiver.answer(429, headers={"Retry-After": "7"})
+    sender = _sender(outbox, client, receiver.url, clock, rand=lambda: 0.0)
+    step = await sender.step()
+    assert (step.outcome, step.delay) == (Outcome.WAIT, 7.0)
+    clock.now += 6.9
+    assert (await sender.step()).outcome is Outcome.WAIT
+    clock.now += 0.1
+    assert (await sender.step()).outcome is Outcome.SENT
+
+
+async def test_timeouts_and_refused_connections_retry(
+    outbox: Outbox, receiver: Any, clock: Clock, events: Callable[..., Any]
+) -> None:
+    _queue(outbox, events(1))
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.headers["Idempotency-Key"])
+        if len(calls) == 1:
+            raise httpx.ReadTimeout("slow", request=request)
+        if len(calls) == 2:
+            raise httpx.ConnectError("refused", request=request)
+        body = json.loads(gzip.decompress(request.content))
+        return httpx.Response(200, json={"accepted": len(body["events"]), "duplicates": 0, "ignored": 0})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as mock:
+        sender = _sender(outbox, mock, "http://bot.invalid", clock, rand=lambda: 1.0)
+        step = await sender.step()
+        assert step.outcome is Outcome.WAIT
+        assert step.message == "timed out talking to the server (ReadTimeout)"
+        assert sender.failure_kind is FailureKind.UNREACHABLE
+        clock.now += step.delay
+        step = await sender.step()
+        assert (step.outcome, step.message) == (Outcome.WAIT, "cannot reach the server: refused")
+        clock.now += step.delay
+        assert (await sender.step()).outcome is Outcome.SENT
+    assert len(set(calls)) == 1
+
+
+async def test_outage_then_429_then_500s_then_up_loses_nothing_and_keeps_order(
+    outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock, events: Callable[..., Any]
+) -> None:
+    a = events(30, source="Journal.2025-04-08T215854.01.log")
+    b = events(30, start=100, source="Journal.2025-04-09T101010.01.log")
+    _queue(outbox, a[:15])
+    _queue(outbox, b[:15])
+    _queue(outbox, a[15:])
+    _queue(outbox, b[15:])
+    sender = _sender(outbox, client, receiver.url, clock, batch_max_events=7, rand=lambda: 1.0)
+
+    receiver.stop()  # down: connection refused
+    for _ in range(4):
+        step = await sender.step()
+        assert step.outcome is Outcome.WAIT
+        assert sender.failure_kind is FailureKind.UNREACHABLE
+        clock.now += step.delay
+    receiver.start()
+    receiver.answer(429, headers={"Retry-After": "30"})
+    receiver.answer(500, 500, 503)
+    delivered = 0
+    for _ in range(100):
+        step = await sender.step()
+        if step.outcome is Outcome.IDLE:
+            break
+        if step.outcome is Outcome.WAIT:
+            clock.now += step.delay
+        else:
+            assert step.outcome is Outcome.SENT
+            delivered += step.events
+    assert delivered == 60
+    assert outbox.pending_events() == 0
+    assert sorted(receiver.accepted_new) == sorted(e.id for e in a + b)
+    assert len(receiver.accepted_new) == len(set(receiver.accepted_new))
+    by_source: dict[str, list[int]] = {}
+    for req in receiver.requests:
+        if req.status == 200:
+            for ev in req.events:
+                by_source.setdefault(ev["source"], []).append(ev["offset"])
+    for offsets in by_source.values():
+        assert offsets == sorted(offsets)
+    statuses = [r.status for r in receiver.requests]
+    assert statuses[:4] == [429, 500, 500, 503]
+
+
+async def test_run_loop_sends_what_is_queued_and_stops(
+    outbox: Outbox, client: httpx.AsyncClient, receiver: Any, events: Callable[..., Any]
+) -> None:
+    sender = Sender(outbox, client, url=receiver.url, token="good-token")
+    stop = asyncio.Event()
+    task = asyncio.create_task(sender.run(stop))
+    evs = events(12)
+    _queue(outbox, evs)
+    sender.wake.set()
+    await asyncio.to_thread(receiver.wait_for, lambda: len(receiver.accepted_new) == 12, 10.0)
+    stop.set()
+    await asyncio.wait_for(task, 5.0)
+    assert receiver.accepted_new == [e.id for e in evs]
+    for req in receiver.requests:
+        Batch.model_validate({**json.loads(json.dumps({"schema_version": 1})), "batch_id": req.batch_id,
+                              "uploader_version": "x", "platform": "y", "events": req.events})
