@@ -1,0 +1,126 @@
+"""One aiosqlite connection in WAL mode, numbered migrations, and a lock around transactions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+import aiosqlite
+
+logger = logging.getLogger(__name__)
+
+_MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used as it is; the message says why and what to do."""
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(number, file name, SQL) for every bundled migration, in order; numbers must be 1, 2, 3..."""
+    folder = resources.files("bot.store") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        match = _MIGRATION.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    numbers = [n for n, _, _ in found]
+    if numbers != list(range(1, len(found) + 1)):
+        raise StoreError(f"migrations are not numbered 1..n without gaps: {numbers}")
+    return found
+
+
+class Database:
+    """The bot's SQLite file. Use `transaction()` for every multi-statement write.
+
+    aiosqlite runs every call on one worker thread, but coroutines interleave between awaits, so a
+    transaction is guarded by an asyncio lock: no other coroutine's statement lands inside it.
+    """
+
+    def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
+        self.path = path
+        self.synchronous = synchronous
+        self._conn: aiosqlite.Connection | None = None
+        self.lock = asyncio.Lock()
+        self.schema_version = 0
+
+    @property
+    def conn(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise StoreError("the database is not open")
+        return self._conn
+
+    async def open(self) -> None:
+        if self.path.parent and not self.path.parent.exists():
+            raise StoreError(f"folder {self.path.parent} does not exist (COLONY_DB_PATH={self.path})")
+        try:
+            # isolation_level=None: no implicit transactions; we BEGIN and COMMIT ourselves.
+            self._conn = await aiosqlite.connect(self.path, isolation_level=None)
+        except Exception as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+        conn = self._conn
+        try:
+            mode = await self._scalar("PRAGMA journal_mode=WAL")
+            if str(mode).lower() != "wal":
+                raise StoreError(f"cannot switch {self.path} to WAL mode (got {mode})")
+            if self.synchronous not in {"FULL", "NORMAL"}:
+                raise StoreError(f"synchronous must be FULL or NORMAL, not {self.synchronous}")
+            await conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            await conn.execute("PRAGMA busy_timeout=10000")
+            await conn.execute("PRAGMA foreign_keys=ON")
+            await self._migrate()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()
+
+    async def _scalar(self, sql: str) -> object:
+        async with self.conn.execute(sql) as cursor:
+            row = await cursor.fetchone()
+        return row[0] if row else None
+
+    async def _migrate(self) -> None:
+        known = migrations()
+        latest = known[-1][0] if known else 0
+        current = int(str(await self._scalar("PRAGMA user_version")))
+        if current > latest:
+            raise StoreError(
+                f"{self.path} has schema version {current}, newer than this bot knows ({latest}); "
+                "run the newer bot or restore a backup"
+            )
+        for number, name, sql in known:
+            if number <= current:
+                continue
+            logger.info("applying migration %s to %s", name, self.path)
+            try:
+                # One transaction per migration, with its version: all of it or none.
+                await self.conn.executescript(
+                    f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;"
+                )
+            except Exception as exc:
+                if self.conn.in_transaction:
+                    await self.conn.execute("ROLLBACK")
+                raise StoreError(f"migration {name} failed on {self.path}: {exc}") from exc
+        self.schema_version = int(str(await self._scalar("PRAGMA user_version")))
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self.lock:
+            conn = self.conn
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")

@@ -1,0 +1,145 @@
+"""SQL for the append-only events table and the accepted batches."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import aiosqlite
+
+from wire import BatchResult
+
+_CHUNK = 900  # bound the number of SQL parameters per statement
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    guild_id: int
+    id: str
+    kind: str
+    known: bool
+    ts: str
+    user_id: int
+    token_id: int
+    batch_id: str
+    received_at: str
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    guild_id: int
+    user_id: int
+    token_id: int
+    payload: str
+
+
+class EventStore:
+    """Statements run inside the caller's transaction (`Database.transaction()`)."""
+
+    async def batch_result(
+        self, conn: aiosqlite.Connection, guild_id: int, batch_id: str
+    ) -> BatchResult | None:
+        async with conn.execute(
+            "SELECT accepted, duplicates, ignored FROM batches WHERE guild_id = ? AND batch_id = ?",
+            (guild_id, batch_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return BatchResult(accepted=row[0], duplicates=row[1], ignored=row[2])
+
+    async def existing_ids(self, conn: aiosqlite.Connection, guild_id: int, ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), _CHUNK):
+            chunk = unique[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            async with conn.execute(
+                f"SELECT id FROM events WHERE guild_id = ? AND id IN ({marks})", (guild_id, *chunk)
+            ) as cursor:
+                found.update(str(row[0]) for row in await cursor.fetchall())
+        return found
+
+    async def insert(self, conn: aiosqlite.Connection, rows: Sequence[EventRow]) -> None:
+        await conn.executemany(
+            "INSERT INTO events (guild_id, id, kind, known, ts, user_id, token_id, batch_id, received_at, "
+            "payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    r.guild_id,
+                    r.id,
+                    r.kind,
+                    int(r.known),
+                    r.ts,
+                    r.user_id,
+                    r.token_id,
+                    r.batch_id,
+                    r.received_at,
+                    r.payload,
+                )
+                for r in rows
+            ],
+        )
+
+    async def record_batch(
+        self,
+        conn: aiosqlite.Connection,
+        guild_id: int,
+        batch_id: str,
+        token_id: int,
+        result: BatchResult,
+        received_at: str,
+    ) -> None:
+        await conn.execute(
+            "INSERT INTO batches (guild_id, batch_id, token_id, accepted, duplicates, ignored, received_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (guild_id, batch_id, token_id, result.accepted, result.duplicates, result.ignored, received_at),
+        )
+
+    async def counts(self, conn: aiosqlite.Connection) -> dict[int, int]:
+        async with conn.execute("SELECT guild_id, count(*) FROM events GROUP BY guild_id") as cursor:
+            return {int(g): int(n) for g, n in await cursor.fetchall()}
+
+    async def known_events(self, conn: aiosqlite.Connection, page: int = 5000) -> AsyncIterator[StoredEvent]:
+        """Every event of a known kind, in arrival order, a page at a time (bounded memory)."""
+        last = 0
+        while True:
+            async with conn.execute(
+                "SELECT seq, guild_id, user_id, token_id, payload FROM events "
+                "WHERE seq > ? AND known = 1 ORDER BY seq LIMIT ?",
+                (last, page),
+            ) as cursor:
+                rows = list(await cursor.fetchall())
+            if not rows:
+                return
+            for row in rows:
+                yield StoredEvent(int(row[1]), int(row[2]), int(row[3]), str(row[4]))
+            last = int(rows[-1][0])
+
+    async def last_received(self, conn: aiosqlite.Connection, token_id: int) -> str | None:
+        async with conn.execute(
+            "SELECT max(received_at) FROM batches WHERE token_id = ?", (token_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
+
+class SettingsStore:
+    """Per-guild settings (e.g. the Discord channels the notifier posts in): not projections."""
+
+    async def get(self, conn: aiosqlite.Connection, guild_id: int) -> dict[str, str]:
+        async with conn.execute(
+            "SELECT name, value FROM guild_settings WHERE guild_id = ? ORDER BY name", (guild_id,)
+        ) as cursor:
+            return {str(n): str(v) for n, v in await cursor.fetchall()}
+
+    async def set(self, conn: aiosqlite.Connection, guild_id: int, name: str, value: str | None) -> None:
+        if value is None:
+            await conn.execute("DELETE FROM guild_settings WHERE guild_id = ? AND name = ?", (guild_id, name))
+        else:
+            await conn.execute(
+                "INSERT INTO guild_settings (guild_id, name, value) VALUES (?, ?, ?) "
+                "ON CONFLICT (guild_id, name) DO UPDATE SET value = excluded.value",
+                (guild_id, name, value),
+            )
