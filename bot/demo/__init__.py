@@ -1,0 +1,1 @@
+"""`colony-bot demo`: a self-contained squadron scenario on generated journals."""
