@@ -35,21 +35,22 @@ def split_lines(buffer: bytes, base_offset: int) -> list[RawLine]:
     Leading NUL runs are stripped (quirk 7: up to 28,170 of them before a real line), as is the CR
     of a CRLF terminator.
     """
+    parts = buffer.split(b"\n")
+    parts.pop()  # what follows the last newline: empty by the caller's contract
     lines: list[RawLine] = []
-    start = 0
-    end = len(buffer)
-    find = buffer.find
-    while start < end:
-        nl = find(b"\n", start)
-        if nl < 0:  # caller's contract broken: never consume an unterminated tail
-            break
-        stop = nl - 1 if nl > start and buffer[nl - 1] == 0x0D else nl
-        data = buffer[start:stop]
-        if data[:1] == _NUL:
-            data = data.lstrip(_NUL)
-        if data and data.strip(_BLANK):
-            lines.append(RawLine(base_offset + start, data))
-        start = nl + 1
+    append = lines.append
+    pos = base_offset
+    for part in parts:
+        size = len(part) + 1
+        if part:
+            if part[-1] == 0x0D:
+                part = part[:-1]
+            if part[:1] == _NUL:
+                part = part.lstrip(_NUL)
+            # Nearly every line starts with "{": only the rest pay for the blank test.
+            if part and (part[0] == 0x7B or part.strip(_BLANK)):
+                append(RawLine(pos, part))
+        pos += size
     return lines
 
 

@@ -1,19 +1,81 @@
 """The stateful normaliser: journal lines in file order in, wire events out.
 
-INTERFACE STUB: the signatures below are the contract other modules code against; the body is
-being written (issue 2).
+Speed comes from not parsing what we do not need (most lines: Music, ReceiveText, ...): the event
+name is found with a bytes scan, only relevant lines are parsed (orjson), and repeated depot
+snapshots (every 15 s while docked, quirk 19) are recognised from their bytes minus the timestamp
+before any parsing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from uploader.journal.reader import RawLine
-from wire import CargoItem, KnownEvent, MarketItem
+from uploader.journal.reader import RawLine, event_id
+from uploader.normalise.fields import (
+    BadLineError,
+    JsonObject,
+    opt_bool,
+    opt_int,
+    opt_number,
+    opt_object,
+    opt_str,
+    parse_time,
+    req_int,
+    req_list,
+    req_str,
+)
+from uploader.normalise.names import canonical_commodity, station_display_name
+from wire import (
+    BeaconDeployedEvent,
+    CargoEvent,
+    CargoItem,
+    CargoTransferEvent,
+    CargoTransferItem,
+    CarrierDepositFuelEvent,
+    CarrierJumpCancelledEvent,
+    CarrierJumpEvent,
+    CarrierJumpRequestEvent,
+    CarrierLocationEvent,
+    CarrierStatsEvent,
+    CarrierTradeOrderEvent,
+    CommanderEvent,
+    ConstructionCompleteEvent,
+    ContributionEvent,
+    ContributionItem,
+    DepotEvent,
+    DepotResource,
+    DockedEvent,
+    EventBase,
+    FsdJumpEvent,
+    KnownEvent,
+    LoadoutEvent,
+    LocationEvent,
+    MarketBuyEvent,
+    MarketEvent,
+    MarketItem,
+    MarketSellEvent,
+    ShutdownEvent,
+    SystemClaimEvent,
+    SystemClaimReleaseEvent,
+    UndockedEvent,
+)
+
+logger = logging.getLogger(__name__)
+
+# EliteDangerousCore's MarketID analysis (journals/README): topcodes 3700-3770 are fleet carriers.
+_CARRIER_IDS = range(3_700_000_000, 3_771_000_000)
+_CARRIER_TYPES = frozenset({"FleetCarrier", "SquadronCarrier"})
+_SITE_SERVICE = "colonisationcontribution"
+_MAX_KNOWN_CARRIERS = 256
+_MAX_FID = 32
 
 
 class SideFiles(Protocol):
@@ -33,26 +95,794 @@ class NormaliserState(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    commander: str | None = None
+    fid: str | None = None
+    system: str | None = None
+    system_address: int | None = None
+    docked: bool = False
+    station: str | None = Field(default=None, description="Display name of the station docked at.")
+    station_type: str | None = None
+    market_id: int | None = None
+    known_carriers: list[int] = Field(default_factory=list, description="Carrier ids seen, newest last.")
+    # Snapshot de-duplication ("depot" since the last dock, "carrier_stats"): digests of the last
+    # emitted snapshot's bytes minus its timestamp (fast path, before parsing) and of its content.
+    last_snapshot_raw: dict[str, str] = Field(default_factory=dict)
+    last_snapshot_key: dict[str, str] = Field(default_factory=dict)
+
 
 class NormaliserStats(BaseModel):
     lines: int = 0
     invalid: int = 0  # not JSON, not an object, no event name: skipped with a logged reason
     events: int = 0
+    duplicates: int = 0  # depot snapshots identical to the previous one, not sent again
+
+
+@dataclass(slots=True)
+class _Context:
+    """The mutable working copy of NormaliserState (a dataclass: cheap to read on every line)."""
+
+    commander: str | None = None
+    fid: str | None = None
+    system: str | None = None
+    system_address: int | None = None
+    docked: bool = False
+    station: str | None = None
+    station_type: str | None = None
+    market_id: int | None = None
+    known_carriers: list[int] = field(default_factory=list)
+    last_snapshot_raw: dict[str, str] = field(default_factory=dict)
+    last_snapshot_key: dict[str, str] = field(default_factory=dict)
+
+
+def scan_event_name(data: bytes) -> bytes | None:
+    """The `event` value of a journal line without parsing it; None when there is none.
+
+    Handles the game's and compact `"event":"X"` and re-serialised `"event": "X"` spacing.
+    """
+    i = data.find(b'"event":"')
+    if i >= 0:
+        start = i + 9
+    else:
+        i = data.find(b'"event"')
+        while True:
+            if i < 0:
+                return None
+            j = i + 7
+            n = len(data)
+            while j < n and data[j] in b" \t":
+                j += 1
+            if j < n and data[j] == 0x3A:  # ':'
+                j += 1
+                while j < n and data[j] in b" \t":
+                    j += 1
+                if j < n and data[j] == 0x22:  # '"'
+                    start = j + 1
+                    break
+                return None
+            i = data.find(b'"event"', j)
+    end = data.find(b'"', start)
+    if end < 0:
+        return None
+    return data[start:end]
+
+
+def without_timestamp(data: bytes) -> bytes:
+    """The line's bytes minus its timestamp value: equal for snapshots that differ only in time."""
+    t = data.find(b'"timestamp"')
+    if t < 0:
+        return data
+    q1 = data.find(b'"', t + 11)
+    q2 = data.find(b'"', q1 + 1) if q1 >= 0 else -1
+    if q2 < 0:
+        return data
+    return data[:q1] + data[q2:]
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _opt_localised(obj: JsonObject, key: str) -> str | None:
+    """`*_Localised` if it is real text; the game omits it when it equals the symbol (quirk 14)."""
+    value = opt_str(obj, key)
+    if value is None or value.startswith("$"):
+        return None
+    return value
+
+
+@dataclass(slots=True)
+class _Line:
+    """One line being normalised: what every wire event of it carries."""
+
+    source: str
+    fingerprint: str
+    raw: RawLine
+    timestamp: datetime
+    raw_key: str | None  # snapshots only: digest of the bytes minus the timestamp
+
+    def base(self, ctx: _Context) -> dict[str, object]:
+        return {
+            "id": event_id(self.fingerprint, self.raw.offset, self.raw.data),
+            "timestamp": self.timestamp,
+            "source": self.source,
+            "offset": self.raw.offset,
+            "commander": ctx.commander,
+            "fid": ctx.fid,
+            "at_system": ctx.system,
+            "at_system_address": ctx.system_address,
+            "at_station": ctx.station if ctx.docked else None,
+            "at_market_id": ctx.market_id if ctx.docked else None,
+        }
+
+
+_Handler = Callable[["Normaliser", JsonObject, _Line], list[KnownEvent]]
+
+# Snapshot events: consecutive ones identical but for their time are sent once (slot names).
+_SNAPSHOTS = {
+    b"ColonisationConstructionDepot": "depot",
+    b"ColonizationConstructionDepot": "depot",
+    b"CarrierStats": "carrier_stats",
+}
+_BASE_FIELDS = frozenset(EventBase.model_fields)
 
 
 class Normaliser:
     def __init__(self, state: NormaliserState | None = None, side_files: SideFiles | None = None) -> None:
-        raise NotImplementedError
+        state = state or NormaliserState()
+        self._ctx = _Context(**state.model_dump())
+        # Depot resources repeat from one snapshot to the next: validated once, reused (frozen).
+        self._resources: dict[tuple[object, ...], tuple[DepotResource, tuple[object, ...]]] = {}
+        self._side_files = side_files
+        self._stats = NormaliserStats()
 
     @property
     def state(self) -> NormaliserState:
         """A snapshot of the current state, to persist beside the offset."""
-        raise NotImplementedError
+        c = self._ctx
+        return NormaliserState(
+            commander=c.commander,
+            fid=c.fid,
+            system=c.system,
+            system_address=c.system_address,
+            docked=c.docked,
+            station=c.station,
+            station_type=c.station_type,
+            market_id=c.market_id,
+            known_carriers=list(c.known_carriers),
+            last_snapshot_raw=dict(c.last_snapshot_raw),
+            last_snapshot_key=dict(c.last_snapshot_key),
+        )
 
     @property
     def stats(self) -> NormaliserStats:
-        raise NotImplementedError
+        return self._stats.model_copy()
 
     def feed(self, source: str, fingerprint: str, lines: Iterable[RawLine]) -> list[KnownEvent]:
         """Normalise the lines of journal file `source` (whose fingerprint seeds the event ids)."""
-        raise NotImplementedError
+        out: list[KnownEvent] = []
+        handlers = _HANDLERS
+        count = duplicates = 0  # plain ints: a pydantic attribute set per line costs real time
+        for raw in lines:
+            count += 1
+            data = raw.data
+            i = data.find(b'"event":"')
+            if i >= 0:
+                i += 9
+                name = data[i : data.find(b'"', i)]
+            else:
+                name = scan_event_name(data) or b""
+            if not name:
+                self._invalid(source, raw, "no event name")
+                continue
+            # A cheap framing check for every line, parsed or not (a cut line, quirk 6).
+            if (data[-1] != 0x7D and data.rstrip()[-1:] != b"}") or data[0] != 0x7B:
+                self._invalid(source, raw, "not a complete JSON object")
+                continue
+            handler = handlers.get(name)
+            if handler is None:
+                continue  # an event we do not send: never parsed
+            raw_key = None
+            slot = _SNAPSHOTS.get(name)
+            if slot is not None:
+                raw_key = _digest(without_timestamp(data))
+                if raw_key == self._ctx.last_snapshot_raw.get(slot):
+                    duplicates += 1
+                    continue
+            try:
+                obj = orjson.loads(data)
+            except orjson.JSONDecodeError as exc:
+                self._invalid(source, raw, f"not JSON: {exc}")
+                continue
+            if not isinstance(obj, dict):
+                self._invalid(source, raw, "not a JSON object")
+                continue
+            try:
+                parsed_name = obj.get("event")
+                if not isinstance(parsed_name, str) or not parsed_name:
+                    raise BadLineError("no event name")
+                if parsed_name != name.decode("utf-8", "replace"):
+                    # The scan met an "event" key before the real one: trust the parse.
+                    name = parsed_name.encode()
+                    found = handlers.get(name)
+                    if found is None:
+                        continue
+                    handler = found
+                    raw_key = _digest(without_timestamp(data)) if name in _SNAPSHOTS else None
+                stamp = parse_time(req_str(obj, "timestamp"))
+                line_events = handler(self, obj, _Line(source, fingerprint, raw, stamp, raw_key))
+            except (BadLineError, ValidationError) as exc:
+                self._invalid(source, raw, str(exc).replace("\n", " "))
+                continue
+            out.extend(line_events)
+        stats = self._stats
+        stats.lines += count
+        stats.duplicates += duplicates
+        stats.events += len(out)
+        return out
+
+    def _invalid(self, source: str, raw: RawLine, reason: str) -> None:
+        self._stats.invalid += 1
+        logger.warning("skipping line of %s at byte %d: %s", source, raw.offset, reason[:300])
+
+    # --- colonisation ---------------------------------------------------------------------------
+
+    def _snapshot_seen(self, slot: str, line: _Line, key: str) -> bool:
+        """Whether this snapshot's content equals the last one's; remembers it either way."""
+        ctx = self._ctx
+        if line.raw_key is not None:
+            ctx.last_snapshot_raw[slot] = line.raw_key
+        if ctx.last_snapshot_key.get(slot) == key:
+            # Same content written differently (another file's formatting, a field we drop).
+            return True
+        ctx.last_snapshot_key[slot] = key
+        return False
+
+    def _resource(self, item: JsonObject, legacy: bool) -> tuple[DepotResource, tuple[object, ...]]:
+        if legacy:
+            cache_key: tuple[object, ...] = (
+                True,
+                item.get("Name"),
+                item.get("Name_Localised"),
+                item.get("Total"),
+                item.get("Delivered"),
+                item.get("Payment"),
+            )
+        else:
+            cache_key = (
+                False,
+                item.get("Name"),
+                item.get("Name_Localised"),
+                item.get("RequiredAmount"),
+                item.get("ProvidedAmount"),
+                item.get("Payment"),
+            )
+        # Equal keys only come from values that validated before (types included: bool and
+        # float are not ints to req_int, and a float key never equals a validated int's unless
+        # its value is that very integer).
+        hit = self._resources.get(cache_key)
+        if hit is not None:
+            return hit
+        resource = DepotResource(
+            name=canonical_commodity(req_str(item, "Name")),
+            name_localised=_opt_localised(item, "Name_Localised"),
+            required=req_int(item, "Total" if legacy else "RequiredAmount"),
+            provided=req_int(item, "Delivered" if legacy else "ProvidedAmount"),
+            payment=opt_int(item, "Payment") or 0,
+        )
+        plain = (
+            resource.name,
+            resource.name_localised,
+            resource.required,
+            resource.provided,
+            resource.payment,
+        )
+        if len(self._resources) >= 4096:
+            self._resources.clear()
+        self._resources[cache_key] = (resource, plain)
+        return resource, plain
+
+    def _depot(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        ctx = self._ctx
+        market_id = req_int(obj, "MarketID")
+        if "ResourcesRequired" in obj:
+            pairs = [self._resource(item, False) for item in req_list(obj, "ResourcesRequired")]
+        elif "Commodities" in obj:
+            # The shape the original design supported; no real line uses it (journals/README §2).
+            pairs = [self._resource(item, True) for item in req_list(obj, "Commodities")]
+        else:
+            raise BadLineError("depot without ResourcesRequired or Commodities")
+        resources = [r for r, _ in pairs]
+        required = sum(r.required for r in resources)
+        provided = sum(r.provided for r in resources)
+        progress = opt_number(obj, "ConstructionProgress")
+        if progress is None:
+            progress = round(provided / required, 6) if required else 0.0
+        complete = opt_bool(obj, "ConstructionComplete")
+        if complete is None:
+            complete = required > 0 and all(r.provided >= r.required for r in resources)
+        failed = opt_bool(obj, "ConstructionFailed") or False
+        here = ctx.docked and ctx.market_id == market_id
+        event = DepotEvent(
+            **line.base(ctx),
+            market_id=market_id,
+            progress=progress,
+            complete=complete,
+            failed=failed,
+            resources=resources,
+            station_name=ctx.station if here else None,
+            station_type=ctx.station_type if here else None,
+            system_name=ctx.system if here else None,
+            system_address=ctx.system_address if here else None,
+        )
+        key = _digest(orjson.dumps([market_id, progress, complete, failed, [p for _, p in pairs]]))
+        if self._snapshot_seen("depot", line, key):
+            return []
+        return [event]
+
+    def _contribution(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        ctx = self._ctx
+        market_id = opt_int(obj, "MarketID")
+        if market_id is None:
+            market_id = ctx.market_id if ctx.docked else None
+        if market_id is None:
+            raise BadLineError("contribution without MarketID while not docked")
+        items: list[ContributionItem] = []
+        if "Contributions" in obj:
+            for item in req_list(obj, "Contributions"):
+                items.append(
+                    ContributionItem(
+                        name=canonical_commodity(req_str(item, "Name")),
+                        name_localised=_opt_localised(item, "Name_Localised"),
+                        amount=req_int(item, "Amount"),
+                    )
+                )
+        elif "Commodity" in obj:
+            # Flat shape of the original design (Commodity/Quantity/TotalQuantity); never seen real.
+            items.append(
+                ContributionItem(
+                    name=canonical_commodity(req_str(obj, "Commodity")),
+                    name_localised=_opt_localised(obj, "Commodity_Localised"),
+                    amount=req_int(obj, "Quantity"),
+                )
+            )
+        else:
+            raise BadLineError("contribution without Contributions or Commodity")
+        return [ContributionEvent(**line.base(ctx), market_id=market_id, items=items)]
+
+    def _claim(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        return [
+            SystemClaimEvent(
+                **line.base(self._ctx),
+                system_name=req_str(obj, "StarSystem"),
+                system_address=req_int(obj, "SystemAddress"),
+            )
+        ]
+
+    def _claim_release(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        return [
+            SystemClaimReleaseEvent(
+                **line.base(self._ctx),
+                system_name=req_str(obj, "StarSystem"),
+                system_address=req_int(obj, "SystemAddress"),
+            )
+        ]
+
+    def _beacon(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        ctx = self._ctx
+        # The game writes no location (quirk 26): the system the commander was last seen in.
+        return [
+            BeaconDeployedEvent(**line.base(ctx), system_name=ctx.system, system_address=ctx.system_address)
+        ]
+
+    def _complete(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        ctx = self._ctx
+        market_id = ctx.market_id if ctx.docked else None
+        return [ConstructionCompleteEvent(**line.base(ctx), market_id=market_id)]
+
+    # --- where the commander is -----------------------------------------------------------------
+
+    def _arrive(
+        self,
+        *,
+        system: str,
+        system_address: int | None,
+        docked: bool,
+        station: str | None = None,
+        station_type: str | None = None,
+        market_id: int | None = None,
+    ) -> _Context:
+        """The context after arriving somewhere (not yet committed: the event must build first)."""
+        new = replace(
+            self._ctx,
+            system=system,
+            system_address=system_address,
+            docked=docked,
+            station=station if docked else None,
+            station_type=station_type if docked else None,
+            market_id=market_id if docked else None,
+            known_carriers=list(self._ctx.known_carriers),
+            last_snapshot_raw=dict(self._ctx.last_snapshot_raw),
+            last_snapshot_key=dict(self._ctx.last_snapshot_key),
+        )
+        if docked:
+            # A dock starts a new run of depot snapshots (quirk 19: one arrives 0-2 s after).
+            new.last_snapshot_raw = {k: v for k, v in new.last_snapshot_raw.items() if k != "depot"}
+            new.last_snapshot_key = {k: v for k, v in new.last_snapshot_key.items() if k != "depot"}
+            if market_id is not None and (station_type in _CARRIER_TYPES):
+                self._remember_carrier(market_id, new)
+        return new
+
+    def _remember_carrier(self, carrier_id: int, ctx: _Context | None = None) -> None:
+        known = (ctx or self._ctx).known_carriers
+        if known and known[-1] == carrier_id:
+            return
+        if carrier_id in known:
+            known.remove(carrier_id)
+        known.append(carrier_id)
+        del known[:-_MAX_KNOWN_CARRIERS]
+
+    def _station_fields(self, obj: JsonObject) -> tuple[str, str | None, int]:
+        name = station_display_name(req_str(obj, "StationName"), opt_str(obj, "StationName_Localised"))
+        if not name:
+            raise BadLineError("empty StationName")
+        return name, opt_str(obj, "StationType") or None, req_int(obj, "MarketID")
+
+    @staticmethod
+    def _is_site(obj: JsonObject, station_type: str | None) -> bool:
+        services = obj.get("StationServices")
+        if isinstance(services, list) and _SITE_SERVICE in services:
+            return True
+        return bool(station_type and station_type.endswith("ConstructionDepot"))
+
+    def _docked(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        station, station_type, market_id = self._station_fields(obj)
+        system = req_str(obj, "StarSystem")
+        address = opt_int(obj, "SystemAddress")
+        new = self._arrive(
+            system=system,
+            system_address=address,
+            docked=True,
+            station=station,
+            station_type=station_type,
+            market_id=market_id,
+        )
+        event = DockedEvent(
+            **line.base(new),
+            market_id=market_id,
+            station_name=station,
+            station_type=station_type,
+            system_name=system,
+            system_address=address,
+            construction_site=self._is_site(obj, station_type),
+        )
+        self._ctx = new
+        return [event]
+
+    def _undocked(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        ctx = self._ctx
+        market_id = opt_int(obj, "MarketID")
+        name = opt_str(obj, "StationName")
+        station = station_display_name(name, opt_str(obj, "StationName_Localised")) if name else None
+        new = replace(ctx, docked=False, station=None, station_type=None, market_id=None)
+        event = UndockedEvent(
+            **line.base(new),
+            market_id=market_id if market_id is not None else ctx.market_id,
+            station_name=station if station is not None else ctx.station,
+        )
+        self._ctx = new
+        return [event]
+
+    def _location(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        system = req_str(obj, "StarSystem")
+        address = opt_int(obj, "SystemAddress")
+        docked = opt_bool(obj, "Docked") or False
+        station: str | None = None
+        station_type: str | None = None
+        market_id: int | None = None
+        if docked:
+            station, station_type, market_id = self._station_fields(obj)
+        new = self._arrive(
+            system=system,
+            system_address=address,
+            docked=docked,
+            station=station,
+            station_type=station_type,
+            market_id=market_id,
+        )
+        event = LocationEvent(
+            **line.base(new),
+            system_name=system,
+            system_address=address,
+            docked=docked,
+            market_id=market_id,
+            station_name=station,
+            station_type=station_type,
+            construction_site=docked and self._is_site(obj, station_type),
+        )
+        self._ctx = new
+        return [event]
+
+    def _fsd_jump(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        system = req_str(obj, "StarSystem")
+        address = opt_int(obj, "SystemAddress")
+        new = self._arrive(system=system, system_address=address, docked=False)
+        event = FsdJumpEvent(**line.base(new), system_name=system, system_address=address)
+        self._ctx = new
+        return [event]
+
+    def _carrier_jump(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        system = req_str(obj, "StarSystem")
+        address = opt_int(obj, "SystemAddress")
+        docked = opt_bool(obj, "Docked") or False
+        station: str | None = None
+        station_type: str | None = None
+        market_id: int | None = None
+        if docked:
+            station, station_type, market_id = self._station_fields(obj)
+        new = self._arrive(
+            system=system,
+            system_address=address,
+            docked=docked,
+            station=station,
+            station_type=station_type,
+            market_id=market_id,
+        )
+        event = CarrierJumpEvent(
+            **line.base(new),
+            system_name=system,
+            system_address=address,
+            docked=docked,
+            market_id=market_id,
+            station_name=station,
+            station_type=station_type,
+        )
+        self._ctx = new
+        return [event]
+
+    # --- who and what ship ----------------------------------------------------------------------
+
+    def _who(self, name: str, fid: str | None, line: _Line, always: bool) -> list[KnownEvent]:
+        ctx = self._ctx
+        if fid is not None and len(fid) > _MAX_FID:
+            fid = None  # not a Frontier ID we can carry; the name still identifies the journal
+        if not always and name == ctx.commander and (fid is None or fid == ctx.fid):
+            return []  # LoadGame right after Commander: already said
+        if fid is None and name == ctx.commander:
+            fid = ctx.fid  # LoadGame without FID (old journals) of the same commander
+        new = replace(ctx, commander=name, fid=fid)
+        event = CommanderEvent(**line.base(new), name=name)
+        self._ctx = new
+        return [event]
+
+    def _commander(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        return self._who(req_str(obj, "Name"), opt_str(obj, "FID"), line, always=True)
+
+    def _load_game(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        return self._who(req_str(obj, "Commander"), opt_str(obj, "FID"), line, always=False)
+
+    def _loadout(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        # Only the hull type and capacity: ShipName / ShipIdent are the commander's own text.
+        return [
+            LoadoutEvent(
+                **line.base(self._ctx),
+                ship=req_str(obj, "Ship").lower(),
+                cargo_capacity=opt_int(obj, "CargoCapacity") or 0,
+            )
+        ]
+
+    def _cargo(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        inventory: list[CargoItem] | None
+        if "Inventory" in obj:
+            inventory = [
+                CargoItem(
+                    name=canonical_commodity(req_str(item, "Name")),
+                    name_localised=_opt_localised(item, "Name_Localised"),
+                    count=req_int(item, "Count"),
+                    stolen=(opt_int(item, "Stolen") or 0) > 0,
+                    mission=item.get("MissionID") is not None,
+                )
+                for item in req_list(obj, "Inventory")
+            ]
+        elif self._side_files is not None:
+            # A bare Cargo means "Cargo.json changed" (quirk 29).
+            inventory = self._side_files.cargo(line.timestamp)
+        else:
+            inventory = None
+        return [
+            CargoEvent(
+                **line.base(self._ctx),
+                vessel=opt_str(obj, "Vessel") or "Ship",
+                count=req_int(obj, "Count"),
+                inventory=inventory,
+            )
+        ]
+
+    # --- trade ----------------------------------------------------------------------------------
+
+    def _market_buy(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        return [
+            MarketBuyEvent(
+                **line.base(self._ctx),
+                market_id=req_int(obj, "MarketID"),
+                commodity=canonical_commodity(req_str(obj, "Type")),
+                commodity_localised=_opt_localised(obj, "Type_Localised"),
+                count=req_int(obj, "Count"),
+            )
+        ]
+
+    def _market_sell(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        return [
+            MarketSellEvent(
+                **line.base(self._ctx),
+                market_id=req_int(obj, "MarketID"),
+                commodity=canonical_commodity(req_str(obj, "Type")),
+                commodity_localised=_opt_localised(obj, "Type_Localised"),
+                count=req_int(obj, "Count"),
+            )
+        ]
+
+    def _cargo_transfer(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        transfers = [
+            CargoTransferItem(
+                commodity=canonical_commodity(req_str(item, "Type")),
+                commodity_localised=_opt_localised(item, "Type_Localised"),
+                count=req_int(item, "Count"),
+                direction=req_str(item, "Direction").lower(),
+            )
+            for item in req_list(obj, "Transfers")
+        ]
+        return [CargoTransferEvent(**line.base(self._ctx), transfers=transfers)]
+
+    def _market(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        """A carrier's market: its stock is only in Market.json (the journal line has no items)."""
+        ctx = self._ctx
+        market_id = req_int(obj, "MarketID")
+        station_type = opt_str(obj, "StationType") or None
+        carrier = (
+            station_type in _CARRIER_TYPES
+            or market_id in ctx.known_carriers
+            or market_id in _CARRIER_IDS
+            or (ctx.docked and ctx.market_id == market_id and ctx.station_type in _CARRIER_TYPES)
+        )
+        if not carrier or self._side_files is None:
+            return []
+        items = self._side_files.market(market_id, line.timestamp)
+        if items is None:
+            return []
+        name = opt_str(obj, "StationName")
+        return [
+            MarketEvent(
+                **line.base(ctx),
+                market_id=market_id,
+                station_name=station_display_name(name, opt_str(obj, "StationName_Localised")),
+                station_type=station_type,
+                system_name=opt_str(obj, "StarSystem"),
+                items=items,
+            )
+        ]
+
+    # --- fleet carriers -------------------------------------------------------------------------
+
+    def _carrier_stats(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        carrier_id = req_int(obj, "CarrierID")
+        usage = opt_object(obj, "SpaceUsage") or {}
+        # Finance, crew names and packs stay on the PC: only what a hauling plan needs leaves.
+        event = CarrierStatsEvent(
+            **line.base(self._ctx),
+            carrier_id=carrier_id,
+            carrier_type=opt_str(obj, "CarrierType"),
+            callsign=opt_str(obj, "Callsign"),
+            name=opt_str(obj, "Name"),
+            docking_access=opt_str(obj, "DockingAccess"),
+            fuel_level=opt_int(obj, "FuelLevel"),
+            cargo_used=opt_int(usage, "Cargo"),
+            total_capacity=opt_int(usage, "TotalCapacity"),
+            free_space=opt_int(usage, "FreeSpace"),
+        )
+        self._remember_carrier(carrier_id)
+        content = event.model_dump(mode="json", exclude=set(_BASE_FIELDS))
+        if self._snapshot_seen("carrier_stats", line, _digest(orjson.dumps(content))):
+            return []
+        return [event]
+
+    def _carrier_location(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        carrier_id = req_int(obj, "CarrierID")
+        event = CarrierLocationEvent(
+            **line.base(self._ctx),
+            carrier_id=carrier_id,
+            carrier_type=opt_str(obj, "CarrierType"),
+            system_name=req_str(obj, "StarSystem"),
+            system_address=opt_int(obj, "SystemAddress"),
+            body_id=opt_int(obj, "BodyID"),
+        )
+        self._remember_carrier(carrier_id)
+        return [event]
+
+    def _carrier_jump_request(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        carrier_id = req_int(obj, "CarrierID")
+        departure = opt_str(obj, "DepartureTime")
+        event = CarrierJumpRequestEvent(
+            **line.base(self._ctx),
+            carrier_id=carrier_id,
+            carrier_type=opt_str(obj, "CarrierType"),
+            system_name=req_str(obj, "SystemName"),
+            system_address=opt_int(obj, "SystemAddress"),
+            body=opt_str(obj, "Body"),
+            departure_time=parse_time(departure, "DepartureTime") if departure else None,
+        )
+        self._remember_carrier(carrier_id)
+        return [event]
+
+    def _carrier_jump_cancelled(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        carrier_id = req_int(obj, "CarrierID")
+        event = CarrierJumpCancelledEvent(
+            **line.base(self._ctx), carrier_id=carrier_id, carrier_type=opt_str(obj, "CarrierType")
+        )
+        self._remember_carrier(carrier_id)
+        return [event]
+
+    def _carrier_trade_order(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        carrier_id = req_int(obj, "CarrierID")
+        event = CarrierTradeOrderEvent(
+            **line.base(self._ctx),
+            carrier_id=carrier_id,
+            carrier_type=opt_str(obj, "CarrierType"),
+            commodity=canonical_commodity(req_str(obj, "Commodity")),
+            commodity_localised=_opt_localised(obj, "Commodity_Localised"),
+            black_market=opt_bool(obj, "BlackMarket") or False,
+            purchase_order=opt_int(obj, "PurchaseOrder"),
+            sale_order=opt_int(obj, "SaleOrder"),
+            cancel_trade=opt_bool(obj, "CancelTrade") or False,
+            price=opt_int(obj, "Price"),
+        )
+        self._remember_carrier(carrier_id)
+        return [event]
+
+    def _carrier_deposit_fuel(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        carrier_id = req_int(obj, "CarrierID")
+        event = CarrierDepositFuelEvent(
+            **line.base(self._ctx),
+            carrier_id=carrier_id,
+            amount=req_int(obj, "Amount"),
+            total=req_int(obj, "Total"),
+        )
+        self._remember_carrier(carrier_id)
+        return [event]
+
+    def _shutdown(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        return [ShutdownEvent(**line.base(self._ctx))]
+
+
+_HANDLERS: dict[bytes, _Handler] = {
+    b"ColonisationConstructionDepot": Normaliser._depot,
+    b"ColonizationConstructionDepot": Normaliser._depot,
+    b"ColonisationContribution": Normaliser._contribution,
+    b"ColonizationContribution": Normaliser._contribution,
+    b"ColonisationSystemClaim": Normaliser._claim,
+    b"ColonizationSystemClaim": Normaliser._claim,
+    b"ColonisationSystemClaimRelease": Normaliser._claim_release,
+    b"ColonizationSystemClaimRelease": Normaliser._claim_release,
+    b"ColonisationBeaconDeployed": Normaliser._beacon,
+    b"ColonizationBeaconDeployed": Normaliser._beacon,
+    b"CompleteConstruction": Normaliser._complete,
+    b"Docked": Normaliser._docked,
+    b"Undocked": Normaliser._undocked,
+    b"Location": Normaliser._location,
+    b"FSDJump": Normaliser._fsd_jump,
+    b"CarrierJump": Normaliser._carrier_jump,
+    b"Commander": Normaliser._commander,
+    b"LoadGame": Normaliser._load_game,
+    b"Loadout": Normaliser._loadout,
+    b"Cargo": Normaliser._cargo,
+    b"MarketBuy": Normaliser._market_buy,
+    b"MarketSell": Normaliser._market_sell,
+    b"CargoTransfer": Normaliser._cargo_transfer,
+    b"Market": Normaliser._market,
+    b"CarrierStats": Normaliser._carrier_stats,
+    b"CarrierLocation": Normaliser._carrier_location,
+    b"CarrierJumpRequest": Normaliser._carrier_jump_request,
+    b"CarrierJumpCancelled": Normaliser._carrier_jump_cancelled,
+    b"CarrierTradeOrder": Normaliser._carrier_trade_order,
+    b"CarrierDepositFuel": Normaliser._carrier_deposit_fuel,
+    b"Shutdown": Normaliser._shutdown,
+}
