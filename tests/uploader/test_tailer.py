@@ -1,0 +1,221 @@
+"""Tailing: partial lines, new files, replacement, truncation, bursts, a folder appearing, the bound."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from uploader.outbox import Outbox
+from uploader.sender import Sender
+from uploader.tailer import Tailer, tail
+
+pytestmark = pytest.mark.uploader_only
+
+NAME_A = "Journal.2025-04-08T215854.01.log"
+NAME_B = "Journal.2025-04-09T101010.01.log"
+
+
+def header(stamp: str = "2025-04-08T19:58:49Z", part: int = 1) -> bytes:
+    return (json.dumps({"timestamp": stamp, "event": "Fileheader", "part": part, "language": "English/UK",
+                        "Odyssey": True, "gameversion": "4.1.1.0", "build": "r312744/r0 "}) + "\r\n").encode()
+
+
+def jump(i: int, stamp: str = "2025-04-08T20:00:00Z") -> bytes:
+    return (json.dumps({"timestamp": stamp, "event": "FSDJump", "StarSystem": f"Sys {i}",
+                        "SystemAddress": 1000 + i}) + "\r\n").encode()
+
+
+def queued(outbox: Outbox) -> list[dict[str, Any]]:
+    """Every event in the outbox, in sending order (batches first, then events not yet batched)."""
+    out: list[dict[str, Any]] = []
+    for (payload,) in outbox._db.execute("SELECT payload FROM batches ORDER BY sort_key, id").fetchall():
+        out.extend(json.loads(payload)["events"])
+    out.extend(json.loads(r[0]) for r in outbox._db.execute("SELECT payload FROM events ORDER BY seq"))
+    return out
+
+
+def systems(outbox: Outbox) -> list[str]:
+    return [e["system_name"] for e in queued(outbox)]
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    path = tmp_path / "journals"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Any:
+    with Outbox(tmp_path / "state" / "outbox.sqlite3") as o:
+        yield o
+
+
+def test_a_line_written_in_three_pieces_arrives_once_whole(folder: Path, outbox: Outbox) -> None:
+    path = folder / NAME_A
+    path.write_bytes(header())
+    tailer = Tailer(folder, outbox)
+    assert tailer.poll_once().events == 0
+    line = jump(1)
+    pieces = [line[:10], line[10:40], line[40:]]
+    with path.open("ab") as f:
+        for i, piece in enumerate(pieces):
+            f.write(piece)
+            f.flush()
+            progress = tailer.poll_once()
+            assert progress.events == (1 if i == 2 else 0)
+    assert tailer.poll_once().events == 0
+    assert systems(outbox) == ["Sys 1"]
+    assert outbox.sources()[NAME_A].offset == path.stat().st_size
+
+
+def test_a_new_file_mid_session_is_read_after_the_old_one(folder: Path, outbox: Outbox) -> None:
+    a = folder / NAME_A
+    a.write_bytes(header() + jump(1) + jump(2) + jump(3)[:-2])  # the last line not terminated yet
+    tailer = Tailer(folder, outbox)
+    tailer.poll_once()
+    assert systems(outbox) == ["Sys 1", "Sys 2"]
+    # The game starts a new journal: the old one is finished, its last line is whole.
+    (folder / NAME_B).write_bytes(header("2025-04-09T08:10:10Z") + jump(10, "2025-04-09T08:11:00Z"))
+    tailer.poll_once()
+    assert systems(outbox) == ["Sys 1", "Sys 2", "Sys 3", "Sys 10"]
+    assert set(outbox.sources()) == {NAME_A, NAME_B}
+
+
+def test_a_file_replaced_at_the_same_path_is_read_from_the_start(
+    folder: Path, outbox: Outbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = folder / NAME_A
+    path.write_bytes(header() + jump(1) + jump(2))
+    tailer = Tailer(folder, outbox)
+    tailer.poll_once()
+    first_ids = [e["id"] for e in queued(outbox)]
+    # Same name, another file (a different first line), longer than what was read.
+    path.write_bytes(header("2025-04-08T21:00:00Z") + jump(7) + jump(8) + jump(9))
+    with caplog.at_level(logging.WARNING):
+        tailer.poll_once()
+    assert "was replaced" in caplog.text
+    assert systems(outbox) == ["Sys 1", "Sys 2", "Sys 7", "Sys 8", "Sys 9"]
+    new_ids = [e["id"] for e in queued(outbox)][2:]
+    assert not set(new_ids) & set(first_ids)
+
+
+def test_truncation_restarts_at_zero_without_queueing_twice(
+    folder: Path, outbox: Outbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = folder / NAME_A
+    path.write_bytes(header() + jump(1) + jump(2) + jump(3))
+    tailer = Tailer(folder, outbox)
+    tailer.poll_once()
+    path.write_bytes(header() + jump(1))  # same first line, shorter: truncated and rewritten
+    with caplog.at_level(logging.WARNING):
+        tailer.poll_once()
+    assert "shrank below what was read" in caplog.text
+    with path.open("ab") as f:
+        f.write(jump(4))
+    tailer.poll_once()
+    # Sys 1 is the same line at the same offset: same id, kept once; Sys 4 is new.
+    assert systems(outbox) == ["Sys 1", "Sys 2", "Sys 3", "Sys 4"]
+    assert outbox.sources()[NAME_A].offset == path.stat().st_size
+
+
+def test_a_restarted_tailer_resumes_from_the_outbox(folder: Path, tmp_path: Path) -> None:
+    path = folder / NAME_A
+    path.write_bytes(header() + jump(1) + jump(2))
+    db = tmp_path / "o.sqlite3"
+    with Outbox(db) as box:
+        Tailer(folder, box).poll_once()
+    with path.open("ab") as f:
+        f.write(jump(3))
+    with Outbox(db) as box:
+        Tailer(folder, box).poll_once()
+        assert systems(box) == ["Sys 1", "Sys 2", "Sys 3"]
+
+
+def test_the_outbox_bound_pauses_reading_and_drops_nothing(folder: Path, outbox: Outbox) -> None:
+    path = folder / NAME_A
+    path.write_bytes(header() + b"".join(jump(i) for i in range(40)))
+    tailer = Tailer(folder, outbox, outbox_max_events=10, chunk_bytes=300)
+    progress = tailer.poll_once()
+    assert progress.blocked
+    held = outbox.pending_events()
+    assert 10 <= held < 15
+    assert tailer.poll_once().events == 0  # still full: nothing more read
+    # Drain as the sender would, then reading resumes where it paused.
+    seen: list[str] = []
+    while True:
+        while (batch := outbox.next_batch(max_events=100, max_bytes=10**6, uploader_version="t",
+                                          platform="p")) is not None:
+            seen.extend(e["system_name"] for e in json.loads(batch.payload)["events"])
+            outbox.delivered(batch)
+        if not tailer.poll_once().blocked and outbox.pending_events() == 0:
+            break
+    assert seen == [f"Sys {i}" for i in range(40)]
+
+
+def test_history_before_since_is_left_out(folder: Path, outbox: Outbox) -> None:
+    from datetime import UTC, datetime
+
+    (folder / NAME_A).write_bytes(header() + jump(1))
+    (folder / NAME_B).write_bytes(header("2025-04-09T08:10:10Z") + jump(2, "2025-04-09T08:11:00Z"))
+    Tailer(folder, outbox, since=datetime(2025, 4, 9, tzinfo=UTC)).poll_once()
+    assert systems(outbox) == ["Sys 2"]
+
+
+@pytest.mark.parametrize("use_watchdog", [True, False], ids=["watchdog", "poll"])
+async def test_live_burst_of_10000_lines_arrives_once_in_order(
+    folder: Path, tmp_path: Path, receiver: Any, use_watchdog: bool
+) -> None:
+    path = folder / NAME_A
+    path.write_bytes(header())
+    stop = asyncio.Event()
+    with Outbox(tmp_path / "t.sqlite3") as tail_box, Outbox(tmp_path / "t.sqlite3") as send_box:
+        async with httpx.AsyncClient() as client:
+            sender = Sender(send_box, client, url=receiver.url, token="good-token", batch_max_events=1000)
+            loop = asyncio.get_running_loop()
+            tailer = Tailer(folder, tail_box, on_commit=lambda _n: loop.call_soon_threadsafe(sender.wake.set))
+            tasks = [asyncio.create_task(sender.run(stop)),
+                     asyncio.create_task(tail(tailer, stop, poll_interval=0.2, use_watchdog=use_watchdog))]
+            with path.open("ab") as f:
+                f.write(b"".join(jump(i) for i in range(10_000)))
+            await asyncio.to_thread(receiver.wait_for, lambda: len(receiver.accepted_new) >= 10_000, 60.0)
+            stop.set()
+            await asyncio.wait_for(asyncio.gather(*tasks), 10.0)
+    names = [e["system_name"] for r in receiver.requests for e in r.events]
+    assert names == [f"Sys {i}" for i in range(10_000)]
+    assert len(set(receiver.accepted_new)) == 10_000
+
+
+async def test_a_journal_folder_that_appears_later_is_tailed(tmp_path: Path, receiver: Any) -> None:
+    folder = tmp_path / "not-yet"
+    stop = asyncio.Event()
+    with Outbox(tmp_path / "t.sqlite3") as tail_box, Outbox(tmp_path / "t.sqlite3") as send_box:
+        async with httpx.AsyncClient() as client:
+            sender = Sender(send_box, client, url=receiver.url, token="good-token")
+            loop = asyncio.get_running_loop()
+            tailer = Tailer(folder, tail_box, on_commit=lambda _n: loop.call_soon_threadsafe(sender.wake.set))
+            polls: list[bool] = []
+            missing_seen = asyncio.Event()
+
+            def on_poll(progress: Any) -> None:
+                polls.append(progress.folder_missing)
+                if progress.folder_missing:
+                    missing_seen.set()
+
+            tasks = [asyncio.create_task(sender.run(stop)),
+                     asyncio.create_task(tail(tailer, stop, poll_interval=0.1, on_poll=on_poll))]
+            await asyncio.wait_for(missing_seen.wait(), 10.0)
+            folder.mkdir()
+            (folder / NAME_A).write_bytes(header() + jump(1) + jump(2))
+            await asyncio.to_thread(receiver.wait_for, lambda: len(receiver.accepted_new) == 2, 20.0)
+            stop.set()
+            await asyncio.wait_for(asyncio.gather(*tasks), 10.0)
+    assert polls[0] is True
+    assert polls[-1] is False
+    assert [e["system_name"] for r in receiver.requests for e in r.events] == ["Sys 1", "Sys 2"]

@@ -1,0 +1,214 @@
+"""Wiring the tailer and the sender together for `run` and `backfill`, with a stated shutdown order.
+
+Failures the user can act on become an `UploadError` carrying one clear line and an exit code;
+the CLI prints it, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+from uploader.outbox import HISTORY_SINCE, Outbox, OutboxError
+from uploader.sender import FailureKind, Sender, wait_any
+from uploader.settings import Settings
+from uploader.sidefiles import JournalSideFiles
+from uploader.tailer import Tailer, tail
+
+logger = logging.getLogger(__name__)
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    ERROR = 1  # unexpected: details in the log file
+    CONFIG = 2  # missing or bad settings / arguments
+    TOKEN_REFUSED = 3
+    UNREACHABLE = 4  # the server could not be reached, or kept failing, for `give_up_after`
+    NO_JOURNALS = 5
+    OUTBOX = 6  # the outbox could not be written (full disk, read-only folder)
+    INTERRUPTED = 130
+
+
+class UploadError(Exception):
+    def __init__(self, code: ExitCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(slots=True)
+class Progress:
+    bytes_total: int = 0  # journal bytes to read when this run started, plus growth since
+    bytes_read: int = 0
+    events_queued: int = 0
+    events_delivered: int = 0
+    pending: int = 0  # events in the outbox now
+
+
+def outbox_failure(exc: OutboxError) -> UploadError:
+    return UploadError(ExitCode.OUTBOX, f"{exc} (is the disk full? nothing was lost; free space and rerun)")
+
+
+class Runner:
+    def __init__(
+        self,
+        settings: Settings,
+        journal_dir: Path,
+        *,
+        since: datetime | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if settings.url is None or settings.token is None:
+            raise UploadError(ExitCode.CONFIG, "no server address or token: run `colony-uploader init` "
+                              "or set COLONY_UPLOADER_URL and COLONY_UPLOADER_TOKEN")
+        self.settings = settings
+        self.journal_dir = journal_dir
+        self._since = since
+        self._clock = clock
+        self.progress = Progress()
+        self._tailer: Tailer | None = None
+        self._sender: Sender | None = None
+        self._pending_outbox: Outbox | None = None
+
+    def snapshot(self) -> Progress:
+        """Current figures for the progress display (cheap; called a few times a second)."""
+        p = self.progress
+        if self._tailer is not None:
+            p.bytes_read = self._tailer.total_bytes_read
+            p.events_queued = self._tailer.total_events
+            p.bytes_total = max(p.bytes_total, p.bytes_read)
+        if self._sender is not None:
+            p.events_delivered = self._sender.delivered_events
+        return p
+
+    async def run(self, stop: asyncio.Event, *, backfill: bool, use_watchdog: bool = True) -> str:
+        """`backfill=True`: return once everything is delivered. Else tail until `stop`."""
+        settings = self.settings
+        assert settings.url is not None
+        assert settings.token is not None
+        loop = asyncio.get_running_loop()
+        try:
+            tail_box = Outbox(settings.outbox_path)
+        except OutboxError as exc:
+            raise outbox_failure(exc) from exc
+        send_box = Outbox(settings.outbox_path)
+        try:
+            since = self._history_since(tail_box)
+            timeout = httpx.Timeout(settings.http_timeout, connect=min(10.0, settings.http_timeout))
+            transport = httpx.AsyncHTTPTransport(retries=1)  # connect blips only; the rest is ours
+            async with httpx.AsyncClient(timeout=timeout, transport=transport) as client:
+                sender = Sender(
+                    send_box,
+                    client,
+                    url=settings.url,
+                    token=settings.token.get_secret_value(),
+                    batch_max_events=settings.batch_max_events,
+                    batch_max_bytes=settings.batch_max_bytes,
+                    backoff_base=settings.backoff_base,
+                    backoff_cap=settings.backoff_cap,
+                )
+                tailer = Tailer(
+                    self.journal_dir,
+                    tail_box,
+                    side_files=JournalSideFiles(self.journal_dir),
+                    since=since,
+                    outbox_max_events=settings.outbox_max_events,
+                    on_commit=lambda _n: loop.call_soon_threadsafe(sender.wake.set),
+                )
+                self._tailer, self._sender = tailer, sender
+                self.progress.bytes_total = await asyncio.to_thread(tailer.remaining_bytes)
+                stop_sending = asyncio.Event()
+                send_task = asyncio.create_task(sender.run(stop_sending), name="sender")
+                try:
+                    if backfill:
+                        return await self._backfill(tailer, sender, send_box, send_task, stop)
+                    return await self._live(tailer, sender, send_task, stop, use_watchdog)
+                finally:
+                    # Shutdown order: stop reading (a chunk in progress commits or rolls back
+                    # whole), then stop sending (a batch in flight is re-sent with the same id).
+                    tailer.stop_flag.set()
+                    stop_sending.set()
+                    sender.wake.set()
+                    send_task.cancel()
+                    await asyncio.gather(send_task, return_exceptions=True)
+        except OutboxError as exc:
+            raise outbox_failure(exc) from exc
+        finally:
+            tail_box.close()
+            send_box.close()
+
+    def _history_since(self, outbox: Outbox) -> datetime | None:
+        """`--since` is remembered, so a later `run` does not send the history it left out."""
+        if self._since is not None:
+            outbox.put(HISTORY_SINCE, self._since.isoformat())
+            return self._since
+        stored = outbox.get(HISTORY_SINCE)
+        return datetime.fromisoformat(stored) if stored else None
+
+    async def _backfill(
+        self,
+        tailer: Tailer,
+        sender: Sender,
+        outbox: Outbox,
+        send_task: asyncio.Task[None],
+        stop: asyncio.Event,
+    ) -> str:
+        if not self.journal_dir.is_dir():
+            raise UploadError(ExitCode.NO_JOURNALS, f"journal folder not found: {self.journal_dir} (set "
+                              "COLONY_UPLOADER_JOURNAL_DIR; `colony-uploader doctor` shows where it looked)")
+        while True:
+            progress = await asyncio.to_thread(tailer.poll_once)
+            if stop.is_set():
+                pending = outbox.pending_events()
+                raise UploadError(ExitCode.INTERRUPTED,
+                                  f"interrupted; {pending} event(s) kept in the outbox for next time")
+            if progress.folder_missing:
+                raise UploadError(ExitCode.NO_JOURNALS, f"journal folder disappeared: {self.journal_dir}")
+            if send_task.done():
+                send_task.result()  # re-raises what stopped the sender
+            if sender.token_refused:
+                raise UploadError(ExitCode.TOKEN_REFUSED, f"{sender.token_refused}; check the token with "
+                                  "`colony-uploader doctor`")
+            reading_done = not progress.blocked and not progress.stopped
+            pending = outbox.pending_events()
+            self.progress.pending = pending
+            if reading_done and pending == 0:
+                delivered = sender.delivered_events
+                return f"backfill complete: {delivered} event(s) delivered, nothing left to send"
+            if sender.failing_since is not None:
+                failing_for = time.time() - sender.failing_since
+                if failing_for > self.settings.give_up_after:
+                    what = ("cannot reach the server at " + str(self.settings.url)
+                            if sender.failure_kind is FailureKind.UNREACHABLE else "the server keeps failing")
+                    raise UploadError(ExitCode.UNREACHABLE, f"{what} ({sender.failure}); {pending} event(s) "
+                                      "kept in the outbox, they will be sent on the next run")
+            await wait_any(stop, within=0.1)
+
+    async def _live(
+        self, tailer: Tailer, sender: Sender, send_task: asyncio.Task[None], stop: asyncio.Event,
+        use_watchdog: bool,
+    ) -> str:
+        tail_task = asyncio.create_task(
+            tail(tailer, stop, poll_interval=self.settings.poll_interval, use_watchdog=use_watchdog),
+            name="tailer",
+        )
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            done, _ = await asyncio.wait({tail_task, send_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (tail_task, send_task):
+                if task in done:
+                    task.result()  # an OutboxError surfaces here
+            return f"stopped; {sender.delivered_events} event(s) delivered this run"
+        finally:
+            stop.set()
+            tailer.stop_flag.set()
+            stopper.cancel()
+            await asyncio.gather(tail_task, stopper, return_exceptions=True)

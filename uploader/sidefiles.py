@@ -1,0 +1,150 @@
+"""Cargo.json and Market.json, read when a journal line says they changed (the SideFiles protocol).
+
+The game rewrites these files in place, so a read can catch them empty or half written
+(journals/README quirk 28): such a read is retried. A file is trusted only when its own timestamp
+matches the journal line's (quirk 29): during a backfill the files describe today, not the past.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from uploader.normalise.names import canonical_commodity
+from wire import CargoItem, MarketItem
+
+logger = logging.getLogger(__name__)
+
+CARGO_FILE = "Cargo.json"
+MARKET_FILE = "Market.json"
+
+
+def _localised(obj: dict[str, Any], key: str) -> str | None:
+    value = obj.get(key)
+    return value if isinstance(value, str) and value and not value.startswith("$") else None
+
+
+def _timestamp(document: dict[str, Any]) -> datetime | None:
+    stamp = document.get("timestamp")
+    if not isinstance(stamp, str):
+        return None
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+class JournalSideFiles:
+    """Reads the side files of one journal folder.
+
+    `window`: how much newer than the journal line a side file may be and still describe it; a
+    side file older than the line is retried only while the line is recent (the game may not have
+    rewritten it yet), never during a backfill of old lines.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        attempts: int = 6,
+        pause: float = 0.05,
+        window: timedelta = timedelta(seconds=10),
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._folder = folder
+        self._attempts = attempts
+        self._pause = pause
+        self._window = window
+        self._sleep = sleep
+        self._now = now
+
+    def cargo(self, event_time: datetime) -> list[CargoItem] | None:
+        document = self._matching(CARGO_FILE, event_time, lambda d: True)
+        if document is None:
+            return None
+        inventory = document.get("Inventory")
+        if not isinstance(inventory, list):
+            return None
+        try:
+            return [
+                CargoItem(
+                    name=canonical_commodity(str(item["Name"])),
+                    name_localised=_localised(item, "Name_Localised"),
+                    count=int(item["Count"]),
+                    stolen=bool(item.get("Stolen", 0)),
+                    mission=item.get("MissionID") is not None,
+                )
+                for item in inventory
+            ]
+        except (KeyError, TypeError, ValueError, ValidationError) as exc:
+            logger.warning("ignoring %s: unexpected content (%s)", CARGO_FILE, str(exc).splitlines()[0])
+            return None
+
+    def market(self, market_id: int, event_time: datetime) -> list[MarketItem] | None:
+        document = self._matching(MARKET_FILE, event_time, lambda d: d.get("MarketID") == market_id)
+        if document is None:
+            return None
+        items = document.get("Items")
+        if not isinstance(items, list):
+            return None
+        try:
+            return [
+                MarketItem(
+                    name=canonical_commodity(str(item["Name"])),
+                    name_localised=_localised(item, "Name_Localised"),
+                    stock=int(item.get("Stock", 0)),
+                    demand=int(item.get("Demand", 0)),
+                    buy_price=int(item.get("BuyPrice", 0)),
+                    sell_price=int(item.get("SellPrice", 0)),
+                )
+                for item in items
+            ]
+        except (KeyError, TypeError, ValueError, ValidationError) as exc:
+            logger.warning("ignoring %s: unexpected content (%s)", MARKET_FILE, str(exc).splitlines()[0])
+            return None
+
+    def _matching(
+        self, name: str, event_time: datetime, belongs: Callable[[dict[str, Any]], bool]
+    ) -> dict[str, Any] | None:
+        """The side file's content when it describes the line at `event_time`, else None."""
+        path = self._folder / name
+        live = self._now() - event_time < self._window
+        for attempt in range(self._attempts):
+            if attempt:
+                self._sleep(self._pause)
+            document = self._read(path)
+            if document is None:
+                if not path.exists():
+                    return None
+                continue  # caught mid-rewrite: read again
+            stamp = _timestamp(document)
+            if stamp is None:
+                continue
+            if stamp > event_time + self._window:
+                return None  # describes a later moment than the line
+            if stamp >= event_time and belongs(document):
+                return document
+            if not live:
+                return None  # an old line: the file will not catch up
+        return None
+
+    @staticmethod
+    def _read(path: Path) -> dict[str, Any] | None:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        try:
+            document = json.loads(data.decode("utf-8-sig"))
+        except (UnicodeDecodeError, ValueError):
+            return None
+        return document if isinstance(document, dict) else None

@@ -1,0 +1,274 @@
+"""Tailing the journal folder into the outbox.
+
+`Tailer.poll_once()` reads every journal, oldest first, from its stored offset; consumes complete
+lines only; normalises them; and commits each chunk's events together with the file's new offset and
+the normaliser's state in one outbox transaction. Reading is idempotent, so it is safe to call as
+often as we like: `tail()` calls it on every watchdog wake-up and at least every `poll_interval`
+(watchdog alone misses growth of open files on some systems, and never sees network drives).
+
+Handled: a folder that does not exist yet; new files (a new session, a `Continued` part); a file
+truncated (size below the offset) or replaced at the same path (its first-line fingerprint changed),
+both re-read from the start; an outbox past its size bound (reading pauses, nothing is dropped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from uploader.journal.files import JournalFile, is_journal_name, list_journals
+from uploader.journal.reader import fingerprint, read_complete_lines
+from uploader.normalise.normaliser import Normaliser, NormaliserState, SideFiles
+from uploader.outbox import NORMALISER_STATE, Outbox, QueuedEvent, SourceState
+from uploader.sender import wait_any
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_BYTES = 1024 * 1024
+
+
+@dataclass(slots=True)
+class TailProgress:
+    """What one `poll_once` did."""
+
+    bytes_read: int = 0
+    lines: int = 0
+    events: int = 0
+    files: int = 0  # journal files considered
+    blocked: bool = False  # the outbox is full: reading paused until the sender drains it
+    folder_missing: bool = False
+    stopped: bool = False
+
+
+class Tailer:
+    def __init__(
+        self,
+        folder: Path,
+        outbox: Outbox,
+        *,
+        side_files: SideFiles | None = None,
+        since: datetime | None = None,
+        outbox_max_events: int = 500_000,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        on_commit: Callable[[int], object] | None = None,
+    ) -> None:
+        self.folder = folder
+        self._outbox = outbox
+        self._side_files = side_files
+        self._since = since
+        self._max_pending = outbox_max_events
+        self._chunk_bytes = chunk_bytes
+        self._on_commit = on_commit
+        self.stop_flag = threading.Event()
+        self._names: frozenset[str] | None = None
+        self._files: list[JournalFile] = []
+        self._sources: dict[str, SourceState] = {}
+        self._normaliser = Normaliser()
+        self._loaded = False
+        self.total_bytes_read = 0
+        self.total_events = 0
+
+    # --- state -----------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        """(Re)load offsets and the normaliser state from the outbox: the one source of truth."""
+        self._sources = self._outbox.sources()
+        raw = self._outbox.get(NORMALISER_STATE)
+        state = NormaliserState.model_validate_json(raw) if raw else None
+        self._normaliser = Normaliser(state, self._side_files)
+        self._loaded = True
+
+    def remaining_bytes(self) -> int:
+        """Bytes of journal not yet read (for progress display)."""
+        if not self.folder.is_dir():
+            return 0
+        total = 0
+        for journal in self._journals(force=False):
+            try:
+                size = journal.path.stat().st_size
+            except OSError:
+                continue
+            known = self._sources.get(journal.name)
+            total += max(size - (known.offset if known else 0), 0)
+        return total
+
+    def _journals(self, *, force: bool) -> list[JournalFile]:
+        try:
+            names = frozenset(e.name for e in os.scandir(self.folder) if is_journal_name(e.name))
+        except OSError:
+            return []
+        if force or names != self._names:
+            # Listing reads every header (to order by game time), so only when the set changed.
+            files = list_journals(self.folder)
+            if self._since is not None:
+                since = self._since
+                files = [f for f in files if f.started >= since]
+            self._files = files
+            self._names = names
+        return self._files
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def poll_once(self) -> TailProgress:
+        """Read everything new in the folder into the outbox (until done, stopped or full)."""
+        progress = TailProgress()
+        if not self.folder.is_dir():
+            progress.folder_missing = True
+            return progress
+        if not self._loaded:
+            self._load()
+        try:
+            self._poll(progress)
+        except BaseException:
+            # The outbox refused a write (or we were interrupted): the in-memory normaliser may be
+            # ahead of what was committed, so start again from what the outbox holds.
+            self._loaded = False
+            raise
+        return progress
+
+    def _poll(self, progress: TailProgress) -> None:
+        files = self._journals(force=False)
+        relist = False
+        for index, journal in enumerate(files):
+            if self.stop_flag.is_set():
+                progress.stopped = True
+                return
+            progress.files += 1
+            # Only the newest journal can still grow; an older one's unterminated last line is whole.
+            final = index < len(files) - 1
+            try:
+                status = self._read_file(journal, final, progress)
+            except FileNotFoundError:
+                relist = True  # deleted or renamed under us
+                continue
+            if status != "ok":
+                return
+        if relist:
+            self._names = None
+
+    def _read_file(self, journal: JournalFile, final: bool, progress: TailProgress) -> str:
+        name = journal.name
+        st = journal.path.stat()
+        known = self._sources.get(name)
+        if (
+            known is not None
+            and st.st_size == known.size_seen
+            and st.st_mtime_ns == known.mtime_ns
+            and known.offset >= st.st_size
+        ):
+            return "ok"  # unchanged and fully read
+        digest = fingerprint(journal.path)
+        if digest is None:
+            return "ok"  # no complete first line yet
+        offset = 0
+        if known is not None:
+            if known.fingerprint != digest:
+                logger.warning("%s was replaced (its first line changed); reading it from the start", name)
+            elif st.st_size < known.offset:
+                logger.warning("%s shrank below what was read (%d < %d bytes); reading it from the start",
+                               name, st.st_size, known.offset)
+            else:
+                offset = known.offset
+        while True:
+            if self.stop_flag.is_set():
+                progress.stopped = True
+                return "stopped"
+            if self._outbox.pending_events() >= self._max_pending:
+                if not progress.blocked:
+                    logger.warning("the outbox holds %d events or more; reading paused until it drains",
+                                   self._max_pending)
+                progress.blocked = True
+                return "blocked"
+            chunk = read_complete_lines(journal.path, offset, self._chunk_bytes, final=final)
+            if chunk.next_offset == offset:
+                if known is None or (known.size_seen, known.mtime_ns, known.fingerprint, known.offset) != (
+                    st.st_size, st.st_mtime_ns, digest, offset
+                ):
+                    self._commit(SourceState(name, digest, offset, st.st_size, st.st_mtime_ns), [])
+                return "ok"
+            events = self._normaliser.feed(name, digest, chunk.lines)
+            queued = [QueuedEvent(e.id, e.offset, e.model_dump_json()) for e in events]
+            size = max(st.st_size, chunk.next_offset)
+            known = SourceState(name, digest, chunk.next_offset, size, st.st_mtime_ns)
+            self._commit(known, queued)
+            progress.bytes_read += chunk.next_offset - offset
+            progress.lines += len(chunk.lines)
+            progress.events += len(queued)
+            self.total_bytes_read += chunk.next_offset - offset
+            self.total_events += len(queued)
+            offset = chunk.next_offset
+
+    def _commit(self, source: SourceState, queued: list[QueuedEvent]) -> None:
+        state = self._normaliser.state.model_dump_json()
+        self._outbox.commit_chunk(source, queued, state)
+        self._sources[source.name] = source
+        if queued and self._on_commit is not None:
+            self._on_commit(len(queued))
+
+
+# --- the live loop -------------------------------------------------------------------------------
+
+
+class _Watch:
+    """A watchdog observer whose only job is to set an asyncio.Event from its thread."""
+
+    def __init__(self, folder: Path, wake: Callable[[], object]) -> None:
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        class _Handler(FileSystemEventHandler):
+            def on_any_event(self, event: Any) -> None:
+                wake()
+
+        self._observer: Any = Observer()
+        self._observer.schedule(_Handler(), str(folder), recursive=False)
+        self._observer.daemon = True
+        self._observer.start()
+
+    def stop(self) -> None:
+        self._observer.stop()
+        self._observer.join(timeout=5)
+
+
+async def tail(
+    tailer: Tailer,
+    stop: asyncio.Event,
+    *,
+    poll_interval: float = 1.0,
+    use_watchdog: bool = True,
+    on_poll: Callable[[TailProgress], None] | None = None,
+) -> None:
+    """Tail until `stop`: read on every watchdog wake-up, and at least every `poll_interval` seconds."""
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+    watch: _Watch | None = None
+    waiting_logged = False
+    try:
+        while not stop.is_set():
+            wake.clear()
+            if use_watchdog and watch is None and tailer.folder.is_dir():
+                try:
+                    watch = _Watch(tailer.folder, functools.partial(loop.call_soon_threadsafe, wake.set))
+                except OSError as exc:  # e.g. inotify limits: the poll still covers us
+                    logger.warning("cannot watch %s (%s); polling every %.1f s instead",
+                                   tailer.folder, exc, poll_interval)
+                    use_watchdog = False
+            progress = await asyncio.to_thread(tailer.poll_once)
+            if progress.folder_missing and not waiting_logged:
+                logger.warning("journal folder %s does not exist yet; waiting for it", tailer.folder)
+            waiting_logged = progress.folder_missing
+            if on_poll is not None:
+                on_poll(progress)
+            await wait_any(wake, stop, within=poll_interval)
+    finally:
+        tailer.stop_flag.set()
+        if watch is not None:
+            watch.stop()
