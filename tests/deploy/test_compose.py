@@ -91,6 +91,18 @@ def test_both_services_restart_by_themselves(compose: dict[str, Any]) -> None:
         assert service["restart"] == "unless-stopped"
 
 
+def test_bot_gets_longer_to_stop_than_its_own_shutdown_timeout(compose: dict[str, Any]) -> None:
+    grace = compose["services"]["bot"]["stop_grace_period"]
+    assert re.fullmatch(r"\d+s", grace)
+    timeout = re.search(
+        r"^# COLONY_SHUTDOWN_TIMEOUT_SECONDS=([\d.]+)$",
+        (DEPLOY / ".env.example").read_text(encoding="utf-8"),
+        re.MULTILINE,
+    )
+    assert timeout is not None
+    assert int(grace[:-1]) > float(timeout.group(1))
+
+
 def test_caddy_proxies_the_api_to_the_bots_port(compose: dict[str, Any]) -> None:
     caddyfile = (DEPLOY / "Caddyfile").read_text(encoding="utf-8")
     code = "\n".join(line.split("#", 1)[0] for line in caddyfile.splitlines())
