@@ -1,0 +1,480 @@
+"""Automatic channel updates for followed sites and systems.
+
+Per followed site and channel: one live progress message, posted once and then edited in place
+(at most one edit per message per `edit_interval`, none when the rendering did not change, posted
+anew when someone deleted it). Per delivery: a feed line, one per commander's burst at one site.
+Per site: announcements at 25/50/75/100 %, on completion and on failure.
+
+`sites_changed` (the core's `Notifier` protocol) only records what changed, in memory: it never
+waits for Discord, so the intake never does either. `flush` does the talking, from its own task,
+through a `ChannelPort`; every Discord failure (429, missing permissions, a deleted channel or
+message) is handled and logged there and never escapes. Message ids, follows and the announcements
+already made are kept in a `FollowStore`, so a restarted bot keeps editing the same messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol, TextIO
+
+import discord
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.notify.feed import SiteChange
+from bot.render import embeds as render
+from bot.render import figures, limits
+from bot.render.plain import message_text
+from bot.render.text import percent, plural, safe, tonnes
+from bot.views import SiteView
+
+logger = logging.getLogger(__name__)
+
+THRESHOLDS = (25, 50, 75, 100)
+
+
+# --- the port to Discord ------------------------------------------------------------------------
+
+
+class ChannelError(Exception):
+    """A channel operation that did not happen."""
+
+
+class MessageGoneError(ChannelError):
+    """The message to edit no longer exists (someone deleted it)."""
+
+
+class ChannelGoneError(ChannelError):
+    """The channel no longer exists."""
+
+
+class NoPermissionError(ChannelError):
+    """The bot may not see or post in the channel (an admin can fix it)."""
+
+
+class RateLimitedError(ChannelError):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited, retry after {retry_after:.1f} s")
+        self.retry_after = retry_after
+
+
+class ChannelPort(Protocol):
+    """Posting and editing messages: Discord in production, the console offline, fakes in tests.
+    Failures are raised as the `ChannelError` subclasses above."""
+
+    async def post(self, channel_id: int, *, content: str | None, embeds: Sequence[discord.Embed]) -> int:
+        """Posts a message and returns its id."""
+        ...
+
+    async def edit(self, channel_id: int, message_id: int, *, content: str | None,
+                   embeds: Sequence[discord.Embed]) -> None: ...
+
+
+class ConsoleChannelPort:
+    """Offline mode: what would be posted or edited, printed as text."""
+
+    def __init__(self, stream: TextIO | None = None, *, now: Callable[[], datetime] | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stdout
+        self._now = now or (lambda: datetime.now(UTC))
+        self._next_id = 0
+
+    async def post(self, channel_id: int, *, content: str | None, embeds: Sequence[discord.Embed]) -> int:
+        self._next_id += 1
+        self._print(f"[channel {channel_id}] new message {self._next_id}", content, embeds)
+        return self._next_id
+
+    async def edit(self, channel_id: int, message_id: int, *, content: str | None,
+                   embeds: Sequence[discord.Embed]) -> None:
+        self._print(f"[channel {channel_id}] message {message_id} edited", content, embeds)
+
+    def _print(self, head: str, content: str | None, embeds: Sequence[discord.Embed]) -> None:
+        body = message_text(content, embeds, now=self._now())
+        indented = "\n".join(f"  {line}" for line in body.splitlines())
+        print(f"{head}\n{indented}", file=self.stream, flush=True)
+
+
+# --- what is followed, and what was said: persisted per guild -------------------------------------
+
+
+class FollowTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    channel_id: int
+    market_id: int | None = None
+    system: str | None = None
+
+    def matches(self, site: SiteView) -> bool:
+        if self.market_id is not None:
+            return site.market_id == self.market_id
+        return (self.system is not None and site.system_name is not None
+                and site.system_name.casefold() == self.system.casefold())
+
+
+class GuildFollows(BaseModel):
+    """One guild's channel updates: the follows, the live messages' ids and the announcements made."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    follows: list[FollowTarget] = Field(default_factory=list)
+    messages: dict[str, int] = Field(default_factory=dict, description='"channel:market" -> message id')
+    marks: dict[str, list[str]] = Field(default_factory=dict, description='"channel:market" -> announced')
+
+
+class FollowStore(Protocol):
+    async def load_all(self) -> dict[int, GuildFollows]: ...
+
+    async def save(self, guild_id: int, follows: GuildFollows) -> None: ...
+
+
+class MemoryFollowStore:
+    """Keeps the state in memory (tests; the demo): survives a new `ChannelUpdates`, not a new process."""
+
+    def __init__(self) -> None:
+        self.saved: dict[int, str] = {}
+
+    async def load_all(self) -> dict[int, GuildFollows]:
+        return {g: GuildFollows.model_validate_json(v) for g, v in self.saved.items()}
+
+    async def save(self, guild_id: int, follows: GuildFollows) -> None:
+        self.saved[guild_id] = follows.model_dump_json()
+
+
+def _key(channel_id: int, market_id: int) -> str:
+    return f"{channel_id}:{market_id}"
+
+
+# --- the service --------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Live:
+    guild_id: int
+    channel_id: int
+    market_id: int
+    message_id: int | None = None
+    site: SiteView | None = None
+    sent_hash: str | None = None
+    sent_at: float | None = None
+    dirty: bool = False
+
+
+@dataclass(slots=True)
+class _Burst:
+    guild_id: int
+    site: SiteView
+    commander: str
+    started: float
+    last: float
+    from_progress: float
+    tonnes: int = 0
+    commodities: set[str] = field(default_factory=set)
+
+
+def _fingerprint(embed: discord.Embed) -> str:
+    return hashlib.sha256(json.dumps(embed.to_dict(), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def feed_line(burst: _Burst) -> str:
+    """"CMDR X delivered 2,328 t across 3 commodities to Y, 58.0% to 59.2%"."""
+    what = (f"across {plural(len(burst.commodities), 'commodity', 'commodities')}"
+            if len(burst.commodities) > 1 else f"of {safe(next(iter(burst.commodities)))}")
+    return (f"CMDR {safe(burst.commander)} delivered {tonnes(burst.tonnes)} {what} to "
+            f"{render.site_name(burst.site)}, "
+            f"{percent(burst.from_progress)} to {percent(burst.site.progress)}")
+
+
+class ChannelUpdates:
+    def __init__(self, port: ChannelPort, store: FollowStore, *,
+                 clock: Callable[[], float] = time.monotonic,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 edit_interval: float = 10.0, burst_quiet: float = 20.0, burst_max: float = 120.0,
+                 stale_after: timedelta = timedelta(hours=6), no_permission_pause: float = 300.0,
+                 error_pause: float = 30.0) -> None:
+        self.port = port
+        self.store = store
+        self.clock = clock
+        self.now = now
+        self.edit_interval = edit_interval
+        self.burst_quiet = burst_quiet
+        self.burst_max = burst_max
+        self.stale_after = stale_after
+        self.no_permission_pause = no_permission_pause
+        self.error_pause = error_pause
+        self._guilds: dict[int, GuildFollows] = {}
+        self._live: dict[tuple[int, int], _Live] = {}  # (channel, market)
+        self._bursts: dict[tuple[int, int, str], _Burst] = {}  # (guild, market, commander)
+        self._lines: dict[int, list[str]] = {}  # channel -> lines waiting to be posted
+        self._paused: dict[int, float] = {}  # channel -> clock time it may be used again
+        self._unsaved: set[int] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # -- state -----------------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Reads the follows and the live messages' ids (call once at start)."""
+        self._guilds = await self.store.load_all()
+        for guild_id, follows in self._guilds.items():
+            for key, message_id in follows.messages.items():
+                channel_id, market_id = (int(p) for p in key.split(":"))
+                self._live[(channel_id, market_id)] = _Live(guild_id, channel_id, market_id, message_id)
+
+    def follows(self, guild_id: int) -> list[FollowTarget]:
+        return list(self._guilds.get(guild_id, GuildFollows()).follows)
+
+    def _channels_for(self, guild_id: int, site: SiteView) -> list[int]:
+        follows = self._guilds.get(guild_id)
+        if follows is None:
+            return []
+        return sorted({f.channel_id for f in follows.follows if f.matches(site)})
+
+    async def follow(self, guild_id: int, target: FollowTarget, sites: Sequence[SiteView]) -> list[SiteView]:
+        """Starts updates in `target.channel_id`; returns the known sites it covers. Their live
+        messages are posted on the next flush; progress already made is not announced again."""
+        state = self._guilds.setdefault(guild_id, GuildFollows())
+        if target not in state.follows:
+            state.follows.append(target)
+        covered = [s for s in sites if target.matches(s)]
+        for site in covered:
+            key = _key(target.channel_id, site.market_id)
+            state.marks[key] = sorted(set(state.marks.get(key, [])) | _reached(site))
+            live = self._live.setdefault((target.channel_id, site.market_id),
+                                         _Live(guild_id, target.channel_id, site.market_id))
+            live.site, live.dirty = site, True
+        await self.store.save(guild_id, state)
+        self._wake.set()
+        return covered
+
+    async def unfollow(self, guild_id: int, channel_id: int, *, market_id: int | None = None,
+                       system: str | None = None) -> int:
+        """Stops updates in a channel (one target, or all of the channel's); returns how many stopped."""
+        state = self._guilds.get(guild_id)
+        if state is None:
+            return 0
+
+        def chosen(f: FollowTarget) -> bool:
+            if f.channel_id != channel_id:
+                return False
+            if market_id is not None:
+                return f.market_id == market_id
+            if system is not None:
+                return f.system is not None and f.system.casefold() == system.casefold()
+            return True
+
+        removed = [f for f in state.follows if chosen(f)]
+        state.follows = [f for f in state.follows if not chosen(f)]
+        for (ch, market), live in list(self._live.items()):
+            if ch == channel_id and (live.site is None or not any(
+                    f.matches(live.site) for f in state.follows if f.channel_id == ch)):
+                del self._live[(ch, market)]
+                state.messages.pop(_key(ch, market), None)
+                state.marks.pop(_key(ch, market), None)
+        await self.store.save(guild_id, state)
+        return len(removed)
+
+    # -- intake side: memory only, never waits on Discord ------------------------------------------
+
+    async def sites_changed(self, changes: Sequence[SiteChange]) -> None:
+        now = self.clock()
+        for change in changes:
+            self._record(change, now)
+        self._wake.set()
+
+    def _record(self, change: SiteChange, now: float) -> None:
+        site, guild_id = change.site, change.guild_id
+        channels = self._channels_for(guild_id, site)
+        if not channels:
+            return  # nobody follows it: nothing to keep
+        for channel_id in channels:
+            live = self._live.setdefault((channel_id, site.market_id),
+                                         _Live(guild_id, channel_id, site.market_id))
+            live.site, live.dirty = site, True
+            self._announce(guild_id, channel_id, site)
+        if change.previous is not None and not self._stale(site):
+            self._deliveries(guild_id, change.previous, site, now)
+
+    def _stale(self, site: SiteView) -> bool:
+        """Old history arriving (a backfill): the live message shows it, the feed does not."""
+        return site.updated_at is not None and self.now() - site.updated_at > self.stale_after
+
+    def _deliveries(self, guild_id: int, before: SiteView, site: SiteView, now: float) -> None:
+        old: dict[tuple[str, str], int] = {(c.commander, c.commodity): c.tonnes for c in before.contributions}
+        names = {c.name: figures.commodity_name(c.name, c.name_localised) for c in site.commodities}
+        for c in site.contributions:
+            delta = c.tonnes - old.get((c.commander, c.commodity), 0)
+            if delta <= 0:
+                continue
+            key = (guild_id, site.market_id, c.commander)
+            burst = self._bursts.get(key)
+            if burst is None:
+                burst = self._bursts[key] = _Burst(guild_id, site, c.commander, now, now, before.progress)
+            burst.site, burst.last = site, now
+            burst.tonnes += delta
+            burst.commodities.add(names.get(c.commodity, figures.commodity_name(c.commodity, None)))
+
+    def _announce(self, guild_id: int, channel_id: int, site: SiteView) -> None:
+        state = self._guilds[guild_id]
+        key = _key(channel_id, site.market_id)
+        done = set(state.marks.get(key, []))
+        new = _reached(site) - done
+        if not new:
+            return
+        name = f"{render.site_name(site)} in {safe(site.system_name)}"
+        if "failed" in new:
+            line = f"\u274c {name} failed."
+        elif "complete" in new:
+            line = f"\U0001f389 {name} is complete!"
+        else:
+            top = max(int(m) for m in new if m.isdigit())
+            left = site.remaining_total
+            line = f"\U0001f4e3 {name} reached {top}%" + (f", {tonnes(left)} to go." if left else ".")
+        self._lines.setdefault(channel_id, []).append(line)
+        state.marks[key] = sorted(done | new)
+        self._unsaved.add(guild_id)
+
+    # -- the talking side ------------------------------------------------------------------------
+
+    async def flush(self) -> None:
+        """One pass: close quiet bursts, post waiting lines, post or edit live messages that are
+        due. Never raises for a Discord failure."""
+        now = self.clock()
+        self._close_bursts(now)
+        for channel_id in list(self._lines):
+            if self._usable(channel_id, now):
+                await self._post_lines(channel_id, now)
+        for live in list(self._live.values()):
+            if not live.dirty or live.site is None or not self._usable(live.channel_id, now):
+                continue
+            if live.sent_at is not None and now - live.sent_at < self.edit_interval:
+                continue
+            await self._update_live(live, now)
+        for guild_id in sorted(self._unsaved):
+            await self.store.save(guild_id, self._guilds[guild_id])
+        self._unsaved.clear()
+
+    def _usable(self, channel_id: int, now: float) -> bool:
+        return self._paused.get(channel_id, 0.0) <= now
+
+    def _close_bursts(self, now: float) -> None:
+        for key, burst in list(self._bursts.items()):
+            if now - burst.last < self.burst_quiet and now - burst.started < self.burst_max:
+                continue
+            del self._bursts[key]
+            line = feed_line(burst)
+            for channel_id in self._channels_for(burst.guild_id, burst.site):
+                self._lines.setdefault(channel_id, []).append(line)
+
+    async def _post_lines(self, channel_id: int, now: float) -> None:
+        lines = self._lines[channel_id]
+        content = limits.join_lines(lines, limits.CONTENT, noun="more updates")
+        try:
+            await self.port.post(channel_id, content=content, embeds=())
+        except ChannelError as exc:
+            self._failed(channel_id, exc, now)
+            return
+        except Exception:
+            logger.exception("posting %d update lines in channel %d failed", len(lines), channel_id)
+            self._paused[channel_id] = now + self.error_pause
+            return
+        del self._lines[channel_id]
+
+    async def _update_live(self, live: _Live, now: float) -> None:
+        assert live.site is not None
+        embed = render.site_embed(live.site, (), now=self.now())
+        digest = _fingerprint(embed)
+        if digest == live.sent_hash and live.message_id is not None:
+            live.dirty = False
+            return
+        try:
+            if live.message_id is not None:
+                try:
+                    await self.port.edit(live.channel_id, live.message_id, content=None, embeds=[embed])
+                except MessageGoneError:
+                    logger.info("live message %d in channel %d was deleted; posting it anew",
+                                live.message_id, live.channel_id)
+                    live.message_id = None
+            if live.message_id is None:
+                live.message_id = await self.port.post(live.channel_id, content=None, embeds=[embed])
+                self._guilds[live.guild_id].messages[_key(live.channel_id, live.market_id)] = live.message_id
+                self._unsaved.add(live.guild_id)
+        except ChannelError as exc:
+            self._failed(live.channel_id, exc, now)
+            return
+        except Exception:
+            logger.exception("updating the live message of site %d in channel %d failed",
+                             live.market_id, live.channel_id)
+            self._paused[live.channel_id] = now + self.error_pause
+            return
+        live.sent_hash, live.sent_at, live.dirty = digest, now, False
+
+    def _failed(self, channel_id: int, exc: ChannelError, now: float) -> None:
+        if isinstance(exc, RateLimitedError):
+            logger.warning("channel %d: rate limited by Discord, retrying in %.1f s",
+                           channel_id, exc.retry_after)
+            self._paused[channel_id] = now + exc.retry_after
+        elif isinstance(exc, ChannelGoneError):
+            logger.warning("channel %d no longer exists: its follows are removed", channel_id)
+            self._drop_channel(channel_id)
+        elif isinstance(exc, NoPermissionError):
+            logger.warning("channel %d: missing permission to post (needs View Channel, Send Messages and "
+                           "Embed Links); retrying in %.0f s", channel_id, self.no_permission_pause)
+            self._paused[channel_id] = now + self.no_permission_pause
+        else:
+            logger.warning("channel %d: %s; retrying in %.0f s", channel_id, exc, self.error_pause)
+            self._paused[channel_id] = now + self.error_pause
+
+    def _drop_channel(self, channel_id: int) -> None:
+        self._lines.pop(channel_id, None)
+        for key in [k for k in self._live if k[0] == channel_id]:
+            del self._live[key]
+        for guild_id, state in self._guilds.items():
+            before = len(state.follows) + len(state.messages)
+            state.follows = [f for f in state.follows if f.channel_id != channel_id]
+            prefix = f"{channel_id}:"
+            state.messages = {k: v for k, v in state.messages.items() if not k.startswith(prefix)}
+            state.marks = {k: v for k, v in state.marks.items() if not k.startswith(prefix)}
+            if len(state.follows) + len(state.messages) != before:
+                self._unsaved.add(guild_id)
+
+    # -- the background task ---------------------------------------------------------------------
+
+    def start(self, interval: float = 1.0) -> None:
+        self._task = asyncio.create_task(self._run(interval), name="colony-channel-updates")
+
+    async def _run(self, interval: float) -> None:
+        while True:
+            try:
+                await self.flush()
+            except Exception:  # a bug here must not end channel updates for good
+                logger.exception("channel updates pass failed")
+            self._wake.clear()
+            # Woken early by new changes; otherwise every `interval` for due edits and bursts.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), interval)
+
+    async def close(self) -> None:
+        """Stops the task after one last pass (lines still in a burst window are posted)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._close_bursts(float("inf"))
+        await self.flush()
+
+
+def _reached(site: SiteView) -> set[str]:
+    marks = {str(t) for t in THRESHOLDS if site.progress * 100 >= t - 1e-9}
+    if site.complete:
+        marks.add("complete")
+    if site.failed:
+        marks.add("failed")
+    return marks

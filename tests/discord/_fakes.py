@@ -1,0 +1,73 @@
+"""Fakes for the channel-updates tests: a Discord channel and a clock, both fully in memory."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import discord
+
+from bot.notify.channels import ChannelError, MessageGoneError
+from bot.render import limits
+
+
+@dataclass(slots=True)
+class Sent:
+    op: str  # "post" or "edit"
+    channel_id: int
+    message_id: int
+    content: str | None
+    embeds: list[discord.Embed]
+
+
+@dataclass(slots=True)
+class FakeClock:
+    t: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+@dataclass(slots=True)
+class FakeChannels:
+    """A ChannelPort over in-memory channels. `fail` queues exceptions for the next calls;
+    `delete` removes a message the way a moderator would."""
+
+    log: list[Sent] = field(default_factory=list)
+    messages: dict[int, tuple[int, str | None, list[discord.Embed]]] = field(default_factory=dict)
+    fail: list[ChannelError] = field(default_factory=list)
+    next_id: int = 500
+
+    async def post(self, channel_id: int, *, content: str | None, embeds: Sequence[discord.Embed]) -> int:
+        self._check(content, embeds)
+        self.next_id += 1
+        self.messages[self.next_id] = (channel_id, content, list(embeds))
+        self.log.append(Sent("post", channel_id, self.next_id, content, list(embeds)))
+        return self.next_id
+
+    async def edit(self, channel_id: int, message_id: int, *, content: str | None,
+                   embeds: Sequence[discord.Embed]) -> None:
+        self._check(content, embeds)
+        if message_id not in self.messages:
+            raise MessageGoneError(f"unknown message {message_id}")
+        self.messages[message_id] = (channel_id, content, list(embeds))
+        self.log.append(Sent("edit", channel_id, message_id, content, list(embeds)))
+
+    def _check(self, content: str | None, embeds: Sequence[discord.Embed]) -> None:
+        if self.fail:
+            raise self.fail.pop(0)
+        # What Discord would refuse with a 400.
+        assert limits.violations(list(embeds), content) == []
+
+    def delete(self, message_id: int) -> None:
+        del self.messages[message_id]
+
+    def ops(self) -> list[tuple[str, int, int]]:
+        return [(s.op, s.channel_id, s.message_id) for s in self.log]
+
+    def lines(self, channel_id: int) -> list[str]:
+        return [line for s in self.log if s.channel_id == channel_id and s.content
+                for line in s.content.split("\n")]

@@ -1,0 +1,294 @@
+"""Channel updates with a fake clock and a fake Discord channel: no sleeps, no network."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.notify.channels import (
+    ChannelGoneError,
+    ChannelUpdates,
+    FollowTarget,
+    MemoryFollowStore,
+    NoPermissionError,
+    RateLimitedError,
+)
+from bot.notify.feed import SiteChange
+from bot.views import CommodityView, ContributionView, SiteView
+from tests.discord._fakes import FakeChannels, FakeClock
+
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+GUILD = 111
+OTHER_GUILD = 222
+CHANNEL = 900
+SITE_A = 3_958_346_754
+SITE_B = 4_212_063_747
+SYSTEM = "Col 285 Sector GF-F b12-5"
+
+
+def site(market_id: int = SITE_A, *, provided: int = 5800,
+         contributions: dict[tuple[str, str], int] | None = None, complete: bool = False,
+         failed: bool = False, system: str = SYSTEM,
+         name: str = "Orbital Construction Site: Y", updated: datetime = NOW) -> SiteView:
+    """A site needing 10,000 t: 4,000 steel, 3,000 titanium, 3,000 aluminium."""
+    required = {"steel": 4000, "titanium": 3000, "aluminium": 3000}
+    left = provided
+    commodities = []
+    for commodity, req in required.items():
+        got = min(req, left)
+        left -= got
+        commodities.append(CommodityView(name=commodity, name_localised=commodity.title(), required=req,
+                                         provided=got, remaining=req - got))
+    return SiteView(
+        market_id=market_id, station_name=name, station_type="SpaceConstructionDepot", system_name=system,
+        system_address=1, progress=provided / 10_000, complete=complete, failed=failed, updated_at=updated,
+        commodities=commodities,
+        contributions=[ContributionView(commander=k[0], commodity=k[1], tonnes=v)
+                       for k, v in (contributions or {}).items()],
+    )
+
+
+class Rig:
+    def __init__(self, store: MemoryFollowStore | None = None, channels: FakeChannels | None = None) -> None:
+        self.clock = FakeClock()
+        self.channels = channels or FakeChannels()
+        self.store = store or MemoryFollowStore()
+        self.updates = ChannelUpdates(self.channels, self.store, clock=self.clock, now=lambda: NOW)
+
+    async def change(self, new: SiteView, old: SiteView | None, guild: int = GUILD) -> None:
+        await self.updates.sites_changed([SiteChange(guild, new, old)])
+
+
+async def followed(target: FollowTarget | None = None, sites: list[SiteView] | None = None) -> Rig:
+    rig = Rig()
+    await rig.updates.load()
+    await rig.updates.follow(GUILD, target or FollowTarget(channel_id=CHANNEL, market_id=SITE_A),
+                             sites if sites is not None else [site()])
+    await rig.updates.flush()
+    return rig
+
+
+async def test_following_posts_one_live_message_and_nothing_while_nothing_changes() -> None:
+    rig = await followed()
+    assert rig.channels.ops() == [("post", CHANNEL, 501)]
+    embed = rig.channels.log[0].embeds[0]
+    assert embed.title == "Orbital Construction Site: Y"
+    assert "58.0%" in (embed.description or "")
+    for _ in range(5):
+        rig.clock.advance(30)
+        await rig.updates.flush()
+    # The same state again from the intake changes no rendering: no edit either.
+    await rig.change(site(), site())
+    rig.clock.advance(30)
+    await rig.updates.flush()
+    assert rig.channels.ops() == [("post", CHANNEL, 501)]
+
+
+async def test_changes_edit_the_same_message_at_most_once_per_10_seconds() -> None:
+    rig = await followed()
+    rig.clock.advance(3)
+    await rig.change(site(provided=5900), site())
+    await rig.updates.flush()
+    assert rig.channels.ops() == [("post", CHANNEL, 501)]  # posted 3 s ago: too soon
+    await rig.change(site(provided=6000), site(provided=5900))
+    rig.clock.advance(6.9)
+    await rig.updates.flush()
+    assert len(rig.channels.log) == 1
+    rig.clock.advance(0.1)
+    await rig.updates.flush()
+    assert rig.channels.ops() == [("post", CHANNEL, 501), ("edit", CHANNEL, 501)]
+    assert "60.0%" in (rig.channels.messages[501][2][0].description or "")
+
+
+async def test_a_deleted_live_message_is_posted_anew_and_the_new_id_is_kept() -> None:
+    rig = await followed()
+    rig.channels.delete(501)
+    rig.clock.advance(11)
+    await rig.change(site(provided=6000), site())
+    await rig.updates.flush()
+    assert rig.channels.ops() == [("post", CHANNEL, 501), ("post", CHANNEL, 502)]
+    assert (await rig.store.load_all())[GUILD].messages == {f"{CHANNEL}:{SITE_A}": 502}
+    rig.clock.advance(11)
+    await rig.change(site(provided=6100), site(provided=6000))
+    await rig.updates.flush()
+    assert rig.channels.ops()[-1] == ("edit", CHANNEL, 502)
+
+
+async def test_a_restarted_service_keeps_editing_the_same_message() -> None:
+    rig = await followed()
+    again = Rig(store=rig.store, channels=rig.channels)
+    await again.updates.load()
+    await again.change(site(provided=6000), None)
+    await again.updates.flush()
+    assert again.channels.ops() == [("post", CHANNEL, 501), ("edit", CHANNEL, 501)]
+    # Announcements made before the restart are not made again.
+    assert not any("reached" in line for line in again.channels.lines(CHANNEL))
+
+
+async def test_a_429_pauses_the_channel_then_the_update_goes_out_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    rig = await followed()
+    rig.clock.advance(11)
+    await rig.change(site(provided=6000), site())
+    rig.channels.fail.append(RateLimitedError(5.0))
+    with caplog.at_level(logging.WARNING, logger="bot.notify.channels"):
+        await rig.updates.flush()
+    assert "rate limited by Discord, retrying in 5.0 s" in caplog.text
+    rig.clock.advance(4.9)
+    await rig.updates.flush()
+    assert rig.channels.ops() == [("post", CHANNEL, 501)]
+    rig.clock.advance(0.1)
+    await rig.updates.flush()
+    rig.clock.advance(60)
+    await rig.updates.flush()
+    assert rig.channels.ops() == [("post", CHANNEL, 501), ("edit", CHANNEL, 501)]
+
+
+async def test_a_burst_of_deliveries_is_one_feed_line() -> None:
+    rig = await followed()
+    cmdr = "X"
+    s0 = site(provided=5800)
+    s1 = site(provided=6600, contributions={(cmdr, "titanium"): 800})
+    s2 = site(provided=7400, contributions={(cmdr, "titanium"): 800, (cmdr, "aluminium"): 800})
+    s3 = site(provided=8128, contributions={(cmdr, "titanium"): 800, (cmdr, "aluminium"): 800,
+                                            (cmdr, "steel"): 728})
+    for before, after in ((s0, s1), (s1, s2), (s2, s3)):
+        rig.clock.advance(5)
+        await rig.change(after, before)
+        await rig.updates.flush()
+    assert [line for line in rig.channels.lines(CHANNEL) if "delivered" in line] == []  # burst still open
+    rig.clock.advance(20)
+    await rig.updates.flush()
+    feed = [line for line in rig.channels.lines(CHANNEL) if "delivered" in line]
+    assert feed == ["CMDR X delivered 2,328 t across 3 commodities to Orbital Construction Site: Y, "
+                    "58.0% to 81.3%"]
+
+
+async def test_single_commodity_line_and_two_commanders_two_lines() -> None:
+    rig = await followed()
+    s1 = site(provided=6576, contributions={("Ada_Quill", "titanium"): 776, ("Brannock", "steel"): 0})
+    await rig.change(s1, site())
+    rig.clock.advance(2)
+    s2 = site(provided=7296, contributions={("Ada_Quill", "titanium"): 776, ("Brannock", "steel"): 720})
+    await rig.change(s2, s1)
+    rig.clock.advance(30)
+    await rig.updates.flush()
+    feed = [line for line in rig.channels.lines(CHANNEL) if "delivered" in line]
+    assert feed == [
+        "CMDR Ada\\_Quill delivered 776 t of Titanium to Orbital Construction Site: Y, 58.0% to 65.8%",
+        "CMDR Brannock delivered 720 t of Steel to Orbital Construction Site: Y, 65.8% to 73.0%",
+    ]
+
+
+async def test_announcements_at_thresholds_completion_and_failure() -> None:
+    rig = await followed(sites=[site(provided=2000)])
+    steps = [site(provided=4900), site(provided=7600), site(provided=7700), site(provided=10_000),
+             site(provided=10_000, complete=True)]
+    before = site(provided=2000)
+    for after in steps:
+        rig.clock.advance(11)
+        await rig.change(after, before)
+        await rig.updates.flush()
+        before = after
+    announced = [line for line in rig.channels.lines(CHANNEL) if "delivered" not in line]
+    name = f"Orbital Construction Site: Y in {SYSTEM}"
+    # 50% was crossed in the same change as 75%: only the higher one is worth a line.
+    assert announced == [
+        f"\U0001f4e3 {name} reached 25%, 5,100 t to go.",
+        f"\U0001f4e3 {name} reached 75%, 2,400 t to go.",
+        f"\U0001f4e3 {name} reached 100%.",
+        f"\U0001f389 {name} is complete!",
+    ]
+    rig.clock.advance(11)
+    await rig.change(site(provided=3000, failed=True, market_id=SITE_A), before)
+    await rig.updates.flush()
+    assert rig.channels.lines(CHANNEL)[-1] == f"\u274c {name} failed."
+
+
+async def test_other_colonies_are_not_announced_in_a_channel_following_one_site() -> None:
+    rig = await followed()
+    other = site(SITE_B, provided=2000, name="Planetary Construction Site: Z")
+    rig.clock.advance(11)
+    await rig.change(site(SITE_B, provided=9000, name="Planetary Construction Site: Z", complete=False,
+                          contributions={("X", "steel"): 4000}), other)
+    await rig.change(site(provided=9000, contributions={("X", "steel"): 3200}), site(), guild=OTHER_GUILD)
+    rig.clock.advance(60)
+    await rig.updates.flush()
+    assert rig.channels.ops() == [("post", CHANNEL, 501)]
+
+
+async def test_a_system_follow_covers_sites_seen_later_in_that_system() -> None:
+    rig = await followed(FollowTarget(channel_id=CHANNEL, system=SYSTEM.lower()), [site()])
+    await rig.change(site(SITE_B, provided=0, name="Planetary Construction Site: Z"), None)
+    await rig.change(site(SITE_B, provided=100, name="Elsewhere", system="Sol"), None)
+    rig.clock.advance(1)
+    await rig.updates.flush()
+    titles = [s.embeds[0].title for s in rig.channels.log if s.embeds]
+    assert titles == ["Orbital Construction Site: Y", "Planetary Construction Site: Z"]
+
+
+async def test_missing_permissions_pause_and_a_deleted_channel_ends_its_follows(
+        caplog: pytest.LogCaptureFixture) -> None:
+    rig = await followed()
+    rig.clock.advance(11)
+    await rig.change(site(provided=6000), site())
+    rig.channels.fail.append(NoPermissionError("50013"))
+    with caplog.at_level(logging.WARNING, logger="bot.notify.channels"):
+        await rig.updates.flush()
+        assert "missing permission to post" in caplog.text
+        rig.clock.advance(299)
+        await rig.updates.flush()
+        assert len(rig.channels.log) == 1
+        rig.clock.advance(1)
+        rig.channels.fail.append(ChannelGoneError("10003"))
+        await rig.updates.flush()
+        assert "no longer exists: its follows are removed" in caplog.text
+    saved = (await rig.store.load_all())[GUILD]
+    assert saved.follows == []
+    assert saved.messages == {}
+    rig.clock.advance(60)
+    await rig.change(site(provided=7000), site(provided=6000))
+    await rig.updates.flush()
+    assert len(rig.channels.log) == 1
+
+
+async def test_the_intake_never_waits_for_discord() -> None:
+    """A port that hangs forever: recording changes still returns at once."""
+    never = asyncio.Event()
+
+    class Hanging(FakeChannels):
+        async def post(self, channel_id: int, **kwargs: object) -> int:
+            await never.wait()
+            return 0
+
+    rig = Rig(channels=Hanging())
+    await rig.updates.follow(GUILD, FollowTarget(channel_id=CHANNEL, market_id=SITE_A), [site()])
+    await asyncio.wait_for(rig.change(site(provided=6000), site()), timeout=1)
+    flushing = asyncio.ensure_future(rig.updates.flush())
+    await asyncio.wait_for(rig.change(site(provided=6500), site(provided=6000)), timeout=1)
+    assert not flushing.done()
+    flushing.cancel()
+
+
+async def test_old_history_updates_the_live_message_but_not_the_feed() -> None:
+    rig = await followed()
+    old = NOW - timedelta(days=3)
+    rig.clock.advance(11)
+    await rig.change(site(provided=6000, updated=old, contributions={("X", "steel"): 200}), site(updated=old))
+    rig.clock.advance(60)
+    await rig.updates.flush()
+    assert rig.channels.ops() == [("post", CHANNEL, 501), ("edit", CHANNEL, 501)]
+    assert not any("delivered" in line for line in rig.channels.lines(CHANNEL))
+
+
+async def test_unfollow_stops_updates() -> None:
+    rig = await followed()
+    assert await rig.updates.unfollow(GUILD, CHANNEL) == 1
+    rig.clock.advance(11)
+    await rig.change(site(provided=6000), site())
+    await rig.updates.flush()
+    assert rig.channels.ops() == [("post", CHANNEL, 501)]
+    assert (await rig.store.load_all())[GUILD].follows == []
