@@ -117,7 +117,7 @@ class CargoLineView(View):
 
 class CommanderView(View):
     name: str
-    discord_user_id: int | None
+    discord_user_id: str | None = Field(description="a Discord snowflake, as a string like Discord's API")
     last_seen: datetime | None
     system_name: str | None
     system_address: int | None

@@ -198,7 +198,7 @@ def commander_views(state: GuildState) -> list[CommanderView]:
         views.append(
             CommanderView(
                 name=cmdr.name,
-                discord_user_id=cmdr.uploader.user_id if cmdr.uploader else None,
+                discord_user_id=str(cmdr.uploader.user_id) if cmdr.uploader else None,
                 last_seen=cmdr.last_seen,
                 system_name=where.system_name if where else None,
                 system_address=where.system_address if where else None,

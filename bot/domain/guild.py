@@ -119,6 +119,10 @@ class GuildState:
         views.sort(key=lambda v: (v.system_name or "", v.station_name or "", v.market_id))
         return views
 
+    def shown_views(self) -> dict[int, SiteView]:
+        """The site views computed so far (a copy): what was last shown, before a batch changes it."""
+        return dict(self._views)
+
     def take_changes(self) -> Changes:
         changes, self._changes = self._changes, Changes()
         return changes

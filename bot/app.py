@@ -1,0 +1,145 @@
+"""The one asyncio program: store, services, notifier and web server, started and stopped in order.
+
+Offline (no Discord token) `run_offline` drives `ColonyCore` directly; with a token the discord.py
+client (`bot.discord_client.ColonyBot`) starts the same core in `setup_hook` and stops it in `close()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from bot.http import create_app
+from bot.http.keys import SERVICES
+from bot.notify.notifier import ConsoleNotifier, Notifier, NotifierRunner
+from bot.services.bundle import Services, build_services
+from bot.settings import Settings
+from bot.store.db import Database, StoreError
+
+logger = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    """The bot cannot start; the message says what to fix."""
+
+
+class ColonyCore:
+    def __init__(self, settings: Settings, notifiers: Sequence[Notifier] = (), mode: str = "offline") -> None:
+        self.settings = settings
+        self.notifiers = list(notifiers)
+        self.mode = mode
+        self._db: Database | None = None
+        self._services: Services | None = None
+        self._notifier: NotifierRunner | None = None
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            raise RuntimeError("the core is not started")
+        return self._services
+
+    @property
+    def port(self) -> int:
+        """The port actually listened on (useful with COLONY_HTTP_PORT=0)."""
+        if self._runner is None or not self._runner.addresses:
+            raise RuntimeError("the web server is not started")
+        address = self._runner.addresses[0]
+        return int(address[1])
+
+    async def start(self) -> None:
+        settings = self.settings
+        db = Database(settings.db_path, synchronous=settings.db_synchronous)
+        try:
+            await db.open()
+        except StoreError as exc:
+            raise StartupError(str(exc)) from exc
+        self._db = db
+        try:
+            self._services = await build_services(db)
+            self._notifier = NotifierRunner(self._services.feed, self.notifiers)
+            self._notifier.start()
+            app = create_app(self._services, settings, mode=self.mode)
+            app.on_shutdown.append(_close_streams)
+            self._runner = web.AppRunner(
+                app, shutdown_timeout=settings.shutdown_timeout_seconds, access_log=None
+            )
+            await self._runner.setup()
+            self._site = web.TCPSite(self._runner, settings.http_host, settings.http_port)
+            try:
+                await self._site.start()
+            except OSError as exc:
+                raise StartupError(
+                    f"cannot listen on {settings.http_host}:{settings.http_port}: {exc.strerror or exc} "
+                    "(set COLONY_HTTP_HOST / COLONY_HTTP_PORT)"
+                ) from exc
+        except BaseException:
+            await self.stop()
+            raise
+        logger.info(
+            "colony bot (%s) listening on http://%s:%d, database %s",
+            self.mode,
+            settings.http_host,
+            self.port,
+            settings.db_path,
+        )
+
+    async def stop(self) -> None:
+        """Web server first (no new batches; in-flight ones finish), then the notifier drains, then the
+        feed and the database close."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+            self._site = None
+        if self._notifier is not None:
+            await self._notifier.stop()
+            self._notifier = None
+        if self._services is not None:
+            self._services.feed.close()
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+        logger.info("colony bot stopped")
+
+
+async def _close_streams(app: web.Application) -> None:
+    # Live streams would otherwise hold the shutdown for its whole timeout.
+    app[SERVICES].feed.close()
+
+
+async def run_offline(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Serve until SIGINT/SIGTERM (or `stop` is set); Discord posts are printed instead."""
+    core = ColonyCore(settings, notifiers=[ConsoleNotifier()], mode="offline")
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # Not available on Windows, nor outside the main thread.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await core.start()
+    print(
+        f"colony-bot offline mode (no COLONY_DISCORD_TOKEN): intake at http://{settings.http_host}:{core.port}"
+        "/api/v1/events; site updates are printed here. Ctrl-C stops.",
+        flush=True,
+    )
+    try:
+        await stop.wait()
+    finally:
+        await core.stop()
+
+
+async def run(settings: Settings) -> None:
+    if settings.discord_token is None:
+        await run_offline(settings)
+        return
+    from bot.discord_client import ColonyBot  # discord.py stays out of offline mode
+
+    core = ColonyCore(settings, mode="discord")
+    async with ColonyBot(settings, core) as client:
+        await client.start(settings.discord_token.get_secret_value())

@@ -1,0 +1,51 @@
+"""The discord.py client: the only module of the core that imports discord.
+
+`setup_hook` starts the core (store, services, web server) and loads the Discord extensions;
+`close()` stops the core first (no new uploads; the notifier drains while the client can still
+post), then the Discord connection.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord.ext import commands
+
+from bot.app import ColonyCore
+from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# The Discord layer's extensions (bot/discord/), each with `async def setup(bot)`; loaded in order.
+EXTENSIONS: tuple[str, ...] = ()
+
+
+class ColonyBot(commands.Bot):
+    def __init__(
+        self, settings: Settings, core: ColonyCore, extensions: tuple[str, ...] = EXTENSIONS
+    ) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True  # slash commands need no message content
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions(
+                everyone=False, roles=False, users=False, replied_user=False
+            ),
+        )
+        self.settings = settings
+        self.core = core
+        self.initial_extensions = extensions
+
+    async def setup_hook(self) -> None:
+        await self.core.start()
+        for extension in self.initial_extensions:
+            await self.load_extension(extension)
+
+    async def close(self) -> None:
+        try:
+            await self.core.stop()
+        finally:
+            await super().close()

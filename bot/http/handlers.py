@@ -1,0 +1,289 @@
+"""Route handlers: parse the request, call one service, shape the answer. No logic of their own."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import zlib
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from bot.http.errors import ApiError, not_found
+from bot.http.keys import MODE, SERVICES, SETTINGS, STARTED, TOKEN
+from bot.notify.feed import FeedClosedError
+from bot.store.tokens import TokenRecord
+from bot.views import SiteView
+from wire import KNOWN_KINDS, SCHEMA_VERSION, Batch
+
+logger = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+MAX_ERRORS_SHOWN = 5
+
+
+def _json(payload: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(payload), content_type="application/json")
+
+
+def _dump(models: Sequence[BaseModel]) -> list[Any]:
+    return [m.model_dump(mode="json") for m in models]
+
+
+def _token(request: web.Request) -> TokenRecord:
+    record = request[TOKEN]
+    assert isinstance(record, TokenRecord)
+    return record
+
+
+def _is_tag(previous: int | str | None, part: str) -> bool:
+    union = isinstance(previous, int) and part in ("known", "unknown")
+    return union or (previous == "known" and part in KNOWN_KINDS)
+
+
+def error_path(loc: Sequence[int | str]) -> str:
+    """`events[3].market_id` from pydantic's loc, without the union tags ('known', 'depot')."""
+    out = ""
+    previous: int | str | None = None
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not _is_tag(previous, part):
+            out += f".{part}" if out else part
+        previous = part
+    return out or "body"
+
+
+def describe_errors(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False, include_input=False)
+    shown = "; ".join(f"{error_path(e['loc'])}: {e['msg']}" for e in errors[:MAX_ERRORS_SHOWN])
+    more = len(errors) - MAX_ERRORS_SHOWN
+    return shown + (f"; and {more} more" if more > 0 else "")
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed `limit`.
+
+    The declared length is checked before reading anything; the (decompressed) stream is counted as
+    it arrives, so a gzip bomb stops at the limit too.
+    """
+    too_large = ApiError(413, "too_large", f"body larger than {limit} bytes; send smaller batches")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    body = bytearray()
+    try:
+        async for chunk in request.content.iter_chunked(64 * 1024):
+            body += chunk
+            if len(body) > limit:
+                raise too_large
+    except (zlib.error, web.HTTPException, ValueError) as exc:  # aiohttp's decompression errors
+        raise ApiError(400, "malformed", f"body could not be decoded: {exc}") from exc
+    except Exception as exc:
+        if type(exc).__name__ in {"ContentEncodingError", "BadHttpMessage", "TransferEncodingError"}:
+            raise ApiError(400, "malformed", f"body could not be decoded: {exc}") from exc
+        raise
+    return bytes(body)
+
+
+@routes.get("/api/v1/health", name="health")
+async def health(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    stats = services.intake.stats
+    return _json(
+        {
+            "status": "ok",
+            "mode": request.app[MODE],
+            "schema_version": SCHEMA_VERSION,
+            "db_schema_version": services.db.schema_version,
+            "uptime_seconds": round(time.monotonic() - request.app[STARTED], 3),
+            "intake": {
+                "batches": stats.batches,
+                "replayed_batches": stats.replayed_batches,
+                "accepted": stats.accepted,
+                "duplicates": stats.duplicates,
+                "ignored": stats.ignored,
+                "last_batch_at": stats.last_batch_at.isoformat() if stats.last_batch_at else None,
+            },
+        }
+    )
+
+
+@routes.post("/api/v1/events", name="events")
+async def post_events(request: web.Request) -> web.Response:
+    token = _token(request)
+    body = await _read_body(request, request.app[SETTINGS].max_body_bytes)
+    try:
+        batch = Batch.model_validate_json(body)
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise ApiError(400, "malformed", f"body is not valid JSON: {exc.errors()[0]['msg']}") from None
+        raise ApiError(422, "invalid", describe_errors(exc)) from None
+    # Shielded: a client hanging up must not cancel a transaction half way.
+    result = await asyncio.shield(request.app[SERVICES].intake.submit(token, batch))
+    return _json(result.model_dump(mode="json"))
+
+
+@routes.get("/api/v1/whoami", name="whoami")
+async def whoami(request: web.Request) -> web.Response:
+    token = _token(request)
+    return _json(
+        {
+            # Discord snowflakes exceed 2**53: strings, as in Discord's own API.
+            "guild_id": str(token.guild_id),
+            "user_id": str(token.user_id),
+            "label": token.label,
+            "token": token.prefix,
+            "created_at": token.created_at.isoformat(),
+        }
+    )
+
+
+@routes.get("/api/v1/sites", name="sites")
+async def sites(request: web.Request) -> web.Response:
+    views = await request.app[SERVICES].queries.sites(_token(request).guild_id)
+    return _json({"sites": _dump(views)})
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise not_found(f"no {what} {text!r}") from None
+
+
+@routes.get("/api/v1/sites/{market_id}", name="site")
+async def site(request: web.Request) -> web.Response:
+    market_id = _int(request.match_info["market_id"], "site")
+    view = await request.app[SERVICES].queries.site(_token(request).guild_id, market_id)
+    if view is None:
+        raise not_found(f"no site {market_id}")
+    return _json(view.model_dump(mode="json"))
+
+
+@routes.get("/api/v1/systems", name="systems")
+async def systems(request: web.Request) -> web.Response:
+    queries = request.app[SERVICES].queries
+    guild_id = _token(request).guild_id
+    query = request.query.get("q")
+    if query is not None:
+        if len(query) > 200:
+            raise ApiError(400, "bad_request", "q is longer than 200 characters")
+        return _json({"query": query, "matches": _dump(await queries.search_systems(guild_id, query))})
+    return _json({"systems": _dump(await queries.systems(guild_id))})
+
+
+@routes.get("/api/v1/systems/{name}", name="system")
+async def system(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    view = await request.app[SERVICES].queries.system(_token(request).guild_id, name)
+    if view is None:
+        raise not_found(f"no system {name!r} with sites")
+    return _json(view.model_dump(mode="json"))
+
+
+@routes.get("/api/v1/commodities", name="commodities")
+async def commodities(request: web.Request) -> web.Response:
+    system_name = request.query.get("system")
+    totals = await request.app[SERVICES].queries.commodities(_token(request).guild_id, system_name)
+    if totals is None:
+        raise not_found(f"no system {system_name!r} with sites")
+    return _json({"system": system_name, "commodities": _dump(totals)})
+
+
+@routes.get("/api/v1/stats", name="stats")
+async def stats(request: web.Request) -> web.Response:
+    view = await request.app[SERVICES].queries.stats(_token(request).guild_id)
+    return _json(view.model_dump(mode="json"))
+
+
+@routes.get("/api/v1/status", name="status")
+async def status(request: web.Request) -> web.Response:
+    view = await request.app[SERVICES].queries.status(_token(request).guild_id)
+    return _json(view.model_dump(mode="json"))
+
+
+@routes.get("/api/v1/leaderboard", name="leaderboard")
+async def leaderboard(request: web.Request) -> web.Response:
+    market_id: int | None = None
+    since: datetime | None = None
+    if "market_id" in request.query:
+        try:
+            market_id = int(request.query["market_id"])
+        except ValueError:
+            raise ApiError(400, "bad_request", "market_id must be an integer") from None
+    if "since" in request.query:
+        try:
+            since = datetime.fromisoformat(request.query["since"])
+        except ValueError:
+            raise ApiError(400, "bad_request", "since must be an ISO 8601 time") from None
+        if since.tzinfo is None:
+            raise ApiError(400, "bad_request", "since needs a time zone, e.g. 2025-04-08T00:00:00Z")
+    entries = await request.app[SERVICES].queries.leaderboard(_token(request).guild_id, market_id, since)
+    return _json(
+        {"market_id": market_id, "since": since.isoformat() if since else None, "entries": _dump(entries)}
+    )
+
+
+@routes.get("/api/v1/commanders", name="commanders")
+async def commanders(request: web.Request) -> web.Response:
+    views = await request.app[SERVICES].queries.commanders(_token(request).guild_id)
+    return _json({"commanders": _dump(views)})
+
+
+@routes.get("/api/v1/carriers", name="carriers")
+async def carriers(request: web.Request) -> web.Response:
+    views = await request.app[SERVICES].queries.carriers(_token(request).guild_id)
+    return _json({"carriers": _dump(views)})
+
+
+@routes.get("/api/v1/claims", name="claims")
+async def claims(request: web.Request) -> web.Response:
+    views = await request.app[SERVICES].queries.claims(_token(request).guild_id)
+    return _json({"claims": _dump(views)})
+
+
+def sse(event: str, data: bytes) -> bytes:
+    return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
+
+
+def _site_event(view: SiteView) -> bytes:
+    return sse("site", view.model_dump_json().encode())
+
+
+@routes.get("/api/v1/stream", name="stream")
+async def stream(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: every site now (`site` events), then `ready`, then each change as `site`."""
+    services = request.app[SERVICES]
+    guild_id = _token(request).guild_id
+    keepalive = request.app[SETTINGS].stream_keepalive_seconds
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+    # Subscribe first, so no change falls between the snapshot and the live feed.
+    with_sub = services.feed.subscribe(guild_id)
+    try:
+        await response.prepare(request)
+        for view in await services.queries.sites(guild_id):
+            await response.write(_site_event(view))
+        await response.write(sse("ready", b"{}"))
+        while True:
+            try:
+                changes = await asyncio.wait_for(with_sub.get(), keepalive)
+            except TimeoutError:
+                await response.write(b": keepalive\n\n")
+                continue
+            except FeedClosedError:
+                break
+            for change in changes:
+                await response.write(_site_event(change.site))
+    except (ConnectionResetError, asyncio.CancelledError):
+        logger.debug("stream client of guild %s went away", guild_id)
+        raise
+    finally:
+        with_sub.close()
+    return response

@@ -1,0 +1,29 @@
+"""Logging set-up for the bot process: stderr, optionally a rotated file; quiet discord.http."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+
+from bot.settings import Settings
+
+FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def setup_logging(settings: Settings) -> None:
+    root = logging.getLogger()
+    root.setLevel(settings.log_level)
+    formatter = logging.Formatter(FORMAT)
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if settings.log_file is not None:
+        handlers.append(
+            logging.handlers.RotatingFileHandler(
+                settings.log_file, maxBytes=5 * 1024 * 1024, backupCount=5, encoding="utf-8"
+            )
+        )
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    # discord.py logs every HTTP request at DEBUG/INFO; only problems matter here.
+    logging.getLogger("discord.http").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -1,0 +1,35 @@
+"""The bot's one settings class: environment (prefix COLONY_), a `.env` file, or constructor arguments.
+
+Built once in `main()` and passed down; tests construct `Settings(...)` directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    # extra="ignore": the same .env may hold the uploader's COLONY_UPLOADER_* variables.
+    model_config = SettingsConfigDict(env_prefix="COLONY_", env_file=".env", extra="ignore")
+
+    discord_token: SecretStr | None = Field(default=None, description="unset: offline mode")
+    db_path: Path = Path("colony.db")
+    db_synchronous: Literal["FULL", "NORMAL"] = Field(
+        default="FULL", description="SQLite fsync policy; FULL survives power loss, NORMAL a crash"
+    )
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8750, ge=0, le=65535)
+    public_url: str = "http://127.0.0.1:8750"
+    max_body_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="request body limit, after gzip decompression"
+    )
+    rate_limit_per_minute: float = Field(default=600.0, gt=0, description="sustained requests per token")
+    rate_limit_burst: int = Field(default=60, ge=1, description="requests a token may send at once")
+    stream_keepalive_seconds: float = Field(default=15.0, gt=0)
+    shutdown_timeout_seconds: float = Field(default=10.0, gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_file: Path | None = Field(default=None, description="also log here, rotated")
