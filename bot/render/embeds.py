@@ -6,16 +6,14 @@ Every name that came from a journal or a user goes through `text.safe`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import discord
 
 from bot.render import figures, limits
-from bot.render.figures import Leader, Need
-from bot.render.models import CarrierView, DeliveryView
 from bot.render.text import absolute, bar, percent, plural, relative, safe, tonnes
-from bot.views import SiteView
+from bot.views import CarrierView, CommodityTotalView, LeaderboardEntry, SiteView
 
 COMPLETE = discord.Colour(0x2ECC71)
 FAILED = discord.Colour(0xE74C3C)
@@ -67,9 +65,10 @@ def _commodity_line(c_name: str, required: int, provided: int, remaining: int, c
             f"{plural(figures.trips(remaining, capacity), 'trip')}")
 
 
-def site_embed(site: SiteView, deliveries: Sequence[DeliveryView], *, now: datetime,
+def site_embed(site: SiteView, recent: Sequence[LeaderboardEntry], *, now: datetime,
                capacity: int = DEFAULT_CAPACITY) -> discord.Embed:
-    """`/colony site`: one site with every commodity, its contributors and unattributed tonnes."""
+    """`/colony site`: one site with every commodity, its contributors and unattributed tonnes.
+    `recent` is the site's leaderboard over the last 24 hours (the delivery rate)."""
     header = [
         f"{safe(site.system_name)} · {safe(site.station_type, fallback='site')} · {state_word(site)}",
         progress_line(site),
@@ -82,7 +81,7 @@ def site_embed(site: SiteView, deliveries: Sequence[DeliveryView], *, now: datet
         if provisional and site.snapshot_progress is not None:
             header.append(f"Last depot reading {percent(site.snapshot_progress)}, "
                           f"plus {tonnes(provisional)} delivered since")
-        rate = figures.rate_per_hour(deliveries, site.market_id, now)
+        rate = figures.rate_per_hour(recent)
         when = figures.eta(left, rate, now)
         if when is not None:
             header.append(f"ETA {relative(when)} at {rate:,.0f} t/h")
@@ -119,7 +118,7 @@ def site_embed(site: SiteView, deliveries: Sequence[DeliveryView], *, now: datet
     return limits.fit_embed(embed)
 
 
-def _status_value(site: SiteView, deliveries: Sequence[DeliveryView], now: datetime) -> str:
+def _status_value(site: SiteView, recent: Sequence[LeaderboardEntry], now: datetime) -> str:
     lines = [progress_line(site)]
     if site.complete or site.failed:
         if site.updated_at is not None:
@@ -130,18 +129,19 @@ def _status_value(site: SiteView, deliveries: Sequence[DeliveryView], now: datet
     if top:
         lines.append("Needs: " + ", ".join(
             f"{safe(figures.commodity_name(c.name, c.name_localised))} {tonnes(c.remaining)}" for c in top))
-    rate = figures.rate_per_hour(deliveries, site.market_id, now)
+    rate = figures.rate_per_hour(recent)
     when = figures.eta(site.remaining_total, rate, now)
     lines.append(f"ETA {relative(when)} ({rate:,.0f} t/h)" if when else "ETA: no deliveries in 24 h")
-    leader = figures.top_recent(deliveries, site.market_id, now)
-    if leader is not None:
+    if recent:
+        leader = min(recent, key=lambda e: (-e.tonnes, e.commander))
         lines.append(f"Top 24 h: CMDR {safe(leader.commander)} ({tonnes(leader.tonnes)})")
     return "\n".join(lines)
 
 
-def status_embed(sites: Sequence[SiteView], deliveries: Sequence[DeliveryView], *, now: datetime,
-                 system: str | None = None) -> discord.Embed:
-    """`/colony status`: every site of a system, or every active site of the guild."""
+def status_embed(sites: Sequence[SiteView], recent: Mapping[int, Sequence[LeaderboardEntry]], *,
+                 now: datetime, system: str | None = None) -> discord.Embed:
+    """`/colony status`: every site of a system, or every active site of the guild. `recent` maps
+    a MarketID to that site's leaderboard over the last 24 hours."""
     title = f"Colony status: {safe(system)}" if system else "Colony status: active sites"
     ordered = sorted(sites, key=lambda s: (s.complete or s.failed, -s.progress, s.market_id))
     active = [s for s in sites if not (s.complete or s.failed)]
@@ -156,15 +156,19 @@ def status_embed(sites: Sequence[SiteView], deliveries: Sequence[DeliveryView], 
     for site in ordered:
         name = site_name(site) if system else f"{site_name(site)} · {safe(site.system_name)}"
         embed.add_field(name=limits.clip(name, limits.FIELD_NAME),
-                        value=_status_value(site, deliveries, now), inline=False)
+                        value=_status_value(site, recent.get(site.market_id, ()), now), inline=False)
     embed.set_footer(text="/colony site for one site · /colony needs for the shopping list")
     embed.timestamp = now
     return limits.fit_embed(embed, noun="more sites")
 
 
-def needs_embed(rows: Sequence[Need], *, scope: str, now: datetime) -> discord.Embed:
+def needs_embed(rows: Sequence[CommodityTotalView], *, scope: str, now: datetime,
+                capacity: int = DEFAULT_CAPACITY) -> discord.Embed:
     """`/colony needs`: the shopping list, biggest first."""
-    lines = [f"**{safe(r.name)}** {tonnes(r.remaining)}" + (f" · {r.sites} sites" if r.sites > 1 else "")
+    rows = [r for r in rows if r.remaining > 0]
+    lines = [f"**{safe(figures.commodity_name(r.name, r.name_localised))}** {tonnes(r.remaining)} · "
+             f"{plural(figures.trips(r.remaining, capacity), 'trip')}"
+             + (f" · {r.sites_requiring} sites" if r.sites_requiring > 1 else "")
              for r in rows]
     total = sum(r.remaining for r in rows)
     head = f"{tonnes(total)} still to deliver" if rows else "Nothing left to deliver."
@@ -175,13 +179,14 @@ def needs_embed(rows: Sequence[Need], *, scope: str, now: datetime) -> discord.E
     return limits.fit_embed(embed)
 
 
-def contributors_embed(rows: Sequence[Leader], *, scope: str, period: str, now: datetime) -> discord.Embed:
+def contributors_embed(rows: Sequence[LeaderboardEntry], *, scope: str, period: str,
+                       now: datetime) -> discord.Embed:
     """`/colony contributors`: the leaderboard in tonnes and deliveries."""
     medals = ["\U0001f947", "\U0001f948", "\U0001f949"]
     lines = [
         f"{medals[i] if i < 3 else f'{i + 1}.'} CMDR {safe(r.commander)} · {tonnes(r.tonnes)} in "
         f"{plural(r.deliveries, 'delivery', 'deliveries')}"
-        for i, r in enumerate(rows)
+        for i, r in enumerate(sorted(rows, key=lambda r: r.rank))
     ]
     head = (f"{tonnes(sum(r.tonnes for r in rows))} by {plural(len(rows), 'commander')}" if rows
             else "No deliveries recorded in this period.")
@@ -197,23 +202,27 @@ def carrier_embed(carrier: CarrierView, *, now: datetime) -> discord.Embed:
     """`/colony carrier`: where a squadron carrier is, where it is going, what it holds."""
     name = safe(carrier.name, fallback="Fleet carrier")
     title = f"{name} ({safe(carrier.callsign)})" if carrier.callsign else name
-    lines = [f"In **{safe(carrier.system_name)}**" + (f" · seen {relative(carrier.updated_at)}"
-                                                     if carrier.updated_at else "")]
+    lines = [f"In **{safe(carrier.system_name)}**"]
     if carrier.jump_to:
-        at = f" {absolute(carrier.jump_at)} ({relative(carrier.jump_at)})" if carrier.jump_at else ""
+        at = carrier.departure_time
+        when = f" {absolute(at)} ({relative(at)})" if at else ""
         body = f", {safe(carrier.jump_body)}" if carrier.jump_body else ""
-        lines.append(f"Jumping to **{safe(carrier.jump_to)}**{body}{at}")
+        lines.append(f"Jumping to **{safe(carrier.jump_to)}**{body}{when}")
+    if carrier.docking_access:
+        lines.append(f"Docking: {safe(carrier.docking_access)}")
+    if carrier.cargo_used is not None and carrier.total_capacity:
+        lines.append(f"Cargo {tonnes(carrier.cargo_used)} of {tonnes(carrier.total_capacity)}")
     embed = discord.Embed(title=title, description="\n".join(lines), colour=INFO)
     if carrier.orders:
         embed.add_field(name="Orders", value=limits.join_lines([
             f"{'Buying' if o.purchase else 'Selling'} "
-            f"{safe(figures.commodity_name(o.commodity, o.name_localised))} "
+            f"{safe(figures.commodity_name(o.commodity, o.commodity_localised))} "
             f"{tonnes(o.purchase or o.sale or 0)}" + (f" at {o.price:,} cr" if o.price else "")
             for o in carrier.orders], limits.FIELD_VALUE, noun="more orders"), inline=False)
-    stock = sorted(carrier.stock, key=lambda s: (-s.stock, s.commodity))
+    stock = sorted((s for s in carrier.stock if s.count > 0), key=lambda s: (-s.count, s.name))
     embed.add_field(name="Stock", value=limits.join_lines(
-        [f"{safe(figures.commodity_name(s.commodity, s.name_localised))} {tonnes(s.stock)}" for s in stock],
-        limits.FIELD_VALUE, noun="more commodities") if stock else "No market reading yet", inline=False)
+        [f"{safe(figures.commodity_name(s.name, s.name_localised))} {tonnes(s.count)}" for s in stock],
+        limits.FIELD_VALUE, noun="more commodities") if stock else "Nothing known in stock", inline=False)
     embed.set_footer(text=f"Carrier ID {carrier.carrier_id}")
     embed.timestamp = now
     return limits.fit_embed(embed)

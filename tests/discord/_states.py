@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.render.models import CarrierOrderView, CarrierStockView, CarrierView, DeliveredItem, DeliveryView
-from bot.views import CommodityView, ContributionView, SiteView, UnattributedView
+from bot.views import (
+    CargoLineView,
+    CarrierView,
+    CommodityView,
+    ContributionView,
+    LeaderboardEntry,
+    SiteView,
+    TradeOrderView,
+    UnattributedView,
+)
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 EVIL = ("**bold** _it_ `code` ~~x~~ ||spoiler|| @everyone @here <@123456789012345678> <#123456789012345678> "
@@ -36,20 +44,18 @@ def hostile_site(index: int, *, n_commodities: int = 40) -> SiteView:
     )
 
 
-def hostile_deliveries(sites: list[SiteView]) -> list[DeliveryView]:
-    return [
-        DeliveryView(event_id=f"e{i}", commander=f"{LONG_EVIL}{i % 50}",
-                     market_id=sites[i % len(sites)].market_id,
-                     at=NOW - timedelta(minutes=i), items=[DeliveredItem(commodity="commodity1", tonnes=700)])
-        for i in range(400)
-    ]
+def hostile_leaderboard(count: int = 400) -> list[LeaderboardEntry]:
+    return [LeaderboardEntry(rank=i + 1, commander=f"{LONG_EVIL}{i}", tonnes=100_000 - i, deliveries=i + 1,
+                             sites=3) for i in range(count)]
 
 
 def hostile_carrier() -> CarrierView:
     return CarrierView(
-        carrier_id=3_700_000_001, name=LONG_EVIL, callsign=LONG_EVIL, system_name=LONG_EVIL, updated_at=NOW,
-        jump_to=LONG_EVIL, jump_body=LONG_EVIL, jump_at=NOW + timedelta(minutes=15),
-        orders=[CarrierOrderView(commodity=f"c{i}", name_localised=LONG_EVIL, purchase=1000 + i, price=5000)
-                for i in range(40)],
-        stock=[CarrierStockView(commodity=f"c{i}", name_localised=LONG_EVIL, stock=i) for i in range(200)],
+        carrier_id=3_700_000_001, name=LONG_EVIL, callsign=LONG_EVIL, carrier_type="FleetCarrier",
+        docking_access=LONG_EVIL, system_name=LONG_EVIL, system_address=1, jump_to=LONG_EVIL,
+        jump_body=LONG_EVIL, departure_time=NOW + timedelta(minutes=15), fuel=500, cargo_used=20_000,
+        total_capacity=25_000, free_space=5_000,
+        orders=[TradeOrderView(commodity=f"c{i}", commodity_localised=LONG_EVIL, purchase=1000 + i, sale=None,
+                               price=5000) for i in range(40)],
+        stock=[CargoLineView(name=f"c{i}", name_localised=LONG_EVIL, count=i + 1) for i in range(200)],
     )

@@ -7,25 +7,26 @@ import re
 import discord
 import pytest
 
-from bot.render import embeds, figures, limits
+from bot.domain.aggregates import commodity_totals
+from bot.render import embeds, limits
 from bot.render.reply import Reply
 from bot.render.text import safe
-from tests.discord._states import EVIL, LONG_EVIL, NOW, hostile_carrier, hostile_deliveries, hostile_site
+from tests.discord._states import EVIL, LONG_EVIL, NOW, hostile_carrier, hostile_leaderboard, hostile_site
 
 SITES = [hostile_site(i) for i in range(200)]
-DELIVERIES = hostile_deliveries(SITES)
+BOARD = hostile_leaderboard()
+RECENT = {s.market_id: BOARD for s in SITES}
 # An unescaped mention or markdown marker: the character not preceded by a backslash.
 _RAW_MENTION = re.compile(r"@(everyone|here)|<@\d|<#\d")
 
 
 def all_hostile_embeds() -> list[discord.Embed]:
     return [
-        embeds.status_embed(SITES, DELIVERIES, now=NOW),
-        embeds.status_embed(SITES, DELIVERIES, now=NOW, system=LONG_EVIL),
-        embeds.site_embed(SITES[1], DELIVERIES, now=NOW),
-        embeds.needs_embed(figures.needs(SITES), scope=LONG_EVIL, now=NOW),
-        embeds.contributors_embed(figures.leaderboard(DELIVERIES), scope=LONG_EVIL, period="all time",
-                                  now=NOW),
+        embeds.status_embed(SITES, RECENT, now=NOW),
+        embeds.status_embed(SITES, RECENT, now=NOW, system=LONG_EVIL),
+        embeds.site_embed(SITES[1], BOARD, now=NOW),
+        embeds.needs_embed(commodity_totals(SITES), scope=LONG_EVIL, now=NOW),
+        embeds.contributors_embed(BOARD, scope=LONG_EVIL, period="all time", now=NOW),
         embeds.carrier_embed(hostile_carrier(), now=NOW),
         embeds.carriers_embed([hostile_carrier()] * 50, now=NOW),
         embeds.error_embed(safe(LONG_EVIL) * 20),
@@ -55,7 +56,7 @@ def test_many_embeds_in_one_reply_are_cut_to_the_message_limits() -> None:
 
 
 def test_status_of_200_sites_says_how_many_were_left_out() -> None:
-    embed = embeds.status_embed(SITES, DELIVERIES, now=NOW)
+    embed = embeds.status_embed(SITES, RECENT, now=NOW)
     shown = [f for f in embed.fields if f.name != limits.ELLIPSIS]
     note = embed.fields[-1]
     assert note.name == limits.ELLIPSIS
@@ -63,7 +64,7 @@ def test_status_of_200_sites_says_how_many_were_left_out() -> None:
 
 
 def test_site_with_40_commodities_lists_them_all_or_counts_the_rest() -> None:
-    embed = embeds.site_embed(SITES[1], DELIVERIES, now=NOW)
+    embed = embeds.site_embed(SITES[1], BOARD, now=NOW)
     description = embed.description or ""
     listed = description.count("Commodity ")
     if listed < 40:
