@@ -186,10 +186,11 @@ class Runner:
             if sender.failing_since is not None:
                 failing_for = time.time() - sender.failing_since
                 if failing_for > self.settings.give_up_after:
-                    what = ("cannot reach the server at " + str(self.settings.url)
-                            if sender.failure_kind is FailureKind.UNREACHABLE else "the server keeps failing")
-                    raise UploadError(ExitCode.UNREACHABLE, f"{what} ({sender.failure}); {pending} event(s) "
-                                      "kept in the outbox, they will be sent on the next run")
+                    detail = (sender.failure or "").removeprefix("cannot reach the server: ")
+                    what = ("cannot reach the server at" if sender.failure_kind is FailureKind.UNREACHABLE
+                            else "the server keeps failing at")
+                    raise UploadError(ExitCode.UNREACHABLE, f"{what} {self.settings.url} ({detail}); "
+                                      f"{pending} event(s) kept in the outbox for the next run")
             await wait_any(stop, within=0.1)
 
     async def _live(
