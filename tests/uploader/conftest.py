@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -212,3 +217,68 @@ def events() -> Callable[..., list[FsdJumpEvent]]:
         return [make_event(i, source) for i in range(start, start + n)]
 
     return build
+
+
+# --- running the real uploader -------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def uploader_env(tmp_path: Path, **settings: object) -> dict[str, str]:
+    """A clean environment for a `python -m uploader` subprocess: only the given settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COLONY_UPLOADER_")}
+    env["COLONY_UPLOADER_CONFIG_FILE"] = str(tmp_path / "no-config.toml")
+    env["COLONY_UPLOADER_STATE_DIR"] = str(tmp_path / "state")
+    env["PYTHONUNBUFFERED"] = "1"
+    for key, value in settings.items():
+        env[f"COLONY_UPLOADER_{key.upper()}"] = str(value)
+    return env
+
+
+def uploader_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "uploader", *args]
+
+
+def run_uploader(tmp_path: Path, *args: str, timeout: float = 120.0, stdin: str | None = None,
+                 **settings: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(uploader_command(*args), env=uploader_env(tmp_path, **settings), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=timeout, input=stdin, check=False)
+
+
+def expected_events(folder: Path) -> list[Any]:
+    """What a full backfill of `folder` must deliver, computed with the reader and normaliser alone."""
+    from uploader.journal.files import list_journals
+    from uploader.journal.reader import fingerprint, read_complete_lines
+    from uploader.normalise.normaliser import Normaliser
+
+    normaliser = Normaliser()
+    out: list[Any] = []
+    files = list_journals(folder)
+    for index, journal in enumerate(files):
+        digest = fingerprint(journal.path)
+        assert digest is not None
+        chunk = read_complete_lines(journal.path, 0, 1 << 30, final=index < len(files) - 1)
+        out.extend(normaliser.feed(journal.name, digest, chunk.lines))
+    return out
+
+
+def copy_samples(samples: Path, dest: Path, names: tuple[str, ...]) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copyfile(samples / "ed-journals" / name, dest / name)
+    return dest
+
+
+class UploaderTools:
+    """The helpers above, handed to tests as a fixture (test modules do not import conftest)."""
+
+    env = staticmethod(uploader_env)
+    command = staticmethod(uploader_command)
+    run = staticmethod(run_uploader)
+    expected_events = staticmethod(expected_events)
+    copy_samples = staticmethod(copy_samples)
+
+
+@pytest.fixture
+def tools() -> type[UploaderTools]:
+    return UploaderTools

@@ -1,0 +1,239 @@
+"""The real `python -m uploader` as a subprocess: exit codes and one-line messages, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from uploader.settings import Settings
+
+pytestmark = pytest.mark.uploader_only
+
+JUNE = "Journal.2025-06-20T213114.01.log"
+APRIL = "Journal.2025-04-08T215854.01.log"
+
+
+def _one_clear_line(stderr: str, text: str) -> None:
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("colony-uploader: error: ")]
+    assert len(errors) == 1, stderr
+    assert text in errors[0], stderr
+
+
+def _pending(tmp_path: Path) -> int:
+    db = sqlite3.connect(tmp_path / "state" / "outbox.sqlite3")
+    try:
+        (events,) = db.execute("SELECT COUNT(*) FROM events").fetchone()
+        (batched,) = db.execute("SELECT COALESCE(SUM(n_events), 0) FROM batches").fetchone()
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return int(events) + int(batched)
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def journals(samples: Path, tmp_path: Path, tools: Any) -> Path:
+    return tools.copy_samples(samples, tmp_path / "journals", (JUNE,))
+
+
+def test_backfill_delivers_every_event_then_exits_zero(
+    samples: Path, tmp_path: Path, tools: Any, receiver: Any
+) -> None:
+    folder = tools.copy_samples(samples, tmp_path / "journals", (JUNE, APRIL))
+    expected = [e.id for e in tools.expected_events(folder)]
+    assert len(expected) > 100
+    result = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=folder)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"backfill complete: {len(expected)} event(s) delivered" in result.stderr
+    assert receiver.accepted_new == expected  # every event, once, oldest journal first, in file order
+    # A second run has nothing left to send.
+    again = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=folder)
+    assert again.returncode == 0
+    assert "backfill complete: 0 event(s) delivered" in again.stderr
+    assert len(receiver.accepted_new) == len(expected)
+
+
+def test_backfill_since_leaves_older_journals_out(samples: Path, tmp_path: Path, tools: Any,
+                                                  receiver: Any) -> None:
+    folder = tools.copy_samples(samples, tmp_path / "journals", (JUNE, APRIL))
+    result = tools.run(tmp_path, "backfill", "--since", "2025-06-01", url=receiver.url, token="good-token",
+                       journal_dir=folder)
+    assert result.returncode == 0, result.stderr
+    assert {e["source"] for r in receiver.requests for e in r.events} == {JUNE}
+
+
+def test_bad_token(journals: Path, tmp_path: Path, tools: Any, receiver: Any) -> None:
+    result = tools.run(tmp_path, "backfill", url=receiver.url, token="wrong-token", journal_dir=journals)
+    assert result.returncode == 3
+    _one_clear_line(result.stderr, "the server refused the token (401 unauthorized: unknown or revoked "
+                    "token); sending paused, nothing is lost")
+    assert _pending(tmp_path) == len(tools.expected_events(journals))  # data kept
+    status = tools.run(tmp_path, "status", journal_dir=journals)
+    assert status.returncode == 3
+    assert "TOKEN REFUSED: the server refused the token" in status.stdout
+
+
+def test_unreachable_server(journals: Path, tmp_path: Path, tools: Any, receiver: Any) -> None:
+    receiver.stop()
+    result = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=journals,
+                       give_up_after=0.5)
+    assert result.returncode == 4
+    n = len(tools.expected_events(journals))
+    _one_clear_line(result.stderr, f"cannot reach the server at {receiver.url} (")
+    assert f"{n} event(s) kept in the outbox for the next run" in result.stderr
+    assert _pending(tmp_path) == n
+    status = tools.run(tmp_path, "status", journal_dir=journals)
+    assert "last error: cannot reach the server" in status.stdout
+    assert f"events queued: {n} " in status.stdout
+
+
+def test_missing_journal_folder(tmp_path: Path, tools: Any, receiver: Any) -> None:
+    missing = tmp_path / "no-such-folder"
+    result = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=missing)
+    assert result.returncode == 5
+    _one_clear_line(result.stderr, f"journal folder not found: {missing} (set COLONY_UPLOADER_JOURNAL_DIR")
+    doctor = tools.run(tmp_path, "doctor", url=receiver.url, token="good-token", journal_dir=missing)
+    assert doctor.returncode == 5
+    assert f"[FIX] journal folder {missing} (configured) does not exist" in doctor.stdout
+
+
+def test_undetectable_journal_folder(tmp_path: Path, tools: Any, receiver: Any) -> None:
+    env = tools.env(tmp_path, url=receiver.url, token="good-token")
+    env["HOME"] = str(tmp_path / "empty-home")
+    result = subprocess.run(tools.command("backfill"), env=env, cwd=tmp_path, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 5
+    _one_clear_line(result.stderr, "no journal folder found (looked in: ")
+    assert "set COLONY_UPLOADER_JOURNAL_DIR" in result.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+def test_full_disk(journals: Path, tmp_path: Path, tools: Any, receiver: Any) -> None:
+    def small_disk() -> None:
+        # Any write past 96 KiB fails with EFBIG, as on a full disk (SIGXFSZ ignored, not fatal).
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (96 * 1024, 96 * 1024))
+
+    result = subprocess.run(tools.command("backfill"), env=tools.env(tmp_path, url=receiver.url,
+                            token="good-token", journal_dir=journals, batch_max_events=5),
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+                            preexec_fn=small_disk)
+    assert result.returncode == 6, result.stderr
+    _one_clear_line(result.stderr, "cannot write the outbox")
+    assert "is the disk full? nothing was lost" in result.stderr
+    # What was committed is intact, and a run with room delivers the rest: nothing lost, no duplicate.
+    _pending(tmp_path)
+    after = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=journals)
+    assert after.returncode == 0, after.stderr
+    expected = [e.id for e in tools.expected_events(journals)]
+    assert sorted(receiver.accepted_new) == sorted(expected)
+    assert len(receiver.accepted_new) == len(set(receiver.accepted_new))
+
+
+def test_bad_setting_is_one_line(tmp_path: Path, tools: Any) -> None:
+    result = tools.run(tmp_path, "status", url="ftp://example.org")
+    assert result.returncode == 2
+    _one_clear_line(result.stderr, "bad setting url: Value error, must start with http:// or https://")
+
+
+def test_missing_url_and_token(journals: Path, tmp_path: Path, tools: Any) -> None:
+    result = tools.run(tmp_path, "backfill", journal_dir=journals)
+    assert result.returncode == 2
+    _one_clear_line(result.stderr, "no server address or token: run `colony-uploader init`")
+
+
+def test_bad_argument(tmp_path: Path, tools: Any) -> None:
+    result = tools.run(tmp_path, "backfill", "--since", "yesterday")
+    assert result.returncode == 2
+    assert "argument --since: not a date (YYYY-MM-DD): 'yesterday'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_dead_letters_show_in_status(journals: Path, tmp_path: Path, tools: Any, receiver: Any) -> None:
+    receiver.answer(400, body={"error": {"code": "malformed", "message": "events[3]: bad timestamp"}})
+    result = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=journals,
+                       batch_max_events=10)
+    assert result.returncode == 0, result.stderr
+    status = tools.run(tmp_path, "status", journal_dir=journals)
+    assert status.returncode == 0
+    assert "dead letters: 1 batch(es), 10 event(s)" in status.stdout
+    assert "400 malformed: events[3]: bad timestamp" in status.stdout
+    assert "files tracked: 1" in status.stdout
+    assert "events queued: 0 " in status.stdout
+    assert len(receiver.accepted_new) == len(tools.expected_events(journals)) - 10
+
+
+def test_status_before_anything_ran(tmp_path: Path, tools: Any) -> None:
+    result = tools.run(tmp_path, "status", journal_dir=tmp_path)
+    assert result.returncode == 0
+    assert "nothing tracked yet" in result.stdout
+
+
+def test_doctor_all_good_and_bad_token(journals: Path, tmp_path: Path, tools: Any, receiver: Any) -> None:
+    good = tools.run(tmp_path, "doctor", url=receiver.url, token="good-token", journal_dir=journals)
+    assert good.returncode == 0, good.stdout
+    assert f"[ok] journal folder {journals} (configured): 1 journal(s), newest {JUNE}" in good.stdout
+    assert "[ok] token accepted (guild_id 1, user_id 2, label test)" in good.stdout
+    assert good.stdout.rstrip().endswith("all good")
+    bad = tools.run(tmp_path, "doctor", url=receiver.url, token="nope", journal_dir=journals)
+    assert bad.returncode == 3
+    assert "[FIX] the server refused the token (401 unauthorized: bad token)" in bad.stdout
+    receiver.stop()
+    down = tools.run(tmp_path, "doctor", url=receiver.url, token="good-token", journal_dir=journals)
+    assert down.returncode == 4
+    assert f"[FIX] cannot reach the server at {receiver.url}" in down.stdout
+
+
+def test_init_writes_a_private_config_that_settings_read(tmp_path: Path, tools: Any) -> None:
+    config = tmp_path / "cfg" / "config.toml"
+    result = tools.run(tmp_path, "--config", str(config), "init", stdin="http://bot.example:8750/\nsecret-tok\n")
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {config}" in result.stdout
+    assert "secret-tok" not in result.stdout + result.stderr
+    if os.name == "posix":
+        assert config.stat().st_mode & 0o777 == 0o600
+    settings = Settings(config_file=config)
+    assert settings.url == "http://bot.example:8750"
+    assert settings.token is not None
+    assert settings.token.get_secret_value() == "secret-tok"
+    bad = tools.run(tmp_path, "--config", str(config), "init", "--url", "bot.example", "--token", "t")
+    assert bad.returncode == 2
+    _one_clear_line(bad.stderr, "bad setting url")
+    assert Settings(config_file=config).url == "http://bot.example:8750"  # the good file is untouched
+
+
+def test_sigterm_stops_run_cleanly(journals: Path, tmp_path: Path, tools: Any, receiver: Any) -> None:
+    n = len(tools.expected_events(journals))
+    process = subprocess.Popen(tools.command("run", "--poll"), env=tools.env(
+        tmp_path, url=receiver.url, token="good-token", journal_dir=journals, poll_interval=0.2),
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        receiver.wait_for(lambda: len(receiver.accepted_new) == n, 60.0)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert f"stopped; {n} event(s) delivered this run" in stderr
+
+
+def test_python_m_and_version(tmp_path: Path, tools: Any) -> None:
+    result = tools.run(tmp_path, "--version")
+    assert result.returncode == 0
+    assert result.stdout.strip().startswith("colony-uploader ")
+    helptext = tools.run(tmp_path, "--help")
+    assert helptext.returncode == 0
+    for command in ("run", "backfill", "status", "doctor", "init"):
+        assert command in helptext.stdout
