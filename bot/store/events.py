@@ -134,6 +134,13 @@ class SettingsStore:
         ) as cursor:
             return {str(n): str(v) for n, v in await cursor.fetchall()}
 
+    async def named(self, conn: aiosqlite.Connection, name: str) -> dict[int, str]:
+        """One setting across every guild that has it (e.g. the channel updates, loaded at start)."""
+        async with conn.execute(
+            "SELECT guild_id, value FROM guild_settings WHERE name = ? ORDER BY guild_id", (name,)
+        ) as cursor:
+            return {int(g): str(v) for g, v in await cursor.fetchall()}
+
     async def set(self, conn: aiosqlite.Connection, guild_id: int, name: str, value: str | None) -> None:
         if value is None:
             await conn.execute("DELETE FROM guild_settings WHERE guild_id = ? AND name = ?", (guild_id, name))
