@@ -3,6 +3,7 @@ folder) and that `systemd-analyze verify` accepts them where that tool is instal
 
 from __future__ import annotations
 
+import importlib
 import os
 import shlex
 import shutil
@@ -94,6 +95,20 @@ def test_uploader_user_unit_runs_the_pipx_command_at_login() -> None:
     assert one(uploader, "Service", "Restart") == "on-failure"
     assert one(uploader, "Install", "WantedBy") == "default.target"
     assert "User" not in uploader["Service"], "a user unit runs as its user"
+
+
+def test_uploader_is_not_restarted_for_what_a_restart_cannot_fix() -> None:
+    exit_code = importlib.import_module("uploader.runner").ExitCode
+    uploader = unit("colony-uploader.service")
+    prevented = {int(code) for code in one(uploader, "Service", "RestartPreventExitStatus").split()}
+    assert prevented == {int(exit_code.CONFIG), int(exit_code.TOKEN_REFUSED)}
+
+
+def test_services_get_longer_to_stop_than_the_bots_shutdown_timeout() -> None:
+    settings = importlib.import_module("bot.settings").Settings
+    shutdown = settings.model_fields["shutdown_timeout_seconds"].default
+    for name in ("colony-bot.service", "colony-uploader.service"):
+        assert int(one(unit(name), "Service", "TimeoutStopSec")) > shutdown, name
 
 
 def test_unit_reader_refuses_a_line_outside_a_section() -> None:
