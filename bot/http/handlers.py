@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from pydantic import BaseModel, ValidationError
 
 from bot.http.errors import ApiError, not_found
@@ -36,9 +37,7 @@ def _dump(models: Sequence[BaseModel]) -> list[Any]:
 
 
 def _token(request: web.Request) -> TokenRecord:
-    record = request[TOKEN]
-    assert isinstance(record, TokenRecord)
-    return record
+    return request[TOKEN]
 
 
 def _is_tag(previous: int | str | None, part: str) -> bool:
@@ -81,12 +80,9 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
             body += chunk
             if len(body) > limit:
                 raise too_large
-    except (zlib.error, web.HTTPException, ValueError) as exc:  # aiohttp's decompression errors
-        raise ApiError(400, "malformed", f"body could not be decoded: {exc}") from exc
-    except Exception as exc:
-        if type(exc).__name__ in {"ContentEncodingError", "BadHttpMessage", "TransferEncodingError"}:
-            raise ApiError(400, "malformed", f"body could not be decoded: {exc}") from exc
-        raise
+    except (RequestPayloadError, zlib.error) as exc:  # bad gzip, broken chunked encoding
+        reason = " ".join(str(getattr(exc, "message", exc)).split())
+        raise ApiError(400, "malformed", f"body could not be decoded: {reason}") from exc
     return bytes(body)
 
 
@@ -121,7 +117,8 @@ async def post_events(request: web.Request) -> web.Response:
         batch = Batch.model_validate_json(body)
     except ValidationError as exc:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
-            raise ApiError(400, "malformed", f"body is not valid JSON: {exc.errors()[0]['msg']}") from None
+            reason = exc.errors()[0]["msg"].removeprefix("Invalid JSON: ")
+            raise ApiError(400, "malformed", f"body is not valid JSON: {reason}") from None
         raise ApiError(422, "invalid", describe_errors(exc)) from None
     # Shielded: a client hanging up must not cancel a transaction half way.
     result = await asyncio.shield(request.app[SERVICES].intake.submit(token, batch))

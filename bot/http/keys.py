@@ -14,7 +14,7 @@ SETTINGS = web.AppKey("settings", Settings)
 LIMITER = web.AppKey("limiter", RateLimiter)
 STARTED = web.AppKey("started", float)
 MODE = web.AppKey("mode", str)
-TOKEN = "colony.token"  # request key: the authenticated TokenRecord
+TOKEN = web.RequestKey("token", TokenRecord)  # the authenticated token of a request
 
 PUBLIC = frozenset({"health"})  # route names served without a token
 
