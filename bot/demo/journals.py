@@ -40,18 +40,21 @@ class Commodity:
     price: int
 
 
-COMMODITIES = {c.symbol: c for c in (
-    Commodity("steel", "Steel", "Steel", 5057, 312),
-    Commodity("aluminium", "Aluminium", "Aluminium", 3239, 431),
-    Commodity("titanium", "Titanium", "Titanium", 5360, 1127),
-    Commodity("cmmcomposite", "CMMComposite", "CMM Composite", 6788, 5921),
-    Commodity("ceramiccomposites", "CeramicComposites", "Ceramic Composites", 724, 244),
-    Commodity("liquidoxygen", "LiquidOxygen", "Liquid oxygen", 2260, 684),
-    Commodity("polymers", "Polymers", "Polymers", 682, 172),
-    Commodity("insulatingmembrane", "InsulatingMembrane", "Insulating Membrane", 11788, 7987),
-    Commodity("copper", "Copper", "Copper", 689, 517),
-    Commodity("semiconductors", "Semiconductors", "Semiconductors", 1526, 921),
-)}
+COMMODITIES = {
+    c.symbol: c
+    for c in (
+        Commodity("steel", "Steel", "Steel", 5057, 312),
+        Commodity("aluminium", "Aluminium", "Aluminium", 3239, 431),
+        Commodity("titanium", "Titanium", "Titanium", 5360, 1127),
+        Commodity("cmmcomposite", "CMMComposite", "CMM Composite", 6788, 5921),
+        Commodity("ceramiccomposites", "CeramicComposites", "Ceramic Composites", 724, 244),
+        Commodity("liquidoxygen", "LiquidOxygen", "Liquid oxygen", 2260, 684),
+        Commodity("polymers", "Polymers", "Polymers", 682, 172),
+        Commodity("insulatingmembrane", "InsulatingMembrane", "Insulating Membrane", 11788, 7987),
+        Commodity("copper", "Copper", "Copper", 689, 517),
+        Commodity("semiconductors", "Semiconductors", "Semiconductors", 1526, 921),
+    )
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,20 +80,54 @@ class DemoCommander:
 
 
 SITES = (
-    DemoSite(3_958_346_754, "Orbital Construction Site: Vela Vision", "SpaceConstructionDepot",
-             Fixed(412.6, 6),
-             required={"aluminium": 5200, "ceramiccomposites": 900, "cmmcomposite": 4400, "copper": 400,
-                       "liquidoxygen": 1500, "polymers": 700, "semiconductors": 300, "steel": 6800,
-                       "titanium": 4900},
-             provided={"aluminium": 4050, "ceramiccomposites": 900, "cmmcomposite": 2900, "copper": 400,
-                       "liquidoxygen": 1100, "polymers": 700, "semiconductors": 300, "steel": 4300,
-                       "titanium": 3170}),
-    DemoSite(4_212_063_747, "Planetary Construction Site: Kuiper Drilling Base",
-             "PlanetaryConstructionDepot", Fixed(1525.575489, 6),
-             required={"aluminium": 1400, "insulatingmembrane": 600, "liquidoxygen": 700, "steel": 2200,
-                       "titanium": 1100},
-             provided={"aluminium": 700, "insulatingmembrane": 0, "liquidoxygen": 300, "steel": 1200,
-                       "titanium": 500}),
+    DemoSite(
+        3_958_346_754,
+        "Orbital Construction Site: Vela Vision",
+        "SpaceConstructionDepot",
+        Fixed(412.6, 6),
+        required={
+            "aluminium": 5200,
+            "ceramiccomposites": 900,
+            "cmmcomposite": 4400,
+            "copper": 400,
+            "liquidoxygen": 1500,
+            "polymers": 700,
+            "semiconductors": 300,
+            "steel": 6800,
+            "titanium": 4900,
+        },
+        provided={
+            "aluminium": 4050,
+            "ceramiccomposites": 900,
+            "cmmcomposite": 2900,
+            "copper": 400,
+            "liquidoxygen": 1100,
+            "polymers": 700,
+            "semiconductors": 300,
+            "steel": 4300,
+            "titanium": 3170,
+        },
+    ),
+    DemoSite(
+        4_212_063_747,
+        "Planetary Construction Site: Kuiper Drilling Base",
+        "PlanetaryConstructionDepot",
+        Fixed(1525.575489, 6),
+        required={
+            "aluminium": 1400,
+            "insulatingmembrane": 600,
+            "liquidoxygen": 700,
+            "steel": 2200,
+            "titanium": 1100,
+        },
+        provided={
+            "aluminium": 700,
+            "insulatingmembrane": 0,
+            "liquidoxygen": 300,
+            "steel": 1200,
+            "titanium": 500,
+        },
+    ),
 )
 
 COMMANDERS = (
@@ -142,13 +179,22 @@ class _Depot:
         required = sum(self.site.required.values())
         progress = sum(self.provided.values()) / required
         resources: list[Json] = [
-            {"Name": f"${k}_name;", "Name_Localised": COMMODITIES[k].localised, "RequiredAmount": v,
-             "ProvidedAmount": self.provided[k], "Payment": COMMODITIES[k].payment}
+            {
+                "Name": f"${k}_name;",
+                "Name_Localised": COMMODITIES[k].localised,
+                "RequiredAmount": v,
+                "ProvidedAmount": self.provided[k],
+                "Payment": COMMODITIES[k].payment,
+            }
             for k, v in sorted(self.site.required.items())  # the game sorts by Name (README §3.1)
         ]
-        return {"MarketID": self.site.market_id, "ConstructionProgress": Fixed(round(progress, 6)),
-                "ConstructionComplete": self.complete, "ConstructionFailed": False,
-                "ResourcesRequired": resources}
+        return {
+            "MarketID": self.site.market_id,
+            "ConstructionProgress": Fixed(round(progress, 6)),
+            "ConstructionComplete": self.complete,
+            "ConstructionFailed": False,
+            "ResourcesRequired": resources,
+        }
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -164,29 +210,65 @@ class _Step:
 
 def _station(site: DemoSite | None) -> dict[str, Json]:
     if site is None:
-        return {"StationName": MARKET_STATION, "StationType": "Coriolis", "MarketID": MARKET_ID,
-                "StationFaction": {"Name": "Arietis Industries", "FactionState": "Boom"},
-                "StationGovernment": "$government_Corporate;", "StationGovernment_Localised": "Corporate",
-                "StationServices": ["dock", "autodock", "commodities", "contacts", "refuel", "repair",
-                                    "rearm", "outfitting", "shipyard", "stationMenu"],
-                "StationEconomy": "$economy_Industrial;", "StationEconomy_Localised": "Industrial",
-                "StationEconomies": [{"Name": "$economy_Industrial;", "Name_Localised": "Industrial",
-                                      "Proportion": Fixed(1.0)}]}
-    return {"StationName": site.name, "StationType": site.station_type, "MarketID": site.market_id,
-            "StationFaction": {"Name": "Brewer Corporation"},
-            "StationGovernment": "$government_Corporate;", "StationGovernment_Localised": "Corporate",
-            "StationServices": ["dock", "autodock", "commodities", "contacts", "rearm", "refuel", "repair",
-                                "flightcontroller", "stationoperations", "stationMenu",
-                                "colonisationcontribution"],
-            "StationEconomy": "$economy_Colony;", "StationEconomy_Localised": "Colony",
-            "StationEconomies": [{"Name": "$economy_Colony;", "Name_Localised": "Colony",
-                                  "Proportion": Fixed(1.0)}]}
+        return {
+            "StationName": MARKET_STATION,
+            "StationType": "Coriolis",
+            "MarketID": MARKET_ID,
+            "StationFaction": {"Name": "Arietis Industries", "FactionState": "Boom"},
+            "StationGovernment": "$government_Corporate;",
+            "StationGovernment_Localised": "Corporate",
+            "StationServices": [
+                "dock",
+                "autodock",
+                "commodities",
+                "contacts",
+                "refuel",
+                "repair",
+                "rearm",
+                "outfitting",
+                "shipyard",
+                "stationMenu",
+            ],
+            "StationEconomy": "$economy_Industrial;",
+            "StationEconomy_Localised": "Industrial",
+            "StationEconomies": [
+                {"Name": "$economy_Industrial;", "Name_Localised": "Industrial", "Proportion": Fixed(1.0)}
+            ],
+        }
+    return {
+        "StationName": site.name,
+        "StationType": site.station_type,
+        "MarketID": site.market_id,
+        "StationFaction": {"Name": "Brewer Corporation"},
+        "StationGovernment": "$government_Corporate;",
+        "StationGovernment_Localised": "Corporate",
+        "StationServices": [
+            "dock",
+            "autodock",
+            "commodities",
+            "contacts",
+            "rearm",
+            "refuel",
+            "repair",
+            "flightcontroller",
+            "stationoperations",
+            "stationMenu",
+            "colonisationcontribution",
+        ],
+        "StationEconomy": "$economy_Colony;",
+        "StationEconomy_Localised": "Colony",
+        "StationEconomies": [
+            {"Name": "$economy_Colony;", "Name_Localised": "Colony", "Proportion": Fixed(1.0)}
+        ],
+    }
 
 
 def _system(at_site: bool) -> dict[str, Json]:
-    return {"StarSystem": SYSTEM if at_site else MARKET_SYSTEM,
-            "SystemAddress": SYSTEM_ADDRESS if at_site else MARKET_SYSTEM_ADDRESS,
-            "StarPos": SYSTEM_POS if at_site else MARKET_POS}
+    return {
+        "StarSystem": SYSTEM if at_site else MARKET_SYSTEM,
+        "SystemAddress": SYSTEM_ADDRESS if at_site else MARKET_SYSTEM_ADDRESS,
+        "StarPos": SYSTEM_POS if at_site else MARKET_POS,
+    }
 
 
 def _plan_trips() -> list[tuple[int, DemoCommander, int]]:
@@ -218,31 +300,77 @@ def _allocate(depots: dict[int, _Depot]) -> dict[tuple[str, int], tuple[int, lis
     return plan
 
 
-def _commander_steps(c: DemoCommander, plan: dict[tuple[str, int], tuple[int, list[tuple[str, int]]]],
-                     sites: dict[int, DemoSite]) -> Iterator[_Step]:
+def _commander_steps(
+    c: DemoCommander,
+    plan: dict[tuple[str, int], tuple[int, list[tuple[str, int]]]],
+    sites: dict[int, DemoSite],
+) -> Iterator[_Step]:
     seq = iter(range(1_000_000))
     t = c.delay
 
     def step(at: int, event: str, **fields: Json) -> _Step:
         return _Step(at, next(seq), c.name, event, fields)
 
-    yield step(t, "Fileheader", part=1, language="English/UK", Odyssey=True, gameversion=GAME_VERSION,
-               build=BUILD)
+    yield step(
+        t, "Fileheader", part=1, language="English/UK", Odyssey=True, gameversion=GAME_VERSION, build=BUILD
+    )
     yield step(t + 9, "Commander", FID=c.fid, Name=c.name)
-    yield step(t + 9, "LoadGame", FID=c.fid, Commander=c.name, Horizons=True, Odyssey=True, Ship=c.ship,
-               Ship_Localised=c.ship_localised, ShipID=c.ship_id, ShipName="", ShipIdent="",
-               FuelLevel=Fixed(32), FuelCapacity=Fixed(32), GameMode="Group", Group="Colony Builders",
-               Credits=912_345_678, Loan=0,
-               language="English/UK", gameversion=GAME_VERSION, build=BUILD)
-    yield step(t + 10, "Loadout", Ship=c.ship, ShipID=c.ship_id, ShipName="", ShipIdent="",
-               HullValue=76_555_842, ModulesValue=84_363_302, HullHealth=Fixed(1), UnladenMass=Fixed(1066.5),
-               CargoCapacity=c.capacity,
-               MaxJumpRange=Fixed(24.604622), FuelCapacity={"Main": Fixed(32), "Reserve": Fixed(0.77)},
-               Rebuy=8_045_957, Modules=[])
-    yield step(t + 10, "Location", DistFromStarLS=Fixed(1304.22), Docked=True, **_station(None), Taxi=False,
-               Multicrew=False, **_system(False), SystemAllegiance="Independent",
-               SystemEconomy="$economy_Industrial;", SystemEconomy_Localised="Industrial",
-               Population=2_411_550, Body="Hedin Hub", BodyID=31, BodyType="Station")
+    yield step(
+        t + 9,
+        "LoadGame",
+        FID=c.fid,
+        Commander=c.name,
+        Horizons=True,
+        Odyssey=True,
+        Ship=c.ship,
+        Ship_Localised=c.ship_localised,
+        ShipID=c.ship_id,
+        ShipName="",
+        ShipIdent="",
+        FuelLevel=Fixed(32),
+        FuelCapacity=Fixed(32),
+        GameMode="Group",
+        Group="Colony Builders",
+        Credits=912_345_678,
+        Loan=0,
+        language="English/UK",
+        gameversion=GAME_VERSION,
+        build=BUILD,
+    )
+    yield step(
+        t + 10,
+        "Loadout",
+        Ship=c.ship,
+        ShipID=c.ship_id,
+        ShipName="",
+        ShipIdent="",
+        HullValue=76_555_842,
+        ModulesValue=84_363_302,
+        HullHealth=Fixed(1),
+        UnladenMass=Fixed(1066.5),
+        CargoCapacity=c.capacity,
+        MaxJumpRange=Fixed(24.604622),
+        FuelCapacity={"Main": Fixed(32), "Reserve": Fixed(0.77)},
+        Rebuy=8_045_957,
+        Modules=[],
+    )
+    yield step(
+        t + 10,
+        "Location",
+        DistFromStarLS=Fixed(1304.22),
+        Docked=True,
+        **_station(None),
+        Taxi=False,
+        Multicrew=False,
+        **_system(False),
+        SystemAllegiance="Independent",
+        SystemEconomy="$economy_Industrial;",
+        SystemEconomy_Localised="Industrial",
+        Population=2_411_550,
+        Body="Hedin Hub",
+        BodyID=31,
+        BodyType="Station",
+    )
     yield step(t + 11, "Cargo", Vessel="Ship", Count=0, Inventory=[])
     yield step(t + 11, "Music", MusicTrack="Starport")
     for n in range(c.trips):
@@ -250,30 +378,73 @@ def _commander_steps(c: DemoCommander, plan: dict[tuple[str, int], tuple[int, li
         site = sites[market]
         hand_in = c.delay + FIRST_HAND_IN + n * TRIP
         buy = hand_in - 190
-        yield step(buy - 5, "Market", MarketID=MARKET_ID, StationName=MARKET_STATION, StationType="Coriolis",
-                   StarSystem=MARKET_SYSTEM)
+        yield step(
+            buy - 5,
+            "Market",
+            MarketID=MARKET_ID,
+            StationName=MARKET_STATION,
+            StationType="Coriolis",
+            StarSystem=MARKET_SYSTEM,
+        )
         held = 0
         for symbol, count in cargo:
             item = COMMODITIES[symbol]
-            extra: dict[str, Json] = {} if item.localised.lower() == symbol else {
-                "Type_Localised": item.localised}
-            yield step(buy, "MarketBuy", MarketID=MARKET_ID, Type=symbol, **extra, Count=count,
-                       BuyPrice=item.price, TotalCost=item.price * count)
+            extra: dict[str, Json] = (
+                {} if item.localised.lower() == symbol else {"Type_Localised": item.localised}
+            )
+            yield step(
+                buy,
+                "MarketBuy",
+                MarketID=MARKET_ID,
+                Type=symbol,
+                **extra,
+                Count=count,
+                BuyPrice=item.price,
+                TotalCost=item.price * count,
+            )
             held += count
         yield step(buy + 1, "Cargo", Vessel="Ship", Count=held)
-        yield step(buy + 20, "Undocked", StationName=MARKET_STATION, StationType="Coriolis",
-                   MarketID=MARKET_ID, Taxi=False, Multicrew=False)
+        yield step(
+            buy + 20,
+            "Undocked",
+            StationName=MARKET_STATION,
+            StationType="Coriolis",
+            MarketID=MARKET_ID,
+            Taxi=False,
+            Multicrew=False,
+        )
         yield step(buy + 21, "Music", MusicTrack="NoTrack")
-        yield step(buy + 75, "FSDJump", Taxi=False, Multicrew=False, **_system(True), SystemAllegiance="",
-                   SystemEconomy="$economy_None;", SystemEconomy_Localised="None", Population=0,
-                   Body=f"{SYSTEM} A", BodyID=1, BodyType="Star", JumpDist=Fixed(9.372, 3),
-                   FuelUsed=Fixed(1.220931), FuelLevel=Fixed(30.779069))
+        yield step(
+            buy + 75,
+            "FSDJump",
+            Taxi=False,
+            Multicrew=False,
+            **_system(True),
+            SystemAllegiance="",
+            SystemEconomy="$economy_None;",
+            SystemEconomy_Localised="None",
+            Population=0,
+            Body=f"{SYSTEM} A",
+            BodyID=1,
+            BodyType="Star",
+            JumpDist=Fixed(9.372, 3),
+            FuelUsed=Fixed(1.220931),
+            FuelLevel=Fixed(30.779069),
+        )
         yield step(buy + 76, "Music", MusicTrack="Supercruise")
         dock = hand_in - 24
         yield step(dock - 30, "Music", MusicTrack="DockingComputer")
-        yield step(dock, "Docked", **_station(site), Taxi=False, Multicrew=False,
-                   StarSystem=SYSTEM, SystemAddress=SYSTEM_ADDRESS, DistFromStarLS=site.dist_ls,
-                   LandingPads={"Small": 8, "Medium": 4, "Large": 4})
+        yield step(
+            dock,
+            "Docked",
+            **_station(site),
+            Taxi=False,
+            Multicrew=False,
+            StarSystem=SYSTEM,
+            SystemAddress=SYSTEM_ADDRESS,
+            DistFromStarLS=site.dist_ls,
+            LandingPads={"Small": 8, "Medium": 4, "Large": 4},
+        )
         # A snapshot right after docking, then every 15 s while docked (README quirk 19).
         for offset in (1, 16):
             yield _Step(dock + offset, next(seq), c.name, "depot", market=market)
@@ -282,18 +453,44 @@ def _commander_steps(c: DemoCommander, plan: dict[tuple[str, int], tuple[int, li
         yield step(hand_in + 1, "Cargo", Vessel="Ship", Count=0)
         for offset in (15, 30):
             yield _Step(hand_in + offset, next(seq), c.name, "depot", market=market)
-        yield step(hand_in + 40, "Undocked", StationName=site.name, StationType=site.station_type,
-                   MarketID=market, Taxi=False, Multicrew=False)
+        yield step(
+            hand_in + 40,
+            "Undocked",
+            StationName=site.name,
+            StationType=site.station_type,
+            MarketID=market,
+            Taxi=False,
+            Multicrew=False,
+        )
         yield step(hand_in + 41, "Music", MusicTrack="Exploration")
-        yield step(hand_in + 120, "FSDJump", Taxi=False, Multicrew=False, **_system(False),
-                   SystemAllegiance="Independent", SystemEconomy="$economy_Industrial;",
-                   SystemEconomy_Localised="Industrial", Population=2_411_550, Body=f"{MARKET_SYSTEM} A",
-                   BodyID=1, BodyType="Star", JumpDist=Fixed(9.372, 3), FuelUsed=Fixed(1.220931),
-                   FuelLevel=Fixed(29.558138))
+        yield step(
+            hand_in + 120,
+            "FSDJump",
+            Taxi=False,
+            Multicrew=False,
+            **_system(False),
+            SystemAllegiance="Independent",
+            SystemEconomy="$economy_Industrial;",
+            SystemEconomy_Localised="Industrial",
+            Population=2_411_550,
+            Body=f"{MARKET_SYSTEM} A",
+            BodyID=1,
+            BodyType="Star",
+            JumpDist=Fixed(9.372, 3),
+            FuelUsed=Fixed(1.220931),
+            FuelLevel=Fixed(29.558138),
+        )
         next_buy = hand_in + TRIP - 190
-        yield step(next_buy - 12, "Docked", **_station(None), Taxi=False, Multicrew=False,
-                   **{k: v for k, v in _system(False).items() if k != "StarPos"},
-                   DistFromStarLS=Fixed(1304.22), LandingPads={"Small": 6, "Medium": 8, "Large": 5})
+        yield step(
+            next_buy - 12,
+            "Docked",
+            **_station(None),
+            Taxi=False,
+            Multicrew=False,
+            **{k: v for k, v in _system(False).items() if k != "StarPos"},
+            DistFromStarLS=Fixed(1304.22),
+            LandingPads={"Small": 6, "Medium": 8, "Large": 5},
+        )
     yield step(c.delay + FIRST_HAND_IN + c.trips * TRIP - 100, "Shutdown")
 
 
@@ -302,8 +499,7 @@ def generate(start: datetime) -> Journals:
     depots = {s.market_id: _Depot(s) for s in SITES}
     sites = {s.market_id: s for s in SITES}
     plan = _allocate(depots)
-    steps: list[_Step] = list(heapq.merge(*(
-        sorted(_commander_steps(c, plan, sites)) for c in COMMANDERS)))
+    steps: list[_Step] = list(heapq.merge(*(sorted(_commander_steps(c, plan, sites)) for c in COMMANDERS)))
     lines: list[JournalLine] = []
     for step in steps:
         at = start + timedelta(seconds=step.at)
@@ -314,12 +510,15 @@ def generate(start: datetime) -> Journals:
             for symbol, count in step.cargo:
                 depots[step.market].provided[symbol] += count
                 item = COMMODITIES[symbol]
-                contributions.append({"Name": f"${item.camel}_name;", "Name_Localised": item.localised,
-                                      "Amount": count})
+                contributions.append(
+                    {"Name": f"${item.camel}_name;", "Name_Localised": item.localised, "Amount": count}
+                )
             text = line(at, "ColonisationContribution", MarketID=step.market, Contributions=contributions)
         else:
             text = line(at, step.event, **step.fields)
         lines.append(JournalLine(step.commander, at, text))
-    files = {c.name: f"Journal.{(start + timedelta(seconds=c.delay)).strftime('%Y-%m-%dT%H%M%S')}.01.log"
-             for c in COMMANDERS}
+    files = {
+        c.name: f"Journal.{(start + timedelta(seconds=c.delay)).strftime('%Y-%m-%dT%H%M%S')}.01.log"
+        for c in COMMANDERS
+    }
     return Journals(start, files, lines, {m: dict(d.provided) for m, d in depots.items()})

@@ -27,13 +27,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol, TextIO
 
 import discord
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.notify.feed import SiteChange
+from bot.notify.feed import ChangeFeed, SiteChange, Subscription
 from bot.render import embeds as render
 from bot.render import figures, limits
 from bot.render.plain import message_text
 from bot.render.text import percent, plural, safe, tonnes
+from bot.store.db import Database
+from bot.store.events import SettingsStore
 from bot.views import SiteView
 
 logger = logging.getLogger(__name__)
@@ -74,8 +76,9 @@ class ChannelPort(Protocol):
         """Posts a message and returns its id."""
         ...
 
-    async def edit(self, channel_id: int, message_id: int, *, content: str | None,
-                   embeds: Sequence[discord.Embed]) -> None: ...
+    async def edit(
+        self, channel_id: int, message_id: int, *, content: str | None, embeds: Sequence[discord.Embed]
+    ) -> None: ...
 
 
 class ConsoleChannelPort:
@@ -91,8 +94,9 @@ class ConsoleChannelPort:
         self._print(f"[channel {channel_id}] new message {self._next_id}", content, embeds)
         return self._next_id
 
-    async def edit(self, channel_id: int, message_id: int, *, content: str | None,
-                   embeds: Sequence[discord.Embed]) -> None:
+    async def edit(
+        self, channel_id: int, message_id: int, *, content: str | None, embeds: Sequence[discord.Embed]
+    ) -> None:
         self._print(f"[channel {channel_id}] message {message_id} edited", content, embeds)
 
     def _print(self, head: str, content: str | None, embeds: Sequence[discord.Embed]) -> None:
@@ -114,8 +118,11 @@ class FollowTarget(BaseModel):
     def matches(self, site: SiteView) -> bool:
         if self.market_id is not None:
             return site.market_id == self.market_id
-        return (self.system is not None and site.system_name is not None
-                and site.system_name.casefold() == self.system.casefold())
+        return (
+            self.system is not None
+            and site.system_name is not None
+            and site.system_name.casefold() == self.system.casefold()
+        )
 
 
 class GuildFollows(BaseModel):
@@ -145,6 +152,32 @@ class MemoryFollowStore:
 
     async def save(self, guild_id: int, follows: GuildFollows) -> None:
         self.saved[guild_id] = follows.model_dump_json()
+
+
+class SettingsFollowStore:
+    """In the bot's database, as the per-guild setting `channel_updates` (one JSON document)."""
+
+    SETTING = "channel_updates"
+
+    def __init__(self, db: Database, settings: SettingsStore | None = None) -> None:
+        self.db = db
+        self.settings = settings or SettingsStore()
+
+    async def load_all(self) -> dict[int, GuildFollows]:
+        async with self.db.lock:
+            raw = await self.settings.named(self.db.conn, self.SETTING)
+        loaded: dict[int, GuildFollows] = {}
+        for guild_id, text in raw.items():
+            try:
+                loaded[guild_id] = GuildFollows.model_validate_json(text)
+            except ValidationError as exc:
+                # Keep the bot up; the guild's admins can follow again. The bad value stays for a look.
+                logger.error("guild %d: unreadable channel follows, ignored: %s", guild_id, exc)
+        return loaded
+
+    async def save(self, guild_id: int, follows: GuildFollows) -> None:
+        async with self.db.transaction() as conn:
+            await self.settings.set(conn, guild_id, self.SETTING, follows.model_dump_json())
 
 
 def _key(channel_id: int, market_id: int) -> str:
@@ -183,21 +216,34 @@ def _fingerprint(embed: discord.Embed) -> str:
 
 
 def feed_line(burst: _Burst) -> str:
-    """"CMDR X delivered 2,328 t across 3 commodities to Y, 58.0% to 59.2%"."""
-    what = (f"across {plural(len(burst.commodities), 'commodity', 'commodities')}"
-            if len(burst.commodities) > 1 else f"of {safe(next(iter(burst.commodities)))}")
-    return (f"CMDR {safe(burst.commander)} delivered {tonnes(burst.tonnes)} {what} to "
-            f"{render.site_name(burst.site)}, "
-            f"{percent(burst.from_progress)} to {percent(burst.site.progress)}")
+    """ "CMDR X delivered 2,328 t across 3 commodities to Y, 58.0% to 59.2%"."""
+    what = (
+        f"across {plural(len(burst.commodities), 'commodity', 'commodities')}"
+        if len(burst.commodities) > 1
+        else f"of {safe(next(iter(burst.commodities)))}"
+    )
+    return (
+        f"CMDR {safe(burst.commander)} delivered {tonnes(burst.tonnes)} {what} to "
+        f"{render.site_name(burst.site)}, "
+        f"{percent(burst.from_progress)} to {percent(burst.site.progress)}"
+    )
 
 
 class ChannelUpdates:
-    def __init__(self, port: ChannelPort, store: FollowStore, *,
-                 clock: Callable[[], float] = time.monotonic,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 edit_interval: float = 10.0, burst_quiet: float = 20.0, burst_max: float = 120.0,
-                 stale_after: timedelta = timedelta(hours=6), no_permission_pause: float = 300.0,
-                 error_pause: float = 30.0) -> None:
+    def __init__(
+        self,
+        port: ChannelPort,
+        store: FollowStore,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        edit_interval: float = 10.0,
+        burst_quiet: float = 20.0,
+        burst_max: float = 120.0,
+        stale_after: timedelta = timedelta(hours=6),
+        no_permission_pause: float = 300.0,
+        error_pause: float = 30.0,
+    ) -> None:
         self.port = port
         self.store = store
         self.clock = clock
@@ -216,6 +262,8 @@ class ChannelUpdates:
         self._unsaved: set[int] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._consumer: asyncio.Task[None] | None = None
+        self._subscription: Subscription | None = None
 
     # -- state -----------------------------------------------------------------------------------
 
@@ -246,15 +294,17 @@ class ChannelUpdates:
         for site in covered:
             key = _key(target.channel_id, site.market_id)
             state.marks[key] = sorted(set(state.marks.get(key, [])) | _reached(site))
-            live = self._live.setdefault((target.channel_id, site.market_id),
-                                         _Live(guild_id, target.channel_id, site.market_id))
+            live = self._live.setdefault(
+                (target.channel_id, site.market_id), _Live(guild_id, target.channel_id, site.market_id)
+            )
             live.site, live.dirty = site, True
         await self.store.save(guild_id, state)
         self._wake.set()
         return covered
 
-    async def unfollow(self, guild_id: int, channel_id: int, *, market_id: int | None = None,
-                       system: str | None = None) -> int:
+    async def unfollow(
+        self, guild_id: int, channel_id: int, *, market_id: int | None = None, system: str | None = None
+    ) -> int:
         """Stops updates in a channel (one target, or all of the channel's); returns how many stopped."""
         state = self._guilds.get(guild_id)
         if state is None:
@@ -272,8 +322,10 @@ class ChannelUpdates:
         removed = [f for f in state.follows if chosen(f)]
         state.follows = [f for f in state.follows if not chosen(f)]
         for (ch, market), live in list(self._live.items()):
-            if ch == channel_id and (live.site is None or not any(
-                    f.matches(live.site) for f in state.follows if f.channel_id == ch)):
+            if ch == channel_id and (
+                live.site is None
+                or not any(f.matches(live.site) for f in state.follows if f.channel_id == ch)
+            ):
                 del self._live[(ch, market)]
                 state.messages.pop(_key(ch, market), None)
                 state.marks.pop(_key(ch, market), None)
@@ -294,8 +346,9 @@ class ChannelUpdates:
         if not channels:
             return  # nobody follows it: nothing to keep
         for channel_id in channels:
-            live = self._live.setdefault((channel_id, site.market_id),
-                                         _Live(guild_id, channel_id, site.market_id))
+            live = self._live.setdefault(
+                (channel_id, site.market_id), _Live(guild_id, channel_id, site.market_id)
+            )
             live.site, live.dirty = site, True
             self._announce(guild_id, channel_id, site)
         if change.previous is not None and not self._stale(site):
@@ -398,8 +451,11 @@ class ChannelUpdates:
                 try:
                     await self.port.edit(live.channel_id, live.message_id, content=None, embeds=[embed])
                 except MessageGoneError:
-                    logger.info("live message %d in channel %d was deleted; posting it anew",
-                                live.message_id, live.channel_id)
+                    logger.info(
+                        "live message %d in channel %d was deleted; posting it anew",
+                        live.message_id,
+                        live.channel_id,
+                    )
                     live.message_id = None
             if live.message_id is None:
                 live.message_id = await self.port.post(live.channel_id, content=None, embeds=[embed])
@@ -409,23 +465,29 @@ class ChannelUpdates:
             self._failed(live.channel_id, exc, now)
             return
         except Exception:
-            logger.exception("updating the live message of site %d in channel %d failed",
-                             live.market_id, live.channel_id)
+            logger.exception(
+                "updating the live message of site %d in channel %d failed", live.market_id, live.channel_id
+            )
             self._paused[live.channel_id] = now + self.error_pause
             return
         live.sent_hash, live.sent_at, live.dirty = digest, now, False
 
     def _failed(self, channel_id: int, exc: ChannelError, now: float) -> None:
         if isinstance(exc, RateLimitedError):
-            logger.warning("channel %d: rate limited by Discord, retrying in %.1f s",
-                           channel_id, exc.retry_after)
+            logger.warning(
+                "channel %d: rate limited by Discord, retrying in %.1f s", channel_id, exc.retry_after
+            )
             self._paused[channel_id] = now + exc.retry_after
         elif isinstance(exc, ChannelGoneError):
             logger.warning("channel %d no longer exists: its follows are removed", channel_id)
             self._drop_channel(channel_id)
         elif isinstance(exc, NoPermissionError):
-            logger.warning("channel %d: missing permission to post (needs View Channel, Send Messages and "
-                           "Embed Links); retrying in %.0f s", channel_id, self.no_permission_pause)
+            logger.warning(
+                "channel %d: missing permission to post (needs View Channel, Send Messages and "
+                "Embed Links); retrying in %.0f s",
+                channel_id,
+                self.no_permission_pause,
+            )
             self._paused[channel_id] = now + self.no_permission_pause
         else:
             logger.warning("channel %d: %s; retrying in %.0f s", channel_id, exc, self.error_pause)
@@ -444,10 +506,21 @@ class ChannelUpdates:
             if len(state.follows) + len(state.messages) != before:
                 self._unsaved.add(guild_id)
 
-    # -- the background task ---------------------------------------------------------------------
+    # -- the background tasks --------------------------------------------------------------------
 
-    def start(self, interval: float = 1.0) -> None:
+    def start(self, feed: ChangeFeed | None = None, interval: float = 1.0) -> None:
+        """Runs the flush loop and, given the core's change feed, consumes it (its own subscription:
+        the intake publishes without waiting for us)."""
         self._task = asyncio.create_task(self._run(interval), name="colony-channel-updates")
+        if feed is not None:
+            self._subscription = feed.subscribe()
+            self._consumer = asyncio.create_task(
+                self._consume(self._subscription), name="colony-channel-updates-feed"
+            )
+
+    async def _consume(self, subscription: Subscription) -> None:
+        async for changes in subscription:
+            await self.sites_changed(changes)
 
     async def _run(self, interval: float) -> None:
         while True:
@@ -461,7 +534,13 @@ class ChannelUpdates:
                 await asyncio.wait_for(self._wake.wait(), interval)
 
     async def close(self) -> None:
-        """Stops the task after one last pass (lines still in a burst window are posted)."""
+        """Stops the tasks after one last pass (lines still in a burst window are posted)."""
+        if self._subscription is not None:
+            self._subscription.close()
+            self._subscription = None
+        if self._consumer is not None:
+            await self._consumer  # ends once the changes already queued are recorded
+            self._consumer = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -76,8 +76,9 @@ def fit_embed(embed: discord.Embed, *, noun: str = "more") -> discord.Embed:
     if embed.description:
         embed.description = clip(embed.description, DESCRIPTION)
     if embed.author.name:
-        embed.set_author(name=clip(embed.author.name, AUTHOR), url=embed.author.url,
-                         icon_url=embed.author.icon_url)
+        embed.set_author(
+            name=clip(embed.author.name, AUTHOR), url=embed.author.url, icon_url=embed.author.icon_url
+        )
     if embed.footer.text:
         embed.set_footer(text=clip(embed.footer.text, FOOTER), icon_url=embed.footer.icon_url)
 

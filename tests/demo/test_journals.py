@@ -61,8 +61,9 @@ def test_every_depot_snapshot_adds_up(journals: Journals) -> None:
 
 
 def test_contributions_move_the_next_snapshot_by_exactly_their_tonnes(journals: Journals) -> None:
-    last: dict[int, dict[str, int]] = {s.market_id: {f"${k}_name;": v for k, v in s.provided.items()}
-                                       for s in SITES}
+    last: dict[int, dict[str, int]] = {
+        s.market_id: {f"${k}_name;": v for k, v in s.provided.items()} for s in SITES
+    }
     pending: dict[int, dict[str, int]] = {}
     contributions = 0
     for _, event in events(journals):

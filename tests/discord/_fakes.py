@@ -48,8 +48,9 @@ class FakeChannels:
         self.log.append(Sent("post", channel_id, self.next_id, content, list(embeds)))
         return self.next_id
 
-    async def edit(self, channel_id: int, message_id: int, *, content: str | None,
-                   embeds: Sequence[discord.Embed]) -> None:
+    async def edit(
+        self, channel_id: int, message_id: int, *, content: str | None, embeds: Sequence[discord.Embed]
+    ) -> None:
         self._check(content, embeds)
         if message_id not in self.messages:
             raise MessageGoneError(f"unknown message {message_id}")
@@ -69,5 +70,9 @@ class FakeChannels:
         return [(s.op, s.channel_id, s.message_id) for s in self.log]
 
     def lines(self, channel_id: int) -> list[str]:
-        return [line for s in self.log if s.channel_id == channel_id and s.content
-                for line in s.content.split("\n")]
+        return [
+            line
+            for s in self.log
+            if s.channel_id == channel_id and s.content
+            for line in s.content.split("\n")
+        ]

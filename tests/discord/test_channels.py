@@ -29,10 +29,17 @@ SITE_B = 4_212_063_747
 SYSTEM = "Col 285 Sector GF-F b12-5"
 
 
-def site(market_id: int = SITE_A, *, provided: int = 5800,
-         contributions: dict[tuple[str, str], int] | None = None, complete: bool = False,
-         failed: bool = False, system: str = SYSTEM,
-         name: str = "Orbital Construction Site: Y", updated: datetime = NOW) -> SiteView:
+def site(
+    market_id: int = SITE_A,
+    *,
+    provided: int = 5800,
+    contributions: dict[tuple[str, str], int] | None = None,
+    complete: bool = False,
+    failed: bool = False,
+    system: str = SYSTEM,
+    name: str = "Orbital Construction Site: Y",
+    updated: datetime = NOW,
+) -> SiteView:
     """A site needing 10,000 t: 4,000 steel, 3,000 titanium, 3,000 aluminium."""
     required = {"steel": 4000, "titanium": 3000, "aluminium": 3000}
     left = provided
@@ -40,14 +47,30 @@ def site(market_id: int = SITE_A, *, provided: int = 5800,
     for commodity, req in required.items():
         got = min(req, left)
         left -= got
-        commodities.append(CommodityView(name=commodity, name_localised=commodity.title(), required=req,
-                                         provided=got, remaining=req - got))
+        commodities.append(
+            CommodityView(
+                name=commodity,
+                name_localised=commodity.title(),
+                required=req,
+                provided=got,
+                remaining=req - got,
+            )
+        )
     return SiteView(
-        market_id=market_id, station_name=name, station_type="SpaceConstructionDepot", system_name=system,
-        system_address=1, progress=provided / 10_000, complete=complete, failed=failed, updated_at=updated,
+        market_id=market_id,
+        station_name=name,
+        station_type="SpaceConstructionDepot",
+        system_name=system,
+        system_address=1,
+        progress=provided / 10_000,
+        complete=complete,
+        failed=failed,
+        updated_at=updated,
         commodities=commodities,
-        contributions=[ContributionView(commander=k[0], commodity=k[1], tonnes=v)
-                       for k, v in (contributions or {}).items()],
+        contributions=[
+            ContributionView(commander=k[0], commodity=k[1], tonnes=v)
+            for k, v in (contributions or {}).items()
+        ],
     )
 
 
@@ -65,8 +88,11 @@ class Rig:
 async def followed(target: FollowTarget | None = None, sites: list[SiteView] | None = None) -> Rig:
     rig = Rig()
     await rig.updates.load()
-    await rig.updates.follow(GUILD, target or FollowTarget(channel_id=CHANNEL, market_id=SITE_A),
-                             sites if sites is not None else [site()])
+    await rig.updates.follow(
+        GUILD,
+        target or FollowTarget(channel_id=CHANNEL, market_id=SITE_A),
+        sites if sites is not None else [site()],
+    )
     await rig.updates.flush()
     return rig
 
@@ -129,7 +155,8 @@ async def test_a_restarted_service_keeps_editing_the_same_message() -> None:
 
 
 async def test_a_429_pauses_the_channel_then_the_update_goes_out_once(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     rig = await followed()
     rig.clock.advance(11)
     await rig.change(site(provided=6000), site())
@@ -153,8 +180,9 @@ async def test_a_burst_of_deliveries_is_one_feed_line() -> None:
     s0 = site(provided=5800)
     s1 = site(provided=6600, contributions={(cmdr, "titanium"): 800})
     s2 = site(provided=7400, contributions={(cmdr, "titanium"): 800, (cmdr, "aluminium"): 800})
-    s3 = site(provided=8128, contributions={(cmdr, "titanium"): 800, (cmdr, "aluminium"): 800,
-                                            (cmdr, "steel"): 728})
+    s3 = site(
+        provided=8128, contributions={(cmdr, "titanium"): 800, (cmdr, "aluminium"): 800, (cmdr, "steel"): 728}
+    )
     for before, after in ((s0, s1), (s1, s2), (s2, s3)):
         rig.clock.advance(5)
         await rig.change(after, before)
@@ -163,8 +191,9 @@ async def test_a_burst_of_deliveries_is_one_feed_line() -> None:
     rig.clock.advance(20)
     await rig.updates.flush()
     feed = [line for line in rig.channels.lines(CHANNEL) if "delivered" in line]
-    assert feed == ["CMDR X delivered 2,328 t across 3 commodities to Orbital Construction Site: Y, "
-                    "58.0% to 81.3%"]
+    assert feed == [
+        "CMDR X delivered 2,328 t across 3 commodities to Orbital Construction Site: Y, 58.0% to 81.3%"
+    ]
 
 
 async def test_single_commodity_line_and_two_commanders_two_lines() -> None:
@@ -185,8 +214,13 @@ async def test_single_commodity_line_and_two_commanders_two_lines() -> None:
 
 async def test_announcements_at_thresholds_completion_and_failure() -> None:
     rig = await followed(sites=[site(provided=2000)])
-    steps = [site(provided=4900), site(provided=7600), site(provided=7700), site(provided=10_000),
-             site(provided=10_000, complete=True)]
+    steps = [
+        site(provided=4900),
+        site(provided=7600),
+        site(provided=7700),
+        site(provided=10_000),
+        site(provided=10_000, complete=True),
+    ]
     before = site(provided=2000)
     for after in steps:
         rig.clock.advance(11)
@@ -212,8 +246,16 @@ async def test_other_colonies_are_not_announced_in_a_channel_following_one_site(
     rig = await followed()
     other = site(SITE_B, provided=2000, name="Planetary Construction Site: Z")
     rig.clock.advance(11)
-    await rig.change(site(SITE_B, provided=9000, name="Planetary Construction Site: Z", complete=False,
-                          contributions={("X", "steel"): 4000}), other)
+    await rig.change(
+        site(
+            SITE_B,
+            provided=9000,
+            name="Planetary Construction Site: Z",
+            complete=False,
+            contributions={("X", "steel"): 4000},
+        ),
+        other,
+    )
     await rig.change(site(provided=9000, contributions={("X", "steel"): 3200}), site(), guild=OTHER_GUILD)
     rig.clock.advance(60)
     await rig.updates.flush()
@@ -231,7 +273,8 @@ async def test_a_system_follow_covers_sites_seen_later_in_that_system() -> None:
 
 
 async def test_missing_permissions_pause_and_a_deleted_channel_ends_its_follows(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     rig = await followed()
     rig.clock.advance(11)
     await rig.change(site(provided=6000), site())

@@ -43,8 +43,14 @@ def test_every_hostile_embed_fits_alone(index: int) -> None:
 @pytest.mark.parametrize("index", range(8))
 def test_no_hostile_name_can_mention_anyone(index: int) -> None:
     embed = all_hostile_embeds()[index]
-    text = "\n".join([embed.title or "", embed.description or "", embed.footer.text or "",
-                      *[f"{f.name}\n{f.value}" for f in embed.fields]])
+    text = "\n".join(
+        [
+            embed.title or "",
+            embed.description or "",
+            embed.footer.text or "",
+            *[f"{f.name}\n{f.value}" for f in embed.fields],
+        ]
+    )
     assert not _RAW_MENTION.search(text)
 
 
