@@ -13,6 +13,8 @@ FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 def setup_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.setLevel(settings.log_level)
+    if any(getattr(h, "colony", False) for h in root.handlers):
+        return  # already set up in this process (tests call `main` more than once)
     formatter = logging.Formatter(FORMAT)
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if settings.log_file is not None:
@@ -23,6 +25,7 @@ def setup_logging(settings: Settings) -> None:
         )
     for handler in handlers:
         handler.setFormatter(formatter)
+        handler.colony = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     # discord.py logs every HTTP request at DEBUG/INFO; only problems matter here.
     logging.getLogger("discord.http").setLevel(logging.WARNING)
