@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 UPSTAMP := $(UPVENV)/.installed
 
-.PHONY: demo test lint typecheck pytest uploader-only bench schema clean
+.PHONY: demo test lint typecheck pytest deploy-tools uploader-only bench schema clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,13 +26,21 @@ demo: $(STAMP)
 	$(BIN)/colony-bot demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check wire bot uploader tests bench
+	$(BIN)/ruff check wire bot uploader tests bench deploy
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict wire bot uploader
+	$(BIN)/mypy --strict wire bot uploader deploy/colony-backup.py
 
-pytest: $(STAMP)
+pytest: $(STAMP) deploy-tools
 	$(BIN)/pytest
+
+# tests/deploy checks the systemd units with systemd-analyze. Where it is missing and cheap to get
+# (root on Debian/Ubuntu) install it; elsewhere those checks skip and say so.
+deploy-tools:
+	@command -v systemd-analyze >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && { apt-get install -y -qq systemd >/dev/null 2>&1 \
+	       || { apt-get update -qq && apt-get install -y -qq systemd; } >/dev/null 2>&1; }; } \
+	  || echo "note: systemd-analyze is not installed; the systemd unit checks will be skipped"
 
 uploader-only: $(UPSTAMP)
 	COLONY_UPLOADER_ONLY=1 $(UPVENV)/bin/pytest -m uploader_only tests/wire tests/uploader
