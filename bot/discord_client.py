@@ -13,12 +13,14 @@ import discord
 from discord.ext import commands
 
 from bot.app import ColonyCore
+from bot.discord import EXTENSIONS as DISCORD_EXTENSIONS
+from bot.discord.tree import ColonyTree
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 # The Discord layer's extensions (bot/discord/), each with `async def setup(bot)`; loaded in order.
-EXTENSIONS: tuple[str, ...] = ()
+EXTENSIONS: tuple[str, ...] = DISCORD_EXTENSIONS
 
 
 class ColonyBot(commands.Bot):
@@ -29,6 +31,7 @@ class ColonyBot(commands.Bot):
         intents.guilds = True  # slash commands need no message content
         super().__init__(
             command_prefix=commands.when_mentioned,
+            tree_cls=ColonyTree,
             intents=intents,
             help_command=None,
             allowed_mentions=discord.AllowedMentions(

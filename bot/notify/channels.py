@@ -410,8 +410,12 @@ class ChannelUpdates:
                 continue
             await self._update_live(live, now)
         for guild_id in sorted(self._unsaved):
-            await self.store.save(guild_id, self._guilds[guild_id])
-        self._unsaved.clear()
+            try:
+                await self.store.save(guild_id, self._guilds[guild_id])
+            except Exception:  # kept in memory and retried next pass
+                logger.exception("saving the channel updates of guild %d failed", guild_id)
+            else:
+                self._unsaved.discard(guild_id)
 
     def _usable(self, channel_id: int, now: float) -> bool:
         return self._paused.get(channel_id, 0.0) <= now
