@@ -133,6 +133,20 @@ def find_system(name: str, sites: Iterable[SiteView]) -> tuple[str, list[SiteVie
     return None
 
 
+def _similar(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, a, b).ratio()
+
+
+def _token_score(query: str, name: str) -> float:
+    """How well each word typed matches some word of the name ('col 258 gf-f' for 'Col 285 Sector GF-F')."""
+    words = name.split()
+    typed = query.split()
+    if not typed or not words:
+        return 0.0
+    best = [max(1.0 if w.startswith(t) else _similar(t, w) for w in words) for t in typed]
+    return sum(best) / len(best)
+
+
 def search_systems(query: str, sites: Iterable[SiteView], limit: int = 25) -> list[SystemMatchView]:
     """Fuzzy system search: exact, prefix and substring matches first, then similar spellings."""
     wanted = " ".join(query.casefold().split())
@@ -146,8 +160,8 @@ def search_systems(query: str, sites: Iterable[SiteView], limit: int = 25) -> li
         elif wanted in folded:
             score = 0.8
         else:
-            score = difflib.SequenceMatcher(None, wanted, folded).ratio() * 0.75
-            if score < 0.45:
+            score = max(_similar(wanted, folded), _token_score(wanted, folded)) * 0.75
+            if score < 0.55:
                 continue
         matches.append(SystemMatchView(name=name, score=round(score, 4), summary=system_summary(name, group)))
     matches.sort(key=lambda m: (-m.score, m.name))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.domain.carriers import (
     CarrierPlace,
@@ -271,12 +271,18 @@ class GuildState:
         # A sighting without a name and a system tells too little to replace a better one.
         if not station_name or not system_name:
             return
-        current = self.stations.get(market_id)
-        if current is not None and not newer(key, current.key):
+        old = self.stations.get(market_id)
+        new = old or Identity(key, station_name, system_name)
+        if old is not None and newer(key, old.key):
+            new = replace(new, key=key, station_name=station_name, system_name=system_name)
+        station_type = _blank(station_type)
+        if station_type is not None and newer(key, new.type_key):
+            new = replace(new, type_key=key, station_type=station_type)
+        if system_address is not None and newer(key, new.address_key):
+            new = replace(new, address_key=key, system_address=system_address)
+        if new == old:
             return
-        self.stations[market_id] = Identity(
-            key, station_name, _blank(station_type), system_name, system_address
-        )
+        self.stations[market_id] = new
         self._changes.stations.add(market_id)
         if market_id in self.sites:
             self._site_changed(market_id)

@@ -38,13 +38,19 @@ class Snapshot:
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """What a MarketID is called and where it is; the newest sighting wins (renames, re-types)."""
+    """What a MarketID is called and where it is; the newest sighting wins (renames, re-types).
+
+    Name and system come from the newest sighting carrying both; type and address each from the
+    newest sighting carrying one, so a sighting that lacks them never erases them.
+    """
 
     key: Key
     station_name: str | None
-    station_type: str | None
     system_name: str | None
-    system_address: int | None
+    type_key: Key | None = None
+    station_type: str | None = None
+    address_key: Key | None = None
+    system_address: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

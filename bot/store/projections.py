@@ -74,6 +74,10 @@ def _key_text(key: Key) -> str:
     return orjson.dumps(key_json(key)).decode()
 
 
+def _opt_key_text(key: Key | None) -> str | None:
+    return None if key is None else _key_text(key)
+
+
 def _opt_key(value: Any) -> Key | None:
     return None if value is None else key_from(value)
 
@@ -205,9 +209,20 @@ class ProjectionStore:
         if changes.stations:
             await conn.executemany(
                 "INSERT OR REPLACE INTO stations (guild_id, market_id, station_name, station_type, "
-                "system_name, system_address, seen_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "system_name, system_address, seen_key, type_key, address_key) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (g, m, i.station_name, i.station_type, i.system_name, i.system_address, _key_text(i.key))
+                    (
+                        g,
+                        m,
+                        i.station_name,
+                        i.station_type,
+                        i.system_name,
+                        i.system_address,
+                        _key_text(i.key),
+                        _opt_key_text(i.type_key),
+                        _opt_key_text(i.address_key),
+                    )
                     for m in sorted(changes.stations)
                     for i in (state.stations[m],)
                 ],
@@ -322,8 +337,12 @@ class ProjectionStore:
             return states[g]
 
         async with conn.execute("SELECT * FROM stations") as cur:
-            for g, m, name, stype, system, address, key in await cur.fetchall():
-                guild(g).stations[m] = Identity(key_from(orjson.loads(key)), name, stype, system, address)
+            for g, m, name, stype, system, address, key, tkey, akey in await cur.fetchall():
+                guild(g).stations[m] = Identity(
+                    key_from(orjson.loads(key)), name, system,
+                    _opt_key(tkey and orjson.loads(tkey)), stype,
+                    _opt_key(akey and orjson.loads(akey)), address,
+                )  # fmt: skip
         resources: dict[tuple[int, int], list[Resource]] = {}
         async with conn.execute(
             "SELECT * FROM site_commodities ORDER BY guild_id, market_id, position"

@@ -64,7 +64,9 @@ CREATE TABLE stations (
     station_type    TEXT,
     system_name     TEXT,
     system_address  INTEGER,
-    seen_key        TEXT NOT NULL,
+    seen_key        TEXT NOT NULL,       -- of the name and system
+    type_key        TEXT,
+    address_key     TEXT,
     PRIMARY KEY (guild_id, market_id)
 ) WITHOUT ROWID;
 

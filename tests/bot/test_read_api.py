@@ -1,0 +1,179 @@
+"""The read API (DESIGN section 4) and the live stream, on the real server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import ClientResponse
+
+from tests.bot._helpers import Bot, Journal, batch
+
+SITE = 3958981890
+OTHER = 3958345730
+SYSTEM = "Col 285 Sector GF-F b12-5"
+
+
+async def _seed(bot: Bot) -> str:
+    token = await bot.token(label="Alice's PC")
+    a = Journal("Alice")
+    events = [
+        a.event("loadout", 0, ship="type9", cargo_capacity=790),
+        a.docked(0, SITE, "System Colonisation Ship"),
+        a.depot(0, SITE, {"steel": (1000, 400), "titanium": (500, 500)}),
+        a.contribution(1, SITE, {"steel": 100}),
+        a.docked(2, OTHER, "Orbital Construction Site: Newton Vision"),
+        a.depot(2, OTHER, {"steel": (300, 300)}, complete=True, progress=1.0),
+        a.event("carrier_stats", 3, carrier_id=3710508288, callsign="H5L-69X", name="Haul"),
+        a.event("system_claim", 4, system_name="Next Target", system_address=5),
+    ]
+    assert (await bot.post(token, batch(events)))[0] == 200
+    return token
+
+
+async def test_health_needs_no_token_and_reports_intake(bot_api: Bot) -> None:
+    await _seed(bot_api)
+    resp = await bot_api.client.get("/api/v1/health")
+    body = await resp.json()
+    assert resp.status == 200
+    assert (body["status"], body["mode"], body["db_schema_version"]) == ("ok", "offline", 1)
+    assert body["intake"]["batches"] == 1
+    assert body["intake"]["accepted"] == 8
+
+
+async def test_whoami(bot_api: Bot) -> None:
+    token = await _seed(bot_api)
+    status, body = await bot_api.get(token, "/api/v1/whoami")
+    assert status == 200
+    assert (body["guild_id"], body["user_id"], body["label"], body["token"]) == (
+        "111",
+        "222",
+        "Alice's PC",
+        token[:12],
+    )
+
+
+async def test_sites_and_systems(bot_api: Bot) -> None:
+    token = await _seed(bot_api)
+    _, sites = await bot_api.get(token, "/api/v1/sites")
+    assert [s["market_id"] for s in sites["sites"]] == [OTHER, SITE]  # by system, then station name
+    site = sites["sites"][1]
+    assert set(site) >= {
+        "market_id", "station_name", "station_type", "system_name", "system_address", "progress",
+        "complete", "failed", "updated_at", "commodities", "contributions",
+    }  # fmt: skip
+    assert set(site["commodities"][0]) >= {
+        "name",
+        "name_localised",
+        "required",
+        "provided",
+        "remaining",
+        "payment",
+    }
+
+    _, systems = await bot_api.get(token, "/api/v1/systems")
+    assert systems["systems"] == [
+        {
+            "name": SYSTEM, "address": 6680653861562, "sites": 2, "sites_done": 1, "sites_in_progress": 1,
+            "completion": (500 + 500 + 300) / 1800,
+        }
+    ]  # fmt: skip
+    _, found = await bot_api.get(token, "/api/v1/systems?q=col 258 gf-f")
+    assert [m["name"] for m in found["matches"]] == [SYSTEM]
+    _, found = await bot_api.get(token, "/api/v1/systems?q=Shinrarta")
+    assert found["matches"] == []
+
+    status, system = await bot_api.get(token, "/api/v1/systems/col 285 sector gf-f b12-5")
+    assert status == 200
+    assert (system["name"], system["sites_done"], system["sites_in_progress"]) == (SYSTEM, 1, 1)
+    assert system["most_needed"]["name"] == "steel"
+    assert system["most_needed"]["remaining"] == 500
+    status, body = await bot_api.get(token, "/api/v1/systems/Nowhere")
+    assert (status, body) == (
+        404,
+        {"error": {"code": "not_found", "message": "no system 'Nowhere' with sites"}},
+    )
+
+
+async def test_commodities_stats_status_leaderboard_commanders(bot_api: Bot) -> None:
+    token = await _seed(bot_api)
+    _, body = await bot_api.get(token, f"/api/v1/commodities?system={SYSTEM}")
+    steel = body["commodities"][0]
+    assert (steel["name"], steel["required"], steel["provided"], steel["remaining"]) == (
+        "steel",
+        1000,
+        500,
+        500,
+    )
+    assert (steel["sites_requiring"], steel["average_payment"], steel["progress"]) == (1, 1000.0, 0.5)
+    assert (await bot_api.get(token, "/api/v1/commodities?system=Nowhere"))[0] == 404
+
+    _, stats = await bot_api.get(token, "/api/v1/stats")
+    assert (stats["sites"], stats["sites_done"], stats["events"], stats["tonnes_delivered"]) == (2, 1, 8, 100)
+    assert (stats["commanders"], stats["carriers"], stats["claims_active"]) == (1, 1, 1)
+    assert stats["tonnes_unattributed"] == 400 + 500 + 300
+
+    _, status = await bot_api.get(token, "/api/v1/status")
+    assert [s["market_id"] for s in status["sites_in_progress"]] == [SITE]
+
+    _, board = await bot_api.get(token, "/api/v1/leaderboard?since=2025-04-08T21:00:30Z")
+    assert [(e["rank"], e["commander"], e["tonnes"], e["deliveries"]) for e in board["entries"]] == [
+        (1, "Alice", 100, 1)
+    ]
+    _, board = await bot_api.get(token, "/api/v1/leaderboard?since=2025-04-08T21:05:00Z")
+    assert board["entries"] == []
+    status_code, error = await bot_api.get(token, "/api/v1/leaderboard?since=yesterday")
+    assert (status_code, error["error"]["message"]) == (400, "since must be an ISO 8601 time")
+
+    _, cmdrs = await bot_api.get(token, "/api/v1/commanders")
+    [alice] = cmdrs["commanders"]
+    assert (alice["name"], alice["station_name"], alice["cargo_capacity"]) == (
+        "Alice", "Orbital Construction Site: Newton Vision", 790
+    )  # fmt: skip
+    _, carriers = await bot_api.get(token, "/api/v1/carriers")
+    assert carriers["carriers"][0]["callsign"] == "H5L-69X"
+    _, claims = await bot_api.get(token, "/api/v1/claims")
+    assert claims["claims"][0]["system_name"] == "Next Target"
+
+
+async def test_large_answers_are_gzipped_when_asked(bot_api: Bot) -> None:
+    token = await _seed(bot_api)
+    resp = await bot_api.client.get(
+        "/api/v1/sites", headers={"Authorization": f"Bearer {token}", "Accept-Encoding": "gzip"}
+    )
+    assert resp.headers["Content-Encoding"] == "gzip"
+    assert len((await resp.json())["sites"]) == 2
+
+
+async def _next_event(resp: ClientResponse) -> tuple[str, Any]:
+    kind = ""
+    while True:
+        line = (await resp.content.readline()).decode()
+        if line.startswith("event: "):
+            kind = line[7:].strip()
+        elif line.startswith("data: "):
+            return kind, json.loads(line[6:])
+
+
+async def test_stream_sends_every_site_then_each_change(bot_api: Bot) -> None:
+    token = await _seed(bot_api)
+    other_guild = await bot_api.token(guild=999)
+    async with bot_api.client.get("/api/v1/stream", headers={"Authorization": f"Bearer {token}"}) as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"] == "text/event-stream"
+        first = [await asyncio.wait_for(_next_event(resp), 5) for _ in range(3)]
+        assert [(k, d.get("market_id")) for k, d in first] == [
+            ("site", OTHER),
+            ("site", SITE),
+            ("ready", None),
+        ]
+
+        # Another guild's upload is not streamed here; ours is, as the same site JSON as /sites/{id}.
+        await bot_api.post(other_guild, batch([Journal("Zed").depot(9, 42, {"steel": (1, 0)})]))
+        a = Journal("Alice", source="later.log")
+        await bot_api.post(token, batch([a.contribution(10, SITE, {"steel": 50})]))
+        kind, data = await asyncio.wait_for(_next_event(resp), 5)
+        _, current = await bot_api.get(token, f"/api/v1/sites/{SITE}")
+        assert (kind, data) == ("site", current)
+        assert data["commodities"][0]["provisional"] == 150
