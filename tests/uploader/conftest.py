@@ -55,6 +55,7 @@ class Receiver:
         self.accepted_new: list[str] = []  # every id accepted as new, in arrival order
         self.batches_seen: set[str] = set()
         self.on_batch: Callable[[Received], None] | None = None
+        self.latency = 0.0  # seconds a POST takes to answer: a slow server, to stretch a backfill
         self._cond = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -129,6 +130,8 @@ class Receiver:
                 ) -> tuple[int, dict[str, Any] | None, dict[str, str]]:
         if path != "/api/v1/events":
             return 404, {"error": {"code": "not_found", "message": "no such route"}}, {}
+        if self.latency:
+            time.sleep(self.latency)  # the server's own slowness, not a test waiting for something
         if headers.get("Content-Encoding") == "gzip":
             raw = gzip.decompress(raw)
         document = json.loads(raw)
