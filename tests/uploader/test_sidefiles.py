@@ -1,0 +1,83 @@
+"""Cargo.json / Market.json: matched by timestamp, retried when caught mid-rewrite."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from uploader.sidefiles import JournalSideFiles
+
+pytestmark = pytest.mark.uploader_only
+
+CARGO_TIME = datetime(2024, 5, 16, 16, 38, 15, tzinfo=UTC)  # the sample Cargo.json's timestamp
+MARKET_TIME = datetime(2024, 5, 8, 21, 25, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def folder(samples: Path, tmp_path: Path) -> Path:
+    for name in ("Cargo.json", "Market.json"):
+        shutil.copyfile(samples / "ed-journals" / "sidefiles" / name, tmp_path / name)
+    return tmp_path
+
+
+def _side(folder: Path, now: datetime, sleeps: list[float] | None = None) -> JournalSideFiles:
+    record = sleeps if sleeps is not None else []
+    return JournalSideFiles(folder, sleep=record.append, now=lambda: now)
+
+
+def test_real_cargo_json_matches_its_event(folder: Path) -> None:
+    items = _side(folder, CARGO_TIME).cargo(CARGO_TIME)
+    assert items is not None
+    assert [(i.name, i.count, i.stolen) for i in items] == [("scrap", 1, False), ("biowaste", 3, False)]
+
+
+def test_cargo_json_describing_a_later_moment_is_not_used(folder: Path) -> None:
+    sleeps: list[float] = []
+    side = _side(folder, CARGO_TIME + timedelta(days=400), sleeps)
+    assert side.cargo(CARGO_TIME - timedelta(hours=1)) is None
+    assert sleeps == []  # an old line during a backfill: no waiting
+
+
+def test_cargo_json_not_yet_rewritten_is_retried_while_live(folder: Path) -> None:
+    event_time = CARGO_TIME + timedelta(seconds=1)
+    sleeps: list[float] = []
+    side = _side(folder, event_time, sleeps)
+    assert side.cargo(event_time) is None  # the game never caught up
+    assert len(sleeps) == 5
+
+
+def test_a_read_caught_mid_rewrite_is_retried(folder: Path) -> None:
+    whole = (folder / "Cargo.json").read_bytes()
+    (folder / "Cargo.json").write_bytes(whole[:40])  # half written
+    sleeps: list[float] = []
+
+    def finish_rewrite(seconds: float) -> None:
+        sleeps.append(seconds)
+        (folder / "Cargo.json").write_bytes(whole)
+
+    side = JournalSideFiles(folder, sleep=finish_rewrite, now=lambda: CARGO_TIME)
+    items = side.cargo(CARGO_TIME)
+    assert items is not None
+    assert len(items) == 2
+    assert len(sleeps) == 1
+
+
+def test_real_market_json_for_the_carrier(folder: Path) -> None:
+    side = _side(folder, MARKET_TIME)
+    items = side.market(3702668288, MARKET_TIME)
+    assert items is not None
+    meta = next(i for i in items if i.name == "metaalloys")
+    assert (meta.name_localised, meta.stock, meta.buy_price) == ("Meta-Alloys", 448, 9998677)
+    assert side.market(1234, MARKET_TIME - timedelta(days=30)) is None  # another market
+
+
+def test_missing_or_strange_files_give_none(tmp_path: Path) -> None:
+    side = _side(tmp_path, CARGO_TIME)
+    assert side.cargo(CARGO_TIME) is None
+    (tmp_path / "Cargo.json").write_text(json.dumps({"timestamp": CARGO_TIME.isoformat(), "Inventory": [
+        {"Name": "steel", "Count": -3}]}), encoding="utf-8")
+    assert side.cargo(CARGO_TIME) is None
