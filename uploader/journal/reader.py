@@ -7,8 +7,11 @@ line the game is still writing (no `\\n` yet) is left for the next read (journal
 from __future__ import annotations
 
 import hashlib
+import operator
 from dataclasses import dataclass
+from itertools import accumulate, repeat
 from pathlib import Path
+from typing import NamedTuple, cast
 
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 # How much more to read at a time when one line is longer than `max_bytes`.
@@ -17,8 +20,10 @@ _NUL = b"\x00"
 _BLANK = b" \t\r\x00"
 
 
-@dataclass(frozen=True, slots=True)
-class RawLine:
+class RawLine(NamedTuple):
+    """One complete journal line. A NamedTuple, not a dataclass: a backfill makes millions of
+    them, and a tuple can be built without a Python-level __init__ (see `_fast_split`)."""
+
     offset: int  # byte offset in the file where this line starts (before any stripped NULs)
     data: bytes  # the line without leading NULs and without its LF / CRLF terminator
 
@@ -29,12 +34,41 @@ class Chunk:
     next_offset: int  # where to resume: just after the last complete line (== offset if none)
 
 
+_new_line = tuple.__new__
+
+
+def _fast_split(buffer: bytes, base_offset: int) -> list[RawLine] | None:
+    """`split_lines` for the common case, at C speed; None when the buffer needs the careful path.
+
+    The common case: every line starts with `{` (so no NULs, no blank lines) and all end in LF, or
+    all in CRLF. Then splitting is exact and offsets are running sums. Only C-level maps here:
+    a Python loop per line would cost more than everything else the backfill does.
+    """
+    parts = buffer.split(b"\n")
+    parts.pop()  # after the last newline: empty by the caller's contract
+    if not parts or not all(map(bytes.startswith, parts, repeat(b"{"))):
+        return None
+    if parts[0].endswith(b"\r"):
+        if not all(map(bytes.endswith, parts, repeat(b"\r"))):
+            return None
+        datas = cast("list[bytes]", list(map(operator.getitem, parts, repeat(slice(None, -1)))))
+    elif any(map(bytes.endswith, parts, repeat(b"\r"))):
+        return None
+    else:
+        datas = parts
+    starts = accumulate(map(operator.add, map(len, parts), repeat(1)), initial=base_offset)
+    return list(map(_new_line, repeat(RawLine), zip(starts, datas, strict=False)))
+
+
 def split_lines(buffer: bytes, base_offset: int) -> list[RawLine]:
     """The lines of `buffer` (which must end with `\\n`, or be empty), blank ones left out.
 
     Leading NUL runs are stripped (quirk 7: up to 28,170 of them before a real line), as is the CR
     of a CRLF terminator.
     """
+    fast = _fast_split(buffer, base_offset)
+    if fast is not None:
+        return fast
     parts = buffer.split(b"\n")
     parts.pop()  # what follows the last newline: empty by the caller's contract
     lines: list[RawLine] = []
@@ -99,14 +133,22 @@ def read_complete_lines(
 
 def first_line(path: Path) -> bytes | None:
     """The file's first complete non-blank line (NULs and terminator stripped); None if none yet."""
-    offset = 0
-    while True:
-        chunk = read_complete_lines(path, offset, 64 * 1024)
-        if chunk.lines:
-            return chunk.lines[0].data
-        if chunk.next_offset == offset:
-            return None
-        offset = chunk.next_offset
+    with path.open("rb") as f:
+        pending = b""
+        base = 0
+        while True:
+            block = f.read(4096)
+            if not block:
+                return None
+            pending += block
+            nl = pending.rfind(b"\n")
+            if nl < 0:
+                continue
+            lines = split_lines(pending[: nl + 1], base)
+            if lines:
+                return lines[0].data
+            base += nl + 1
+            pending = pending[nl + 1 :]
 
 
 def fingerprint(path: Path) -> str | None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -190,6 +190,15 @@ def _opt_localised(obj: JsonObject, key: str) -> str | None:
     return value
 
 
+class _Move(NamedTuple):
+    system: str
+    system_address: int | None
+    docked: bool
+    station: str | None
+    station_type: str | None
+    market_id: int | None
+
+
 @dataclass(slots=True)
 class _Line:
     """One line being normalised: what every wire event of it carries."""
@@ -262,6 +271,7 @@ class Normaliser:
         out: list[KnownEvent] = []
         handlers = _HANDLERS
         count = duplicates = 0  # plain ints: a pydantic attribute set per line costs real time
+        no_side_files = self._side_files is None  # then a Market line can give nothing
         for raw in lines:
             count += 1
             data = raw.data
@@ -279,7 +289,7 @@ class Normaliser:
                 self._invalid(source, raw, "not a complete JSON object")
                 continue
             handler = handlers.get(name)
-            if handler is None:
+            if handler is None or (name == b"Market" and no_side_files):
                 continue  # an event we do not send: never parsed
             raw_key = None
             slot = _SNAPSHOTS.get(name)
@@ -333,6 +343,7 @@ class Normaliser:
             ctx.last_snapshot_raw[slot] = line.raw_key
         if ctx.last_snapshot_key.get(slot) == key:
             # Same content written differently (another file's formatting, a field we drop).
+            self._stats.duplicates += 1
             return True
         ctx.last_snapshot_key[slot] = key
         return False
@@ -481,39 +492,34 @@ class Normaliser:
 
     # --- where the commander is -----------------------------------------------------------------
 
-    def _arrive(
-        self,
-        *,
-        system: str,
-        system_address: int | None,
-        docked: bool,
-        station: str | None = None,
-        station_type: str | None = None,
-        market_id: int | None = None,
-    ) -> _Context:
-        """The context after arriving somewhere (not yet committed: the event must build first)."""
-        new = replace(
-            self._ctx,
-            system=system,
-            system_address=system_address,
-            docked=docked,
-            station=station if docked else None,
-            station_type=station_type if docked else None,
-            market_id=market_id if docked else None,
-            known_carriers=list(self._ctx.known_carriers),
-            last_snapshot_raw=dict(self._ctx.last_snapshot_raw),
-            last_snapshot_key=dict(self._ctx.last_snapshot_key),
-        )
-        if docked:
-            # A dock starts a new run of depot snapshots (quirk 19: one arrives 0-2 s after).
-            new.last_snapshot_raw = {k: v for k, v in new.last_snapshot_raw.items() if k != "depot"}
-            new.last_snapshot_key = {k: v for k, v in new.last_snapshot_key.items() if k != "depot"}
-            if market_id is not None and (station_type in _CARRIER_TYPES):
-                self._remember_carrier(market_id, new)
-        return new
+    @staticmethod
+    def _at(move: _Move) -> dict[str, object]:
+        """The `at_*` fields of an event that moves the commander: where they are after it."""
+        return {
+            "at_system": move.system,
+            "at_system_address": move.system_address,
+            "at_station": move.station if move.docked else None,
+            "at_market_id": move.market_id if move.docked else None,
+        }
 
-    def _remember_carrier(self, carrier_id: int, ctx: _Context | None = None) -> None:
-        known = (ctx or self._ctx).known_carriers
+    def _go(self, move: _Move) -> None:
+        """Commit a move, once its event validated (a bad line must leave the context alone)."""
+        ctx = self._ctx
+        ctx.system = move.system
+        ctx.system_address = move.system_address
+        ctx.docked = move.docked
+        ctx.station = move.station if move.docked else None
+        ctx.station_type = move.station_type if move.docked else None
+        ctx.market_id = move.market_id if move.docked else None
+        if move.docked:
+            # A dock starts a new run of depot snapshots (quirk 19: one arrives 0-2 s after).
+            ctx.last_snapshot_raw.pop("depot", None)
+            ctx.last_snapshot_key.pop("depot", None)
+            if move.market_id is not None and move.station_type in _CARRIER_TYPES:
+                self._remember_carrier(move.market_id)
+
+    def _remember_carrier(self, carrier_id: int) -> None:
+        known = self._ctx.known_carriers
         if known and known[-1] == carrier_id:
             return
         if carrier_id in known:
@@ -521,11 +527,18 @@ class Normaliser:
         known.append(carrier_id)
         del known[:-_MAX_KNOWN_CARRIERS]
 
-    def _station_fields(self, obj: JsonObject) -> tuple[str, str | None, int]:
+    def _move_from(self, obj: JsonObject, docked: bool) -> _Move:
+        """System and (when docked) station of a Docked / Location / CarrierJump / FSDJump line."""
+        system = req_str(obj, "StarSystem")
+        address = opt_int(obj, "SystemAddress")
+        if not docked:
+            return _Move(system, address, False, None, None, None)
         name = station_display_name(req_str(obj, "StationName"), opt_str(obj, "StationName_Localised"))
         if not name:
             raise BadLineError("empty StationName")
-        return name, opt_str(obj, "StationType") or None, req_int(obj, "MarketID")
+        return _Move(
+            system, address, True, name, opt_str(obj, "StationType") or None, req_int(obj, "MarketID")
+        )
 
     @staticmethod
     def _is_site(obj: JsonObject, station_type: str | None) -> bool:
@@ -535,27 +548,17 @@ class Normaliser:
         return bool(station_type and station_type.endswith("ConstructionDepot"))
 
     def _docked(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
-        station, station_type, market_id = self._station_fields(obj)
-        system = req_str(obj, "StarSystem")
-        address = opt_int(obj, "SystemAddress")
-        new = self._arrive(
-            system=system,
-            system_address=address,
-            docked=True,
-            station=station,
-            station_type=station_type,
-            market_id=market_id,
-        )
+        move = self._move_from(obj, True)
         event = DockedEvent(
-            **line.base(new),
-            market_id=market_id,
-            station_name=station,
-            station_type=station_type,
-            system_name=system,
-            system_address=address,
-            construction_site=self._is_site(obj, station_type),
+            **{**line.base(self._ctx), **self._at(move)},
+            market_id=move.market_id,
+            station_name=move.station,
+            station_type=move.station_type,
+            system_name=move.system,
+            system_address=move.system_address,
+            construction_site=self._is_site(obj, move.station_type),
         )
-        self._ctx = new
+        self._go(move)
         return [event]
 
     def _undocked(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
@@ -563,80 +566,53 @@ class Normaliser:
         market_id = opt_int(obj, "MarketID")
         name = opt_str(obj, "StationName")
         station = station_display_name(name, opt_str(obj, "StationName_Localised")) if name else None
-        new = replace(ctx, docked=False, station=None, station_type=None, market_id=None)
         event = UndockedEvent(
-            **line.base(new),
+            **{**line.base(ctx), "at_station": None, "at_market_id": None},
             market_id=market_id if market_id is not None else ctx.market_id,
             station_name=station if station is not None else ctx.station,
         )
-        self._ctx = new
+        ctx.docked = False
+        ctx.station = ctx.station_type = None
+        ctx.market_id = None
         return [event]
 
     def _location(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
-        system = req_str(obj, "StarSystem")
-        address = opt_int(obj, "SystemAddress")
-        docked = opt_bool(obj, "Docked") or False
-        station: str | None = None
-        station_type: str | None = None
-        market_id: int | None = None
-        if docked:
-            station, station_type, market_id = self._station_fields(obj)
-        new = self._arrive(
-            system=system,
-            system_address=address,
-            docked=docked,
-            station=station,
-            station_type=station_type,
-            market_id=market_id,
-        )
+        move = self._move_from(obj, opt_bool(obj, "Docked") or False)
         event = LocationEvent(
-            **line.base(new),
-            system_name=system,
-            system_address=address,
-            docked=docked,
-            market_id=market_id,
-            station_name=station,
-            station_type=station_type,
-            construction_site=docked and self._is_site(obj, station_type),
+            **{**line.base(self._ctx), **self._at(move)},
+            system_name=move.system,
+            system_address=move.system_address,
+            docked=move.docked,
+            market_id=move.market_id,
+            station_name=move.station,
+            station_type=move.station_type,
+            construction_site=move.docked and self._is_site(obj, move.station_type),
         )
-        self._ctx = new
+        self._go(move)
         return [event]
 
     def _fsd_jump(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
-        system = req_str(obj, "StarSystem")
-        address = opt_int(obj, "SystemAddress")
-        new = self._arrive(system=system, system_address=address, docked=False)
-        event = FsdJumpEvent(**line.base(new), system_name=system, system_address=address)
-        self._ctx = new
+        move = self._move_from(obj, False)
+        event = FsdJumpEvent(
+            **{**line.base(self._ctx), **self._at(move)},
+            system_name=move.system,
+            system_address=move.system_address,
+        )
+        self._go(move)
         return [event]
 
     def _carrier_jump(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
-        system = req_str(obj, "StarSystem")
-        address = opt_int(obj, "SystemAddress")
-        docked = opt_bool(obj, "Docked") or False
-        station: str | None = None
-        station_type: str | None = None
-        market_id: int | None = None
-        if docked:
-            station, station_type, market_id = self._station_fields(obj)
-        new = self._arrive(
-            system=system,
-            system_address=address,
-            docked=docked,
-            station=station,
-            station_type=station_type,
-            market_id=market_id,
-        )
+        move = self._move_from(obj, opt_bool(obj, "Docked") or False)
         event = CarrierJumpEvent(
-            **line.base(new),
-            system_name=system,
-            system_address=address,
-            docked=docked,
-            market_id=market_id,
-            station_name=station,
-            station_type=station_type,
+            **{**line.base(self._ctx), **self._at(move)},
+            system_name=move.system,
+            system_address=move.system_address,
+            docked=move.docked,
+            market_id=move.market_id,
+            station_name=move.station,
+            station_type=move.station_type,
         )
-        self._ctx = new
+        self._go(move)
         return [event]
 
     # --- who and what ship ----------------------------------------------------------------------
@@ -649,9 +625,9 @@ class Normaliser:
             return []  # LoadGame right after Commander: already said
         if fid is None and name == ctx.commander:
             fid = ctx.fid  # LoadGame without FID (old journals) of the same commander
-        new = replace(ctx, commander=name, fid=fid)
-        event = CommanderEvent(**line.base(new), name=name)
-        self._ctx = new
+        event = CommanderEvent(**{**line.base(ctx), "commander": name, "fid": fid}, name=name)
+        ctx.commander = name
+        ctx.fid = fid
         return [event]
 
     def _commander(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:

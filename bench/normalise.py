@@ -1,0 +1,127 @@
+"""Reader + normaliser throughput against the naive baseline, over one tiled corpus of real journals.
+
+Baseline: read each file, `json.loads` every line, keep the events the uploader cares about.
+Ours: `read_complete_lines` + one `Normaliser` over every file, as the uploader's backfill does.
+Both run in this process over the same bytes; the ratio is printed last. Target: >= 4x.
+
+    python -m bench.normalise [--mb 200] [--samples ../shared/journals] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench._corpus import build_corpus, sample_files
+from uploader.journal.reader import fingerprint, read_complete_lines
+from uploader.normalise.normaliser import Normaliser
+
+_RELEVANT = frozenset(
+    {
+        "ColonisationConstructionDepot",
+        "ColonisationContribution",
+        "ColonisationSystemClaim",
+        "ColonisationSystemClaimRelease",
+        "ColonisationBeaconDeployed",
+        "CompleteConstruction",
+        "Docked",
+        "Undocked",
+        "Location",
+        "FSDJump",
+        "CarrierJump",
+        "Commander",
+        "LoadGame",
+        "Loadout",
+        "Cargo",
+        "MarketBuy",
+        "MarketSell",
+        "CargoTransfer",
+        "Market",
+        "CarrierStats",
+        "CarrierLocation",
+        "CarrierJumpRequest",
+        "CarrierJumpCancelled",
+        "CarrierTradeOrder",
+        "CarrierDepositFuel",
+        "Shutdown",
+    }
+)
+
+
+def naive(files: list[Path]) -> int:
+    kept = 0
+    for path in files:
+        for line in path.read_bytes().splitlines():
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(obj, dict) and obj.get("event") in _RELEVANT:
+                kept += 1
+    return kept
+
+
+def ours(files: list[Path]) -> int:
+    normaliser = Normaliser()
+    sent = 0
+    for path in files:
+        fp = fingerprint(path)
+        if fp is None:
+            continue
+        offset = 0
+        while True:
+            chunk = read_complete_lines(path, offset, final=True)
+            if chunk.next_offset == offset:
+                break
+            sent += len(normaliser.feed(path.name, fp, chunk.lines))
+            offset = chunk.next_offset
+    return sent
+
+
+def _best_of(runs: int, fn: Callable[[list[Path]], int], files: list[Path]) -> tuple[float, int]:
+    best = float("inf")
+    result = 0
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = fn(files)
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def main() -> int:
+    default_samples = Path(
+        os.environ.get("COLONY_SAMPLES_DIR", Path(__file__).resolve().parents[2] / "shared" / "journals")
+    )
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--mb", type=int, default=200, help="corpus size in MB (default 200)")
+    parser.add_argument("--samples", type=Path, default=default_samples)
+    parser.add_argument("--runs", type=int, default=2, help="timed runs of each path; the best counts")
+    parser.add_argument("--keep", type=Path, help="build the corpus here and keep it")
+    args = parser.parse_args()
+    sources = sample_files(args.samples)
+    if not sources:
+        print(f"no sample journals under {args.samples}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="colony-bench-") as tmp:
+        dest = args.keep or Path(tmp)
+        files = build_corpus(sources, dest, args.mb * 1024 * 1024)
+        size_mb = sum(p.stat().st_size for p in files) / (1024 * 1024)
+        print(f"corpus: {len(files)} files, {size_mb:.1f} MB tiled from {len(sources)} sample files")
+        naive_s, kept = _best_of(args.runs, naive, files)
+        ours_s, sent = _best_of(args.runs, ours, files)
+    print(f"naive json.loads + filter: {size_mb / naive_s:8.1f} MB/s ({kept} relevant lines)")
+    print(f"reader + normaliser:       {size_mb / ours_s:8.1f} MB/s ({sent} wire events)")
+    print(f"ratio (ours / naive): {naive_s / ours_s:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
