@@ -1,0 +1,156 @@
+"""The real `colony-bot` program: token commands, restart after a kill, refusals at start."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.bot._helpers import Journal, batch
+
+SITE = 3958981890
+STARTUP = 30.0
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COLONY_")}
+    return env | {"COLONY_DB_PATH": str(tmp_path / "colony.db"), "COLONY_HTTP_PORT": "0"} | extra
+
+
+async def _cli(tmp_path: Path, *args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args, env=_env(tmp_path), cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), STARTUP)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+@asynccontextmanager
+async def _bot(tmp_path: Path) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", env=_env(tmp_path), cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        while True:
+            line = (await asyncio.wait_for(proc.stdout.readline(), STARTUP)).decode()
+            assert line, "the bot exited before listening"
+            if "intake at " in line:
+                url = line.split("intake at ")[1].split("/api/v1/events")[0]
+                break
+        yield proc, url
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_token_commands(tmp_path: Path) -> None:
+    code, out, err = await _cli(
+        tmp_path, "token", "issue", "--guild", "42", "--user", "7", "--label", "Alice"
+    )
+    assert code == 0
+    token = out.strip().splitlines()[-1]
+    assert token.startswith("cbt_")
+    assert len(token) >= 4 + 43  # 32 random bytes, URL-safe base64
+    assert "shown only this once" in err
+    stored = (
+        sqlite3.connect(tmp_path / "colony.db").execute("SELECT token_hash, prefix FROM tokens").fetchall()
+    )
+    assert token not in str(stored)  # only its hash and prefix are kept
+    code, out, _ = await _cli(tmp_path, "token", "list", "--guild", "42")
+    assert code == 0
+    assert token[:12] in out
+    assert "active" in out
+    assert token[12:] not in out
+    code, _, err = await _cli(tmp_path, "token", "revoke", "cbt_")
+    assert (code, err.strip()) == (1, "colony-bot: give at least 6 characters of the token")
+    code, _, err = await _cli(tmp_path, "token", "revoke", "cbt_zzzzzzzz")
+    assert (code, err.strip()) == (1, "colony-bot: no token starts with 'cbt_zzzzzzzz'")
+    code, out, _ = await _cli(tmp_path, "token", "revoke", token[:10])
+    assert (code, out.strip()) == (0, f"revoked {token[:12]} (user 7, guild 42)")
+    code, out, _ = await _cli(tmp_path, "token", "list", "--guild", "42")
+    assert "revoked" in out
+
+
+async def _post(session: aiohttp.ClientSession, url: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
+    async with session.post(
+        f"{url}/api/v1/events", json=body, headers={"Authorization": f"Bearer {token}"}
+    ) as r:
+        assert r.status == 200
+        result: dict[str, Any] = await r.json()
+        return result
+
+
+async def test_a_killed_bot_restarts_with_everything_it_acknowledged(tmp_path: Path) -> None:
+    code, out, _ = await _cli(tmp_path, "token", "issue", "--guild", "1", "--user", "2")
+    assert code == 0
+    token = out.strip().splitlines()[-1]
+    alice = Journal("Alice")
+    batches = [
+        batch([alice.docked(0, SITE, "Site"), alice.depot(0, SITE, {"steel": (1000, 0)})], "k1"),
+        *(batch([alice.contribution(i, SITE, {"steel": 10})], f"k{i + 1}") for i in range(1, 20)),
+    ]
+    async with aiohttp.ClientSession() as session:
+        async with _bot(tmp_path) as (proc, url):
+            for body in batches:
+                await _post(session, url, token, body)
+            proc.send_signal(signal.SIGKILL)  # no goodbye: only what was committed survives
+            await proc.wait()
+        async with _bot(tmp_path) as (proc, url):
+            headers = {"Authorization": f"Bearer {token}"}
+            async with session.get(f"{url}/api/v1/sites/{SITE}", headers=headers) as resp:
+                site = await resp.json()
+            assert site["contributions"] == [{"commander": "Alice", "commodity": "steel", "tonnes": 190}]
+            # A batch the uploader never saw acknowledged is answered the same way again.
+            assert await _post(session, url, token, batches[-1]) == {
+                "accepted": 1,
+                "duplicates": 0,
+                "ignored": 0,
+            }
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), STARTUP) == 0
+
+
+async def test_refuses_a_database_newer_than_it_knows(tmp_path: Path) -> None:
+    assert (await _cli(tmp_path, "token", "list", "--guild", "1"))[0] == 0  # creates schema 1
+    with sqlite3.connect(tmp_path / "colony.db") as conn:
+        conn.execute("PRAGMA user_version = 99")
+    code, _, err = await _cli(tmp_path, "run")
+    assert code == 1
+    assert "has schema version 99, newer than this bot knows (1)" in err
+
+
+async def test_refuses_a_port_in_use(tmp_path: Path) -> None:
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", env=_env(tmp_path, COLONY_HTTP_PORT=str(port)), cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(proc.communicate(), STARTUP)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert proc.returncode == 1
+    assert f"colony-bot: cannot start: cannot listen on 127.0.0.1:{port}" in err.decode()
+
+
+@pytest.mark.parametrize("args", [["token", "issue", "--guild", "x", "--user", "1"], ["nonsense"]])
+async def test_usage_errors_exit_2(tmp_path: Path, args: list[str]) -> None:
+    code, _, err = await _cli(tmp_path, *args)
+    assert code == 2
+    assert "usage: colony-bot" in err
