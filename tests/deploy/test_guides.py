@@ -15,6 +15,7 @@ from pathlib import Path
 
 import discord
 import pytest
+from packaging.requirements import Requirement
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GUIDES = (REPO_ROOT / "README.md", REPO_ROOT / "deploy" / "README.md")
@@ -222,3 +223,23 @@ def test_invite_link_asks_for_exactly_the_named_permissions() -> None:
         "permissions": str(total.value),
     }
     assert f"= **{total.value}**" in guide, "the sum shown in the text"
+
+
+# --- the commanders' one-line install -------------------------------------------------------------
+
+
+def test_pipx_lines_install_this_project_with_the_uploader_extra_only() -> None:
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    guide = (REPO_ROOT / "deploy" / "README.md").read_text(encoding="utf-8")
+    specs = re.findall(r'pipx install "([^"]+)"', guide)
+    assert len(specs) == 2, specs
+    for spec in specs:
+        requirement = Requirement(spec.replace("<owner>/<repo>", "owner/repo"))
+        assert requirement.name == pyproject["name"]
+        assert requirement.extras == {"uploader"}
+        assert requirement.url is not None
+        assert requirement.url.startswith(("https://github.com/", "git+https://github.com/"))
+    # What that extra brings: never the bot's dependencies (DESIGN.md section 1).
+    uploader = " ".join(pyproject["optional-dependencies"]["uploader"]).lower()
+    for package in ("discord", "aiohttp", "aiosqlite"):
+        assert package not in uploader
