@@ -345,14 +345,14 @@ class ChannelUpdates:
         channels = self._channels_for(guild_id, site)
         if not channels:
             return  # nobody follows it: nothing to keep
+        if change.previous is not None and not self._stale(site):
+            self._deliveries(guild_id, change.previous, site, now)
         for channel_id in channels:
             live = self._live.setdefault(
                 (channel_id, site.market_id), _Live(guild_id, channel_id, site.market_id)
             )
             live.site, live.dirty = site, True
-            self._announce(guild_id, channel_id, site)
-        if change.previous is not None and not self._stale(site):
-            self._deliveries(guild_id, change.previous, site, now)
+            self._announce(guild_id, channel_id, site, now)
 
     def _stale(self, site: SiteView) -> bool:
         """Old history arriving (a backfill): the live message shows it, the feed does not."""
@@ -373,13 +373,21 @@ class ChannelUpdates:
             burst.tonnes += delta
             burst.commodities.add(names.get(c.commodity, figures.commodity_name(c.commodity, None)))
 
-    def _announce(self, guild_id: int, channel_id: int, site: SiteView) -> None:
+    def _announce(self, guild_id: int, channel_id: int, site: SiteView, now: float) -> None:
         state = self._guilds[guild_id]
         key = _key(channel_id, site.market_id)
-        done = set(state.marks.get(key, []))
+        if key not in state.marks:
+            # First sight of this site here (a new site in a followed system): what it had reached
+            # before is history, not news.
+            state.marks[key] = sorted(_reached(site))
+            self._unsaved.add(guild_id)
+            return
+        done = set(state.marks[key])
         new = _reached(site) - done
         if not new:
             return
+        # The deliveries that got it there are told first.
+        self._close_bursts(now, market_id=site.market_id)
         name = f"{render.site_name(site)} in {safe(site.system_name)}"
         if "failed" in new:
             line = f"\u274c {name} failed."
@@ -420,9 +428,13 @@ class ChannelUpdates:
     def _usable(self, channel_id: int, now: float) -> bool:
         return self._paused.get(channel_id, 0.0) <= now
 
-    def _close_bursts(self, now: float) -> None:
+    def _close_bursts(self, now: float, *, market_id: int | None = None) -> None:
+        """Turns bursts into feed lines: the quiet or long ones, or all of one site's."""
         for key, burst in list(self._bursts.items()):
-            if now - burst.last < self.burst_quiet and now - burst.started < self.burst_max:
+            if market_id is not None:
+                if burst.site.market_id != market_id:
+                    continue
+            elif now - burst.last < self.burst_quiet and now - burst.started < self.burst_max:
                 continue
             del self._bursts[key]
             line = feed_line(burst)

@@ -128,12 +128,14 @@ def site_embed(
         )
     if site.unattributed:
         total = sum(u.tonnes for u in site.unattributed)
+        local = {c.name: figures.commodity_name(c.name, c.name_localised) for c in site.commodities}
         unexplained = sorted(site.unattributed, key=lambda u: (-u.tonnes, u.commodity))
         embed.add_field(
             name=f"Unattributed · {tonnes(total)}",
             value=limits.join_lines(
                 [
-                    f"{safe(figures.commodity_name(u.commodity, None))} · {tonnes(u.tonnes)}"
+                    f"{safe(local.get(u.commodity) or figures.commodity_name(u.commodity, None))} · "
+                    f"{tonnes(u.tonnes)}"
                     for u in unexplained
                 ],
                 limits.FIELD_VALUE,

@@ -12,8 +12,12 @@ from bot.settings import Settings
 
 
 def settings_for(tmp_path: Path) -> Settings:
-    return Settings(db_path=tmp_path / "colony.db", http_host="127.0.0.1", http_port=0,
-                    public_url="https://colony.example.org")
+    return Settings(
+        db_path=tmp_path / "colony.db",
+        http_host="127.0.0.1",
+        http_port=0,
+        public_url="https://colony.example.org",
+    )
 
 
 @asynccontextmanager

@@ -177,12 +177,15 @@ async def test_a_429_pauses_the_channel_then_the_update_goes_out_once(
 async def test_a_burst_of_deliveries_is_one_feed_line() -> None:
     rig = await followed()
     cmdr = "X"
-    s0 = site(provided=5800)
-    s1 = site(provided=6600, contributions={(cmdr, "titanium"): 800})
-    s2 = site(provided=7400, contributions={(cmdr, "titanium"): 800, (cmdr, "aluminium"): 800})
+    s0 = site(provided=5100)
+    s1 = site(provided=5900, contributions={(cmdr, "titanium"): 800})
+    s2 = site(provided=6700, contributions={(cmdr, "titanium"): 800, (cmdr, "aluminium"): 800})
     s3 = site(
-        provided=8128, contributions={(cmdr, "titanium"): 800, (cmdr, "aluminium"): 800, (cmdr, "steel"): 728}
+        provided=7428,
+        contributions={(cmdr, "titanium"): 800, (cmdr, "aluminium"): 800, (cmdr, "steel"): 728},
     )
+    rig.clock.advance(11)
+    await rig.change(s0, site())
     for before, after in ((s0, s1), (s1, s2), (s2, s3)):
         rig.clock.advance(5)
         await rig.change(after, before)
@@ -192,7 +195,18 @@ async def test_a_burst_of_deliveries_is_one_feed_line() -> None:
     await rig.updates.flush()
     feed = [line for line in rig.channels.lines(CHANNEL) if "delivered" in line]
     assert feed == [
-        "CMDR X delivered 2,328 t across 3 commodities to Orbital Construction Site: Y, 58.0% to 81.3%"
+        "CMDR X delivered 2,328 t across 3 commodities to Orbital Construction Site: Y, 51.0% to 74.3%"
+    ]
+
+
+async def test_a_delivery_that_crosses_a_threshold_is_told_before_the_announcement() -> None:
+    rig = await followed()
+    rig.clock.advance(11)
+    await rig.change(site(provided=7600, contributions={("X", "steel"): 1800}), site())
+    await rig.updates.flush()
+    assert rig.channels.lines(CHANNEL) == [
+        "CMDR X delivered 1,800 t of Steel to Orbital Construction Site: Y, 58.0% to 76.0%",
+        f"\U0001f4e3 Orbital Construction Site: Y in {SYSTEM} reached 75%, 2,400 t to go.",
     ]
 
 

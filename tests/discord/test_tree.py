@@ -64,8 +64,18 @@ async def test_the_command_tree_serialises_within_discords_rules(tmp_path: Path)
     (colony,) = payload
     assert colony["contexts"] == [0]  # guild only
     subcommands = {o["name"]: o for o in colony["options"]}
-    assert set(subcommands) == {"status", "site", "needs", "contributors", "carrier", "help", "link", "unlink",
-                                "follow", "unfollow"}
+    assert set(subcommands) == {
+        "status",
+        "site",
+        "needs",
+        "contributors",
+        "carrier",
+        "help",
+        "link",
+        "unlink",
+        "follow",
+        "unfollow",
+    }
     problems: list[str] = []
     if not 1 <= len(colony["description"]) <= 100:
         problems.append("colony: description")
@@ -76,8 +86,12 @@ async def test_the_command_tree_serialises_within_discords_rules(tmp_path: Path)
         for option in sub.get("options", []):
             assert option["description"] != "\u2026", f"{sub['name']} {option['name']}"
     assert subcommands["site"]["options"][0]["autocomplete"] is True
-    assert [c["value"] for c in subcommands["contributors"]["options"][1]["choices"]] == ["24h", "7d", "30d",
-                                                                                           "all"]
+    assert [c["value"] for c in subcommands["contributors"]["options"][1]["choices"]] == [
+        "24h",
+        "7d",
+        "30d",
+        "all",
+    ]
     follow = {o["name"]: o for o in subcommands["follow"]["options"]}
     assert follow["target"]["required"] is True
     assert follow["channel"]["channel_types"] == [0, 5]  # text and announcement channels

@@ -1,0 +1,125 @@
+"""`colony-bot console`: type `/colony status Col 285 Sector GF-F b12-5` and read the reply as text.
+
+The answers come from the same `ColonyReplies` methods the Discord callbacks call, and the command
+and option names are read from the `/colony` cog itself, so the console cannot drift from what
+Discord shows. Options are typed like Discord's own input: `name:value` pairs, or just the value of
+the first option (`/colony site Vela Vision`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from discord import app_commands
+
+from bot.discord.colony import ColonyCog
+from bot.discord.replies import ColonyReplies, CommandError
+from bot.render import embeds
+from bot.render.plain import message_text
+from bot.render.reply import Reply
+
+GROUP = "colony"
+
+
+class ConsoleError(Exception):
+    """A line the console cannot run; the message says how to write it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    command: str
+    options: dict[str, str]
+
+
+def command_options() -> dict[str, tuple[tuple[str, bool], ...]]:
+    """Each `/colony` subcommand's options as (name, required), in Discord's order."""
+    table: dict[str, tuple[tuple[str, bool], ...]] = {}
+    for command in ColonyCog.__cog_app_commands__:
+        if isinstance(command, app_commands.Command):
+            table[command.name] = tuple((p.name, p.required) for p in command.parameters)
+    return table
+
+
+def parse(line: str) -> Parsed:
+    text = line.strip()
+    match = re.match(rf"^/?{GROUP}\s+(\S+)\s*(.*)$", text, flags=re.IGNORECASE | re.DOTALL)
+    if match is None:
+        raise ConsoleError(f"Commands start with /{GROUP}, e.g. /{GROUP} status or /{GROUP} help.")
+    name, rest = match.group(1).lower(), match.group(2).strip()
+    table = command_options()
+    if name not in table:
+        raise ConsoleError(f"Unknown command /{GROUP} {name}: one of {', '.join(sorted(table))}.")
+    allowed = [option for option, _ in table[name]]
+    options: dict[str, str] = {}
+    # `name:value` for any of this command's options; anything before the first is the first option.
+    marks = [m for m in re.finditer(r"(?:^|\s)([a-z_]+):", rest) if m.group(1) in allowed]
+    head = rest[: marks[0].start()].strip() if marks else rest
+    if head:
+        if not allowed:
+            raise ConsoleError(f"/{GROUP} {name} takes no options.")
+        options[allowed[0]] = head
+    for i, m in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(rest)
+        options[m.group(1)] = rest[m.end() : end].strip()
+    missing = [option for option, required in table[name] if required and not options.get(option)]
+    if missing:
+        raise ConsoleError(
+            f"/{GROUP} {name} needs {', '.join(missing)}: e.g. /{GROUP} {name} <{missing[0]}>."
+        )
+    return Parsed(name, options)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who the console speaks as: a guild, a user, the channel commands are typed in."""
+
+    guild_id: int
+    user_id: int = 1
+    user_name: str = "console"
+    channel_id: int = 1
+    can_manage: bool = True  # the operator at the console runs the server
+
+
+def _channel(value: str | None, default: int) -> int:
+    if not value:
+        return default
+    digits = value.strip().removeprefix("<#").removesuffix(">").lstrip("#")
+    if not digits.isdigit():
+        raise ConsoleError(f"A channel is its numeric id (e.g. 123456789012345678), not {value!r}.")
+    return int(digits)
+
+
+async def run(replies: ColonyReplies, parsed: Parsed, caller: Caller) -> Reply:
+    o = parsed.options
+    g = caller.guild_id
+    handlers: dict[str, Callable[[], Awaitable[Reply]]] = {
+        "status": lambda: replies.status(g, o.get("system")),
+        "site": lambda: replies.site(g, o["site"]),
+        "needs": lambda: replies.needs(g, o.get("target")),
+        "contributors": lambda: replies.contributors(g, o.get("site"), o.get("period") or "all"),
+        "carrier": lambda: replies.carrier(g, o.get("carrier")),
+        "link": lambda: replies.link(g, caller.user_id, caller.user_name),
+        "unlink": lambda: replies.unlink(g, caller.user_id),
+        "follow": lambda: replies.follow(
+            g, _channel(o.get("channel"), caller.channel_id), o["target"], can_manage=caller.can_manage
+        ),
+        "unfollow": lambda: replies.unfollow(
+            g, _channel(o.get("channel"), caller.channel_id), o.get("target"), can_manage=caller.can_manage
+        ),
+    }
+    if parsed.command == "help":
+        return replies.help()
+    return await handlers[parsed.command]()
+
+
+async def execute(replies: ColonyReplies, line: str, caller: Caller, *, now: datetime | None = None) -> str:
+    """One typed line to the text a user would read (errors included, as Discord would show them)."""
+    try:
+        reply = await run(replies, parse(line), caller)
+    except (ConsoleError, CommandError) as exc:
+        reply = Reply.of(embeds.error_embed(str(exc)), ephemeral=True)
+    text = message_text(reply.content, reply.embeds, now=now or datetime.now(UTC))
+    return f"(only you can see this)\n{text}" if reply.ephemeral else text
