@@ -1,0 +1,97 @@
+"""A fake `discord.Interaction` with exactly the attributes the /colony callbacks, `send_reply`
+and the tree's error handler use (slots: a typo is an AttributeError, not a silent Mock)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import discord
+
+
+@dataclass(slots=True)
+class Message:
+    via: str  # "response" or "followup"
+    content: str | None
+    embeds: list[discord.Embed]
+    ephemeral: bool
+    allowed_mentions: discord.AllowedMentions | None
+
+
+@dataclass(slots=True)
+class FakeUser:
+    id: int
+    name: str
+
+
+@dataclass(slots=True)
+class FakeResponse:
+    sent: list[Message]
+    deferred: dict[str, bool] | None = None
+    _done: bool = False
+
+    def is_done(self) -> bool:
+        return self._done
+
+    async def defer(self, *, ephemeral: bool = False, thinking: bool = False) -> None:
+        assert not self._done, "an interaction can be answered once"
+        self.deferred = {"ephemeral": ephemeral, "thinking": thinking}
+        self._done = True
+
+    async def send_message(
+        self,
+        content: str | None = None,
+        *,
+        embeds: list[discord.Embed],
+        ephemeral: bool = False,
+        allowed_mentions: discord.AllowedMentions | None = None,
+    ) -> None:
+        assert not self._done, "an interaction can be answered once"
+        self.sent.append(Message("response", content, embeds, ephemeral, allowed_mentions))
+        self._done = True
+
+
+@dataclass(slots=True)
+class FakeFollowup:
+    sent: list[Message]
+    response: FakeResponse
+
+    async def send(
+        self,
+        content: Any = discord.utils.MISSING,
+        *,
+        embeds: list[discord.Embed],
+        ephemeral: bool = False,
+        allowed_mentions: discord.AllowedMentions | None = None,
+    ) -> None:
+        assert self.response.is_done(), "a followup needs a deferred or answered interaction"
+        text = None if content is discord.utils.MISSING else content
+        self.sent.append(Message("followup", text, embeds, ephemeral, allowed_mentions))
+
+
+@dataclass(slots=True)
+class FakeCommand:
+    qualified_name: str
+
+
+@dataclass(slots=True)
+class FakeInteraction:
+    guild_id: int | None
+    user: FakeUser
+    channel_id: int | None = 555
+    permissions: discord.Permissions = field(default_factory=discord.Permissions.none)
+    command: FakeCommand | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    id: int = 999
+    sent: list[Message] = field(default_factory=list)
+    response: FakeResponse = field(init=False)
+    followup: FakeFollowup = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.response = FakeResponse(self.sent)
+        self.followup = FakeFollowup(self.sent, self.response)
+
+    @property
+    def namespace(self) -> Iterator[tuple[str, Any]]:
+        return iter(self.options.items())
