@@ -182,6 +182,9 @@ class ProgressDisplay:
 
     async def run(self, stop: asyncio.Event) -> None:
         with contextlib.suppress(asyncio.CancelledError):
+            if not self._tty:  # the first line once there is something to say
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self._every)
             while not stop.is_set():
                 p = self._runner.snapshot()
                 if self._tty:

@@ -90,6 +90,8 @@ class Tailer:
         """Bytes of journal not yet read (for progress display)."""
         if not self.folder.is_dir():
             return 0
+        if not self._loaded:
+            self._load()
         total = 0
         for journal in self._journals(force=False):
             try:

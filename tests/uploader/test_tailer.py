@@ -88,6 +88,23 @@ def test_a_new_file_mid_session_is_read_after_the_old_one(folder: Path, outbox: 
     assert set(outbox.sources()) == {NAME_A, NAME_B}
 
 
+def test_a_continued_part_is_read_after_its_first_part(folder: Path, outbox: Outbox) -> None:
+    part1 = folder / "Journal.2025-04-08T215854.01.log"
+    part2 = folder / "Journal.2025-04-08T215854.02.log"
+    continued = b'{"timestamp":"2025-04-08T23:00:00Z","event":"Continued","Part":2}\r\n'
+    part1.write_bytes(header() + jump(1) + continued)
+    tailer = Tailer(folder, outbox)
+    tailer.poll_once()
+    # The game goes on in part 2 (same stamp in the name; the header time and part order them).
+    part2.write_bytes(header("2025-04-08T23:00:00Z", part=2) + jump(2, "2025-04-08T23:00:01Z"))
+    tailer.poll_once()
+    with part2.open("ab") as f:
+        f.write(jump(3, "2025-04-08T23:00:05Z"))
+    tailer.poll_once()
+    assert systems(outbox) == ["Sys 1", "Sys 2", "Sys 3"]
+    assert outbox.sources()[part2.name].offset == part2.stat().st_size
+
+
 def test_a_file_replaced_at_the_same_path_is_read_from_the_start(
     folder: Path, outbox: Outbox, caplog: pytest.LogCaptureFixture
 ) -> None:
