@@ -65,3 +65,14 @@ def build_corpus(src_files: Sequence[Path], dest_dir: Path, target_bytes: int) -
 def sample_files(samples_dir: Path) -> list[Path]:
     """Every journal-like sample file (`*.log`) under the samples folder, in a stable order."""
     return sorted(samples_dir.rglob("*.log"))
+
+
+def real_journal_files(samples_dir: Path) -> list[Path]:
+    """The samples that are journals as the game wrote them: whole files and contiguous excerpts.
+
+    Left out: the timeline file, which its author filtered down to relevant events (no noise, no
+    repeated snapshots), and the other folders, which hold fixture lines collected from projects'
+    tests and comments. Neither has the make-up of a journal the uploader reads.
+    """
+    folder = samples_dir / "ed-journals"
+    return sorted(p for p in folder.glob("*.log") if p.name.startswith(("Journal.", "excerpt_Journal.")))

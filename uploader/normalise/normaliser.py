@@ -13,12 +13,12 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from uploader.journal.reader import RawLine, event_id
+from uploader.journal.reader import RawLine, id_seed
 from uploader.normalise.fields import (
     BadLineError,
     JsonObject,
@@ -178,6 +178,13 @@ def without_timestamp(data: bytes) -> bytes:
     return data[:q1] + data[q2:]
 
 
+def _line_id(seed: Any, offset: int, data: bytes) -> str:
+    h = seed.copy()
+    h.update(b"%d\x00" % offset)
+    h.update(data)
+    return str(h.hexdigest())
+
+
 def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
@@ -204,14 +211,14 @@ class _Line:
     """One line being normalised: what every wire event of it carries."""
 
     source: str
-    fingerprint: str
+    seed: Any  # blake2b already fed the file's fingerprint: see `event_id`
     raw: RawLine
     timestamp: datetime
-    raw_key: str | None  # snapshots only: digest of the bytes minus the timestamp
+    raw_key: bytes | None  # snapshots only: the line's bytes minus the timestamp
 
     def base(self, ctx: _Context) -> dict[str, object]:
         return {
-            "id": event_id(self.fingerprint, self.raw.offset, self.raw.data),
+            "id": _line_id(self.seed, self.raw.offset, self.raw.data),
             "timestamp": self.timestamp,
             "source": self.source,
             "offset": self.raw.offset,
@@ -243,6 +250,8 @@ class Normaliser:
         self._resources: dict[tuple[object, ...], tuple[DepotResource, tuple[object, ...]]] = {}
         self._side_files = side_files
         self._stats = NormaliserStats()
+        # The last snapshot's bytes minus timestamp per slot, in memory only (state keeps digests).
+        self._last_raw: dict[str, bytes] = {}
 
     @property
     def state(self) -> NormaliserState:
@@ -258,7 +267,7 @@ class Normaliser:
             station_type=c.station_type,
             market_id=c.market_id,
             known_carriers=list(c.known_carriers),
-            last_snapshot_raw=dict(c.last_snapshot_raw),
+            last_snapshot_raw={**c.last_snapshot_raw, **{k: _digest(v) for k, v in self._last_raw.items()}},
             last_snapshot_key=dict(c.last_snapshot_key),
         )
 
@@ -269,12 +278,15 @@ class Normaliser:
     def feed(self, source: str, fingerprint: str, lines: Iterable[RawLine]) -> list[KnownEvent]:
         """Normalise the lines of journal file `source` (whose fingerprint seeds the event ids)."""
         out: list[KnownEvent] = []
-        handlers = _HANDLERS
+        # Without side files a Market line can give nothing: it is then not even parsed.
+        handlers = _HANDLERS if self._side_files is not None else _HANDLERS_WITHOUT_SIDE_FILES
         count = duplicates = 0  # plain ints: a pydantic attribute set per line costs real time
-        no_side_files = self._side_files is None  # then a Market line can give nothing
+        seed = id_seed(fingerprint)
+        # This loop runs for every line of every journal: keep its common path (an event we do
+        # not send) to a few C-level calls.
         for raw in lines:
             count += 1
-            data = raw.data
+            data = raw[1]
             i = data.find(b'"event":"')
             if i >= 0:
                 i += 9
@@ -285,17 +297,22 @@ class Normaliser:
                 self._invalid(source, raw, "no event name")
                 continue
             # A cheap framing check for every line, parsed or not (a cut line, quirk 6).
-            if (data[-1] != 0x7D and data.rstrip()[-1:] != b"}") or data[0] != 0x7B:
+            if (data[-1] != 0x7D or data[0] != 0x7B) and (data[0] != 0x7B or data.rstrip()[-1:] != b"}"):
                 self._invalid(source, raw, "not a complete JSON object")
                 continue
             handler = handlers.get(name)
-            if handler is None or (name == b"Market" and no_side_files):
+            if handler is None:
                 continue  # an event we do not send: never parsed
             raw_key = None
             slot = _SNAPSHOTS.get(name)
             if slot is not None:
-                raw_key = _digest(without_timestamp(data))
-                if raw_key == self._ctx.last_snapshot_raw.get(slot):
+                raw_key = without_timestamp(data)
+                last = self._last_raw.get(slot)
+                if last is not None:
+                    repeat = raw_key == last  # a memcmp: cheaper than any hash
+                else:  # just restored from a saved state: only the digest is known
+                    repeat = _digest(raw_key) == self._ctx.last_snapshot_raw.get(slot)
+                if repeat:
                     duplicates += 1
                     continue
             try:
@@ -317,9 +334,9 @@ class Normaliser:
                     if found is None:
                         continue
                     handler = found
-                    raw_key = _digest(without_timestamp(data)) if name in _SNAPSHOTS else None
+                    raw_key = without_timestamp(data) if name in _SNAPSHOTS else None
                 stamp = parse_time(req_str(obj, "timestamp"))
-                line_events = handler(self, obj, _Line(source, fingerprint, raw, stamp, raw_key))
+                line_events = handler(self, obj, _Line(source, seed, raw, stamp, raw_key))
             except (BadLineError, ValidationError) as exc:
                 self._invalid(source, raw, str(exc).replace("\n", " "))
                 continue
@@ -340,7 +357,7 @@ class Normaliser:
         """Whether this snapshot's content equals the last one's; remembers it either way."""
         ctx = self._ctx
         if line.raw_key is not None:
-            ctx.last_snapshot_raw[slot] = line.raw_key
+            self._last_raw[slot] = line.raw_key  # its digest is taken only when the state is saved
         if ctx.last_snapshot_key.get(slot) == key:
             # Same content written differently (another file's formatting, a field we drop).
             self._stats.duplicates += 1
@@ -348,31 +365,9 @@ class Normaliser:
         ctx.last_snapshot_key[slot] = key
         return False
 
-    def _resource(self, item: JsonObject, legacy: bool) -> tuple[DepotResource, tuple[object, ...]]:
-        if legacy:
-            cache_key: tuple[object, ...] = (
-                True,
-                item.get("Name"),
-                item.get("Name_Localised"),
-                item.get("Total"),
-                item.get("Delivered"),
-                item.get("Payment"),
-            )
-        else:
-            cache_key = (
-                False,
-                item.get("Name"),
-                item.get("Name_Localised"),
-                item.get("RequiredAmount"),
-                item.get("ProvidedAmount"),
-                item.get("Payment"),
-            )
-        # Equal keys only come from values that validated before (types included: bool and
-        # float are not ints to req_int, and a float key never equals a validated int's unless
-        # its value is that very integer).
-        hit = self._resources.get(cache_key)
-        if hit is not None:
-            return hit
+    def _new_resource(
+        self, item: JsonObject, legacy: bool, cache_key: tuple[object, ...] | None
+    ) -> tuple[DepotResource, tuple[object, ...]]:
         resource = DepotResource(
             name=canonical_commodity(req_str(item, "Name")),
             name_localised=_opt_localised(item, "Name_Localised"),
@@ -387,31 +382,61 @@ class Normaliser:
             resource.provided,
             resource.payment,
         )
-        if len(self._resources) >= 4096:
-            self._resources.clear()
-        self._resources[cache_key] = (resource, plain)
+        if cache_key is not None:
+            if len(self._resources) >= 4096:
+                self._resources.clear()
+            self._resources[cache_key] = (resource, plain)
         return resource, plain
 
     def _depot(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
         ctx = self._ctx
         market_id = req_int(obj, "MarketID")
         if "ResourcesRequired" in obj:
-            pairs = [self._resource(item, False) for item in req_list(obj, "ResourcesRequired")]
+            legacy = False
+            items = req_list(obj, "ResourcesRequired")
+            k_required, k_provided = "RequiredAmount", "ProvidedAmount"
         elif "Commodities" in obj:
             # The shape the original design supported; no real line uses it (journals/README §2).
-            pairs = [self._resource(item, True) for item in req_list(obj, "Commodities")]
+            legacy = True
+            items = req_list(obj, "Commodities")
+            k_required, k_provided = "Total", "Delivered"
         else:
             raise BadLineError("depot without ResourcesRequired or Commodities")
-        resources = [r for r, _ in pairs]
-        required = sum(r.required for r in resources)
-        provided = sum(r.provided for r in resources)
+        # Resources repeat from one snapshot to the next: each distinct one is validated once.
+        # Equal keys only come from values that validated before (1 == 1.0 == True: the same
+        # tonnage however the number was spelt).
+        cache = self._resources
+        resources: list[DepotResource] = []
+        plains: list[tuple[object, ...]] = []
+        for item in items:
+            get = item.get
+            key: tuple[object, ...] | None = (
+                legacy,
+                get("Name"),
+                get("Name_Localised"),
+                get(k_required),
+                get(k_provided),
+                get("Payment"),
+            )
+            try:
+                hit = cache.get(key)  # type: ignore[arg-type]
+            except TypeError:  # an unhashable value (a list...): validation will say what is wrong
+                hit, key = None, None
+            if hit is None:
+                hit = self._new_resource(item, legacy, key)
+            resources.append(hit[0])
+            plains.append(hit[1])
         progress = opt_number(obj, "ConstructionProgress")
-        if progress is None:
-            progress = round(provided / required, 6) if required else 0.0
         complete = opt_bool(obj, "ConstructionComplete")
-        if complete is None:
-            complete = required > 0 and all(r.provided >= r.required for r in resources)
+        if progress is None or complete is None:
+            required = sum(r.required for r in resources)
+            provided = sum(r.provided for r in resources)
+            if progress is None:
+                progress = round(provided / required, 6) if required else 0.0
+            if complete is None:
+                complete = required > 0 and all(r.provided >= r.required for r in resources)
         failed = opt_bool(obj, "ConstructionFailed") or False
+        digest = _digest(orjson.dumps([market_id, progress, complete, failed, plains]))
         here = ctx.docked and ctx.market_id == market_id
         event = DepotEvent(
             **line.base(ctx),
@@ -425,8 +450,7 @@ class Normaliser:
             system_name=ctx.system if here else None,
             system_address=ctx.system_address if here else None,
         )
-        key = _digest(orjson.dumps([market_id, progress, complete, failed, [p for _, p in pairs]]))
-        if self._snapshot_seen("depot", line, key):
+        if self._snapshot_seen("depot", line, digest):
             return []
         return [event]
 
@@ -514,6 +538,7 @@ class Normaliser:
         if move.docked:
             # A dock starts a new run of depot snapshots (quirk 19: one arrives 0-2 s after).
             ctx.last_snapshot_raw.pop("depot", None)
+            self._last_raw.pop("depot", None)
             ctx.last_snapshot_key.pop("depot", None)
             if move.market_id is not None and move.station_type in _CARRIER_TYPES:
                 self._remember_carrier(move.market_id)
@@ -862,3 +887,4 @@ _HANDLERS: dict[bytes, _Handler] = {
     b"CarrierDepositFuel": Normaliser._carrier_deposit_fuel,
     b"Shutdown": Normaliser._shutdown,
 }
+_HANDLERS_WITHOUT_SIDE_FILES = {k: v for k, v in _HANDLERS.items() if k != b"Market"}
