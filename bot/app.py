@@ -19,7 +19,7 @@ from bot.http.keys import SERVICES
 from bot.notify.notifier import ConsoleNotifier, Notifier, NotifierRunner
 from bot.services.bundle import Services, build_services
 from bot.settings import Settings
-from bot.store.db import Database, StoreError
+from bot.store.db import Checkpointer, Database, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ class ColonyCore:
         self.notifiers = list(notifiers)
         self.mode = mode
         self._db: Database | None = None
+        self._checkpointer: Checkpointer | None = None
         self._services: Services | None = None
         self._notifier: NotifierRunner | None = None
         self._runner: web.AppRunner | None = None
@@ -62,6 +63,8 @@ class ColonyCore:
             raise StartupError(str(exc)) from exc
         self._db = db
         try:
+            self._checkpointer = Checkpointer(settings.db_path)
+            await self._checkpointer.start()
             self._services = await build_services(db)
             self._notifier = NotifierRunner(self._services.feed, self.notifiers)
             self._notifier.start()
@@ -91,17 +94,22 @@ class ColonyCore:
         )
 
     async def stop(self) -> None:
-        """Web server first (no new batches; in-flight ones finish), then the notifier drains, then the
-        feed and the database close."""
+        """Web server first (no new batches; in-flight ones finish), then the intake writer, then the
+        notifier drains, then the feed and the database close."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
             self._site = None
+        if self._services is not None:
+            await self._services.intake.close()
         if self._notifier is not None:
             await self._notifier.stop()
             self._notifier = None
         if self._services is not None:
             self._services.feed.close()
+        if self._checkpointer is not None:
+            await self._checkpointer.stop()
+            self._checkpointer = None
         if self._db is not None:
             await self._db.close()
             self._db = None
@@ -123,6 +131,10 @@ async def run_offline(settings: Settings, stop: asyncio.Event | None = None) -> 
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     await core.start()
+    # Channel updates of followed sites, printed as the Discord ones would be posted.
+    from bot.notify.channels import offline_updates
+
+    updates = await offline_updates(core.services.db, core.services.feed)
     print(
         f"colony-bot offline mode (no COLONY_DISCORD_TOKEN): intake at http://{settings.http_host}:{core.port}"
         "/api/v1/events; site updates are printed here. Ctrl-C stops.",
@@ -131,6 +143,7 @@ async def run_offline(settings: Settings, stop: asyncio.Event | None = None) -> 
     try:
         await stop.wait()
     finally:
+        await updates.close()
         await core.stop()
 
 

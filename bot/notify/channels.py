@@ -573,3 +573,13 @@ def _reached(site: SiteView) -> set[str]:
     if site.failed:
         marks.add("failed")
     return marks
+
+
+async def offline_updates(db: Database, feed: ChangeFeed, stream: TextIO | None = None) -> ChannelUpdates:
+    """Offline mode: the follows stored in the database (made with `colony-bot console` or while
+    online), their updates printed instead of posted. Started; `close()` it before the database."""
+    updates = ChannelUpdates(ConsoleChannelPort(stream), SettingsFollowStore(db))
+    await updates.load()
+    updates.start(feed)
+    return updates
+
