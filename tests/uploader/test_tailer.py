@@ -236,3 +236,20 @@ async def test_a_journal_folder_that_appears_later_is_tailed(tmp_path: Path, rec
     assert polls[0] is True
     assert polls[-1] is False
     assert [e["system_name"] for r in receiver.requests for e in r.events] == ["Sys 1", "Sys 2"]
+
+
+def test_a_bare_cargo_line_carries_the_matching_cargo_json(folder: Path, outbox: Outbox) -> None:
+    from datetime import UTC, datetime
+
+    from uploader.sidefiles import JournalSideFiles
+
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    inventory = '{ "Name":"steel", "Count":3, "Stolen":0 }'
+    cargo = f'{{ "timestamp":"{stamp}", "event":"Cargo", "Vessel":"Ship", "Count":3'
+    (folder / "Cargo.json").write_bytes(f'{cargo}, "Inventory":[ \r\n{inventory}\r\n ] }}\r\n'.encode())
+    (folder / NAME_A).write_bytes(header(stamp) + f"{cargo} }}\r\n".encode())
+    Tailer(folder, outbox, side_files=JournalSideFiles(folder, sleep=lambda _s: None)).poll_once()
+    [event] = queued(outbox)
+    assert event["kind"] == "cargo"
+    assert event["inventory"] == [{"name": "steel", "name_localised": None, "count": 3, "stolen": False,
+                                   "mission": False}]
