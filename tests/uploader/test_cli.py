@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import resource
 import signal
 import sqlite3
 import subprocess
@@ -119,6 +118,8 @@ def test_undetectable_journal_folder(tmp_path: Path, tools: Any, receiver: Any) 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
 def test_full_disk(journals: Path, tmp_path: Path, tools: Any, receiver: Any) -> None:
+    import resource
+
     def small_disk() -> None:
         # Any write past 96 KiB fails with EFBIG, as on a full disk (SIGXFSZ ignored, not fatal).
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
