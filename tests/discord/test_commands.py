@@ -3,6 +3,7 @@ journals; the assertions are numbers those journals imply."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -245,3 +246,31 @@ async def test_autocomplete_offers_at_most_25_short_choices_and_the_command_reva
     targets = await cog._targets(interaction(), "")
     assert targets[0].value.startswith("system:")
     assert len(targets) <= 25
+
+
+async def test_carrier_shows_where_the_carrier_is_and_its_orders(
+    filled: tuple[ColonyBot, Journal], samples: Path
+) -> None:
+    bot, _ = filled
+    lines = [json.loads(raw) for raw in (samples / APRIL).read_bytes().splitlines() if raw.strip()]
+    stats = [line for line in lines if line["event"] == "CarrierStats"][-1]
+    located = [line for line in lines if line["event"] == "CarrierLocation"][-1]
+    (order,) = [line for line in lines if line["event"] == "CarrierTradeOrder"]
+
+    listing = await invoke(bot, "carrier", interaction())
+    assert listing.description == f"**{stats['Name']}** ({stats['Callsign']}) in {located['StarSystem']}"
+
+    embed = await invoke(bot, "carrier", interaction(), carrier=stats["Callsign"])
+    assert embed.title == f"{stats['Name']} ({stats['Callsign']})"
+    description = (embed.description or "").split("\n")
+    assert description[0] == f"In **{located['StarSystem']}**"
+    usage = stats["SpaceUsage"]
+    assert f"Cargo {usage['Cargo']:,} t of {usage['TotalCapacity']:,} t" in description
+    orders = {f.name: f.value for f in embed.fields}["Orders"]
+    assert orders == f"Selling Titanium {order['SaleOrder']:,} t at {order['Price']:,} cr"
+    assert embed.footer.text == f"Carrier ID {stats['CarrierID']}"
+
+    missing = interaction()
+    embed = await invoke(bot, "carrier", missing, carrier="XXX-000")
+    assert missing.sent[0].ephemeral
+    assert (embed.description or "").startswith("No squadron carrier matches \u201cXXX-000\u201d")
