@@ -210,12 +210,11 @@ class Sender:
             step = await self.step()
             if step.outcome in (Outcome.SENT, Outcome.DEAD_LETTERED, Outcome.SPLIT):
                 continue
-            if step.outcome is Outcome.IDLE:
-                timeout: float | None = None
-            elif step.outcome is Outcome.TOKEN_REFUSED:
-                timeout = self._token_pause
-            else:
-                timeout = step.delay
+            if step.outcome is Outcome.TOKEN_REFUSED:
+                # New events must not retry a refused token: only time (or a stop) ends the pause.
+                await wait_any(stop, within=self._token_pause)
+                continue
+            timeout = None if step.outcome is Outcome.IDLE else step.delay
             await wait_any(self.wake, stop, within=timeout)
 
 

@@ -296,3 +296,23 @@ async def test_run_loop_sends_what_is_queued_and_stops(
     for req in receiver.requests:
         Batch.model_validate({**json.loads(json.dumps({"schema_version": 1})), "batch_id": req.batch_id,
                               "uploader_version": "x", "platform": "y", "events": req.events})
+
+
+async def test_run_loop_pauses_on_a_refused_token_despite_new_events(
+    outbox: Outbox, client: httpx.AsyncClient, receiver: Any, events: Callable[..., Any]
+) -> None:
+    sender = Sender(outbox, client, url=receiver.url, token="revoked", token_pause=3600)
+    stop = asyncio.Event()
+    _queue(outbox, events(2))
+    task = asyncio.create_task(sender.run(stop))
+    await asyncio.to_thread(receiver.wait_for, lambda: len(receiver.requests) == 1, 10.0)
+    # Wake-ups set before or after the 401 reaches the sender: either way they must not retry it.
+    for i in range(5):  # the tailer queues more and wakes the sender each time
+        _queue(outbox, events(1, start=10 + i, source=f"Journal.2025-04-1{i}T000000.01.log"))
+        sender.wake.set()
+        await asyncio.sleep(0)
+    stop.set()
+    await asyncio.wait_for(task, 5.0)
+    assert sender.token_refused is not None
+    assert len(receiver.requests) == 1  # no retry with the refused token
+    assert outbox.pending_events() == 7
