@@ -867,3 +867,15 @@ def test_every_event_is_valid_wire_json() -> None:
     )
     for event in events:
         assert KNOWN.validate_json(event.model_dump_json()) == event
+
+
+def test_location_docked_without_a_marketid_still_places_the_commander_but_docked_needs_one() -> None:
+    n = Normaliser()
+    (location,) = run(
+        ev("Location", 1, Docked=True, StationName="Old Port", StationType="Coriolis", StarSystem="Sol"),
+        normaliser=n,
+    )
+    assert isinstance(location, LocationEvent)
+    assert (location.station_name, location.market_id, location.at_station) == ("Old Port", None, "Old Port")
+    assert run(ev("Docked", 2, StationName="Old Port", StarSystem="Sol"), normaliser=n) == []
+    assert n.stats.invalid == 1

@@ -170,6 +170,31 @@ def test_june_login_docked_at_a_planetary_site(samples: Path) -> None:
     assert depot.station_type == "PlanetaryConstructionDepot"
 
 
+def test_a_corrupt_line_in_the_middle_of_a_real_file_loses_nothing_else(
+    samples: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = samples / APRIL
+    data = source.read_bytes()
+    middle = data.index(b"\n", len(data) // 2) + 1
+    # A line cut mid-JSON as one real journal kept (quirk 6), then a line that is not JSON at all.
+    corrupt = b'{"timestamp":"2025-04-08T22:00:00Z","event":"FSDJump","StarSystem":"An\n\x00\x00garbage\n'
+    broken = tmp_path / source.name
+    broken.write_bytes(data[:middle] + corrupt + data[middle:])
+    n = Normaliser()
+    with caplog.at_level("WARNING", logger="uploader.normalise.normaliser"):
+        got = normalise(broken, n)
+    expected = normalise(source)
+    # Everything else is the same; ids and offsets after the insert moved with the bytes.
+    strip = {"id", "offset"}
+    assert [e.model_dump(exclude=strip) for e in got] == [e.model_dump(exclude=strip) for e in expected]
+    assert n.stats.invalid == 2
+    garbage_at = middle + corrupt.index(b"\x00")  # the NULs are stripped, the offset is the file's
+    assert [r.getMessage() for r in caplog.records] == [
+        f"skipping line of {source.name} at byte {middle}: not a complete JSON object",
+        f"skipping line of {source.name} at byte {garbage_at}: no event name",
+    ]
+
+
 def test_same_line_read_from_different_offsets_has_the_same_id(samples: Path) -> None:
     path = samples / APRIL
     whole = read_complete_lines(path, 0, final=True).lines

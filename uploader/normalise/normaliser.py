@@ -552,8 +552,11 @@ class Normaliser:
         known.append(carrier_id)
         del known[:-_MAX_KNOWN_CARRIERS]
 
-    def _move_from(self, obj: JsonObject, docked: bool) -> _Move:
-        """System and (when docked) station of a Docked / Location / CarrierJump / FSDJump line."""
+    def _move_from(self, obj: JsonObject, docked: bool, market_required: bool = False) -> _Move:
+        """System and (when docked) station of a Docked / Location / CarrierJump / FSDJump line.
+
+        Only `Docked` must name its MarketID: the others still place the commander without one.
+        """
         system = req_str(obj, "StarSystem")
         address = opt_int(obj, "SystemAddress")
         if not docked:
@@ -561,9 +564,8 @@ class Normaliser:
         name = station_display_name(req_str(obj, "StationName"), opt_str(obj, "StationName_Localised"))
         if not name:
             raise BadLineError("empty StationName")
-        return _Move(
-            system, address, True, name, opt_str(obj, "StationType") or None, req_int(obj, "MarketID")
-        )
+        market_id = req_int(obj, "MarketID") if market_required else opt_int(obj, "MarketID")
+        return _Move(system, address, True, name, opt_str(obj, "StationType") or None, market_id)
 
     @staticmethod
     def _is_site(obj: JsonObject, station_type: str | None) -> bool:
@@ -573,7 +575,7 @@ class Normaliser:
         return bool(station_type and station_type.endswith("ConstructionDepot"))
 
     def _docked(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
-        move = self._move_from(obj, True)
+        move = self._move_from(obj, True, market_required=True)
         event = DockedEvent(
             **{**line.base(self._ctx), **self._at(move)},
             market_id=move.market_id,
