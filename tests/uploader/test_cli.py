@@ -41,7 +41,8 @@ def _pending(tmp_path: Path) -> int:
 
 @pytest.fixture
 def journals(samples: Path, tmp_path: Path, tools: Any) -> Path:
-    return tools.copy_samples(samples, tmp_path / "journals", (JUNE,))
+    folder: Path = tools.copy_samples(samples, tmp_path / "journals", (JUNE,))
+    return folder
 
 
 def test_backfill_delivers_every_event_then_exits_zero(
@@ -252,7 +253,7 @@ def test_progress_bar_and_plain_line_show_bytes_and_events() -> None:
     from uploader.cli import ProgressDisplay
     from uploader.runner import Progress
 
-    display = ProgressDisplay(None, io.StringIO(), tty=True)  # type: ignore[arg-type]  (render only)
+    display = ProgressDisplay(None, io.StringIO(), tty=True)  # type: ignore[arg-type]  # rendering only
     p = Progress(bytes_total=2_000_000, bytes_read=1_000_000, events_queued=10, events_delivered=5)
     assert display.line(p) == "1.0 MB of 2.0 MB read, 10 events queued, 5 delivered"
     assert display.bar(p, width=10) == f"\r[#####.....]  50% {display.line(p)}  "

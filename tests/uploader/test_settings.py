@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -89,7 +90,7 @@ def test_token_never_shows_in_repr(tmp_path: Path) -> None:
         ({"surprise": 1}, "Extra inputs are not permitted"),
     ],
 )
-def test_bad_values_are_refused_with_a_clear_message(tmp_path: Path, kwargs: dict[str, object], message: str
+def test_bad_values_are_refused_with_a_clear_message(tmp_path: Path, kwargs: dict[str, Any], message: str
                                                      ) -> None:
     with pytest.raises(ValidationError, match=message):
         Settings(config_file=tmp_path / "x.toml", **kwargs)
