@@ -21,7 +21,7 @@ from uploader.outbox import HISTORY_SINCE, Outbox, OutboxError
 from uploader.sender import FailureKind, Sender, wait_any
 from uploader.settings import Settings
 from uploader.sidefiles import JournalSideFiles
-from uploader.tailer import Tailer, tail
+from uploader.tailer import Tailer, TailProgress, tail
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,19 @@ class Progress:
 
 def outbox_failure(exc: OutboxError) -> UploadError:
     return UploadError(ExitCode.OUTBOX, f"{exc} (is the disk full? nothing was lost; free space and rerun)")
+
+
+async def _poll_until_stopped(tailer: Tailer, stop: asyncio.Event) -> TailProgress:
+    """One `poll_once` in a worker thread; a stop meanwhile ends it after the chunk in progress."""
+    reading = asyncio.ensure_future(asyncio.to_thread(tailer.poll_once))
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if reading not in done:
+            tailer.stop_flag.set()
+        return await reading
+    finally:
+        stopping.cancel()
 
 
 class Runner:
@@ -165,7 +178,7 @@ class Runner:
             raise UploadError(ExitCode.NO_JOURNALS, f"journal folder not found: {self.journal_dir} (set "
                               "COLONY_UPLOADER_JOURNAL_DIR; `colony-uploader doctor` shows where it looked)")
         while True:
-            progress = await asyncio.to_thread(tailer.poll_once)
+            progress = await _poll_until_stopped(tailer, stop)
             if stop.is_set():
                 pending = outbox.pending_events()
                 raise UploadError(ExitCode.INTERRUPTED,

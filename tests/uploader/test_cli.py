@@ -258,3 +258,33 @@ def test_progress_bar_and_plain_line_show_bytes_and_events() -> None:
     assert display.line(p) == "1.0 MB of 2.0 MB read, 10 events queued, 5 delivered"
     assert display.bar(p, width=10) == f"\r[#####.....]  50% {display.line(p)}  "
     assert display.bar(Progress(), width=4).startswith("\r[####] 100% ")
+
+
+def test_sigint_during_a_backfill_stops_it_and_the_next_run_resumes(
+    samples: Path, tmp_path: Path, tools: Any, receiver: Any
+) -> None:
+    folder = tools.copy_samples(samples, tmp_path / "journals", (JUNE, APRIL))
+    env = tools.env(tmp_path, url=receiver.url, token="good-token", journal_dir=folder, batch_max_events=5)
+    process = subprocess.Popen(tools.command("backfill"), env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+
+    def interrupt(_received: Any) -> None:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+
+    receiver.on_batch = interrupt
+    try:
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        receiver.on_batch = None
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, stderr
+    _one_clear_line(stderr, "interrupted; ")
+    assert "event(s) kept in the outbox for next time" in stderr
+    expected = [e.id for e in tools.expected_events(folder)]
+    assert len(receiver.accepted_new) < len(expected)
+    after = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=folder)
+    assert after.returncode == 0, after.stderr
+    assert receiver.accepted_new == expected
