@@ -403,9 +403,10 @@ class ChannelUpdates:
 
     # -- the talking side ------------------------------------------------------------------------
 
-    async def flush(self) -> None:
+    async def flush(self, *, final: bool = False) -> None:
         """One pass: close quiet bursts, post waiting lines, post or edit live messages that are
-        due. Never raises for a Discord failure."""
+        due (`final`: every changed one, the last word before stopping). Never raises for a
+        Discord failure."""
         now = self.clock()
         self._close_bursts(now)
         for channel_id in list(self._lines):
@@ -414,7 +415,7 @@ class ChannelUpdates:
         for live in list(self._live.values()):
             if not live.dirty or live.site is None or not self._usable(live.channel_id, now):
                 continue
-            if live.sent_at is not None and now - live.sent_at < self.edit_interval:
+            if not final and live.sent_at is not None and now - live.sent_at < self.edit_interval:
                 continue
             await self._update_live(live, now)
         for guild_id in sorted(self._unsaved):
@@ -563,7 +564,7 @@ class ChannelUpdates:
                 await self._task
             self._task = None
         self._close_bursts(float("inf"))
-        await self.flush()
+        await self.flush(final=True)
 
 
 def _reached(site: SiteView) -> set[str]:
@@ -582,4 +583,3 @@ async def offline_updates(db: Database, feed: ChangeFeed, stream: TextIO | None 
     await updates.load()
     updates.start(feed)
     return updates
-

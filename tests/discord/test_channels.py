@@ -349,3 +349,15 @@ async def test_unfollow_stops_updates() -> None:
     await rig.updates.flush()
     assert rig.channels.ops() == [("post", CHANNEL, 501)]
     assert (await rig.store.load_all())[GUILD].follows == []
+
+
+async def test_closing_tells_the_last_state_even_inside_the_edit_interval() -> None:
+    rig = await followed()
+    rig.clock.advance(2)
+    await rig.change(site(provided=6000, contributions={("X", "steel"): 200}), site())
+    await rig.updates.close()
+    assert rig.channels.ops() == [("post", CHANNEL, 501), ("post", CHANNEL, 502), ("edit", CHANNEL, 501)]
+    assert "60.0%" in (rig.channels.messages[501][2][0].description or "")
+    assert rig.channels.lines(CHANNEL) == [
+        "CMDR X delivered 200 t of Steel to Orbital Construction Site: Y, 58.0% to 60.0%"
+    ]
