@@ -288,3 +288,27 @@ def test_sigint_during_a_backfill_stops_it_and_the_next_run_resumes(
     after = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=folder)
     assert after.returncode == 0, after.stderr
     assert receiver.accepted_new == expected
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads CPU time from /proc")
+@pytest.mark.parametrize("mode", [(), ("--poll",)], ids=["watchdog", "poll"])
+def test_idle_run_uses_no_measurable_cpu(journals: Path, tmp_path: Path, tools: Any, receiver: Any,
+                                         mode: tuple[str, ...]) -> None:
+    def cpu_seconds(pid: int) -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+    n = len(tools.expected_events(journals))
+    process = subprocess.Popen(tools.command("run", *mode), env=tools.env(
+        tmp_path, url=receiver.url, token="good-token", journal_dir=journals),
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        receiver.wait_for(lambda: len(receiver.accepted_new) == n, 60.0)
+        before = cpu_seconds(process.pid)
+        with pytest.raises(subprocess.TimeoutExpired):
+            process.wait(timeout=3.0)  # it must keep running, idle
+        used = cpu_seconds(process.pid) - before
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert used < 0.3, f"{used:.2f} s of CPU in 3 s of idling"
