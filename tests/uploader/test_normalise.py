@@ -879,3 +879,47 @@ def test_location_docked_without_a_marketid_still_places_the_commander_but_docke
     assert (location.station_name, location.market_id, location.at_station) == ("Old Port", None, "Old Port")
     assert run(ev("Docked", 2, StationName="Old Port", StarSystem="Sol"), normaliser=n) == []
     assert n.stats.invalid == 1
+
+
+class BrokenSideFiles:
+    """Side files whose reads fail (a locked or vanished file): the events must still go."""
+
+    def cargo(self, event_time: datetime) -> list[CargoItem] | None:
+        raise PermissionError("Cargo.json is locked")
+
+    def market(self, market_id: int, event_time: datetime) -> list[MarketItem] | None:
+        raise PermissionError("Market.json is locked")
+
+
+def test_a_failing_side_file_read_keeps_the_event(caplog: pytest.LogCaptureFixture) -> None:
+    n = Normaliser(side_files=BrokenSideFiles())
+    with caplog.at_level(logging.WARNING, logger="uploader.normalise.normaliser"):
+        events = n.feed(SOURCE, FP, lines_of(ev("Cargo", 1, Vessel="Ship", Count=4), ev("Shutdown", 2)))
+    cargo, _ = events
+    assert isinstance(cargo, CargoEvent)
+    assert (cargo.count, cargo.inventory) == (4, None)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"could not read Cargo.json for the line of {SOURCE} at byte 0"
+    ]
+    assert n.stats.invalid == 0
+
+
+def test_an_unexpected_error_on_one_line_skips_only_that_line(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import uploader.normalise.normaliser as module
+
+    def explode(self: Normaliser, obj: dict[str, Any], line: object) -> list[KnownEvent]:
+        raise TypeError("a bug")
+
+    monkeypatch.setitem(module._HANDLERS_WITHOUT_SIDE_FILES, b"Loadout", explode)
+    n = Normaliser()
+    lines = lines_of(ev("Loadout", 1, Ship="type9", CargoCapacity=8), ev("Shutdown", 2))
+    with caplog.at_level(logging.WARNING, logger="uploader.normalise.normaliser"):
+        events = n.feed(SOURCE, FP, lines)
+    assert [type(e) for e in events] == [ShutdownEvent]
+    assert n.stats.invalid == 1
+    (record,) = caplog.records
+    assert record.levelno == logging.ERROR
+    assert record.getMessage() == f"skipping line of {SOURCE} at byte 0: unexpected error"
+    assert record.exc_info is not None

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -69,6 +69,7 @@ from wire import (
 )
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # EliteDangerousCore's MarketID analysis (journals/README): topcodes 3700-3770 are fleet carriers.
 _CARRIER_IDS = range(3_700_000_000, 3_771_000_000)
@@ -114,7 +115,7 @@ class NormaliserStats(BaseModel):
     lines: int = 0
     invalid: int = 0  # not JSON, not an object, no event name: skipped with a logged reason
     events: int = 0
-    duplicates: int = 0  # depot snapshots identical to the previous one, not sent again
+    duplicates: int = 0  # depot / carrier snapshots identical to the previous one, not sent again
 
 
 @dataclass(slots=True)
@@ -311,7 +312,8 @@ class Normaliser:
                 if last is not None:
                     repeat = raw_key == last  # a memcmp: cheaper than any hash
                 else:  # just restored from a saved state: only the digest is known
-                    repeat = _digest(raw_key) == self._ctx.last_snapshot_raw.get(slot)
+                    saved = self._ctx.last_snapshot_raw.get(slot)
+                    repeat = saved is not None and _digest(raw_key) == saved
                 if repeat:
                     duplicates += 1
                     continue
@@ -339,6 +341,12 @@ class Normaliser:
                 line_events = handler(self, obj, _Line(source, seed, raw, stamp, raw_key))
             except (BadLineError, ValidationError) as exc:
                 self._invalid(source, raw, str(exc).replace("\n", " "))
+                continue
+            except Exception:
+                # A bug met on one odd line must not wedge the uploader on it forever (the tailer
+                # would retry the same line at every start): log it loudly, skip, count it.
+                self._stats.invalid += 1
+                logger.exception("skipping line of %s at byte %d: unexpected error", source, raw[0])
                 continue
             out.extend(line_events)
         stats = self._stats
@@ -688,7 +696,7 @@ class Normaliser:
             ]
         elif self._side_files is not None:
             # A bare Cargo means "Cargo.json changed" (quirk 29).
-            inventory = self._side_files.cargo(line.timestamp)
+            inventory = self._read_side_file("Cargo.json", line, lambda f: f.cargo(line.timestamp))
         else:
             inventory = None
         return [
@@ -699,6 +707,22 @@ class Normaliser:
                 inventory=inventory,
             )
         ]
+
+    def _read_side_file(self, what: str, line: _Line, read: Callable[[SideFiles], _T | None]) -> _T | None:
+        """A side file's contents, or None: a failed read loses the extra detail, not the event."""
+        if self._side_files is None:
+            return None
+        try:
+            return read(self._side_files)
+        except Exception:
+            logger.warning(
+                "could not read %s for the line of %s at byte %d",
+                what,
+                line.source,
+                line.raw[0],
+                exc_info=True,
+            )
+            return None
 
     # --- trade ----------------------------------------------------------------------------------
 
@@ -749,7 +773,7 @@ class Normaliser:
         )
         if not carrier or self._side_files is None:
             return []
-        items = self._side_files.market(market_id, line.timestamp)
+        items = self._read_side_file("Market.json", line, lambda f: f.market(market_id, line.timestamp))
         if items is None:
             return []
         name = opt_str(obj, "StationName")
