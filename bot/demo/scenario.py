@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import os
 import sys
 import tempfile
@@ -99,7 +100,20 @@ def _ledger_total(journals: Journals, market_id: int) -> int:
     return sum(journals.final[market_id].values()) - sum(site.provided.values())
 
 
+def uploader_missing() -> str | None:
+    """Why the uploader cannot run here, if it cannot (looked up, never imported: the bot and the
+    uploader are separate programs)."""
+    for module in ("uploader", "httpx", "watchdog", "platformdirs"):
+        if importlib.util.find_spec(module) is None:
+            return f"the demo runs the real uploader, which needs {module}: pip install 'ed-colony[uploader]'"
+    return None
+
+
 async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
+    missing = uploader_missing()
+    if missing is not None:
+        print(f"colony-bot demo: {missing}", file=sys.stderr)
+        return 2
     with contextlib.ExitStack() as stack:
         root = options.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="colony-demo-")))
         root.mkdir(parents=True, exist_ok=True)

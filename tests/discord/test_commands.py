@@ -274,3 +274,43 @@ async def test_carrier_shows_where_the_carrier_is_and_its_orders(
     embed = await invoke(bot, "carrier", missing, carrier="XXX-000")
     assert missing.sent[0].ephemeral
     assert (embed.description or "").startswith("No squadron carrier matches \u201cXXX-000\u201d")
+
+
+async def test_help_is_ephemeral_and_names_every_command(filled: tuple[ColonyBot, Journal]) -> None:
+    bot, _ = filled
+    fake = interaction()
+    embed = await invoke(bot, "help", fake)
+    assert fake.sent[0].ephemeral
+    text = embed.description or ""
+    cog: Any = bot.get_cog("ColonyCog")
+    for command in cog.app_command.commands:
+        if command.name != "help":
+            assert f"`/colony {command.name}" in text
+    assert 'pip install "ed-colony[uploader]"' in text
+    assert "Server: https://colony.example.org" in text
+
+
+async def test_unfollow_stops_one_target_or_says_there_is_none(filled: tuple[ColonyBot, Journal]) -> None:
+    bot, journal = filled
+    market_id, _ = the_site(journal)
+    updates: Any = bot.get_cog("ChannelUpdatesCog")
+    await invoke(bot, "follow", interaction(manage=True), target=str(market_id))
+    system = "system:Col 285 Sector GF-F b12-5"
+    await invoke(bot, "follow", interaction(manage=True), target=system)
+    assert len(updates.updates.follows(GUILD)) == 2
+
+    embed = await invoke(bot, "unfollow", interaction(manage=True), target=system)
+    assert embed.description == "Stopped 1 follow in <#555>."
+    (left,) = updates.updates.follows(GUILD)
+    assert left.market_id == market_id
+
+    wrong = interaction(manage=True)
+    embed = await invoke(bot, "unfollow", wrong, target="Sol")
+    assert wrong.sent[0].ephemeral
+    assert embed.description == (
+        "This channel does not follow \u201cSol\u201d: `/colony unfollow` without a target stops them all."
+    )
+    embed = await invoke(bot, "unfollow", interaction(manage=True))
+    assert embed.description == "Stopped 1 follow in <#555>."
+    embed = await invoke(bot, "unfollow", interaction(manage=True))
+    assert embed.description == "This channel follows nothing: `/colony follow` starts updates."
