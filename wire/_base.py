@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Final
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
 # Names (commanders, stations, systems, carriers) are stored as the game wrote them, markdown and
 # all; the bound only stops abuse. Rendering code escapes them.

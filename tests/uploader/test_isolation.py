@@ -40,7 +40,9 @@ def test_bot_does_not_import_uploader() -> None:
     assert "watchdog" not in _imported_roots(ROOT / "bot")
 
 
-@pytest.mark.skipif(not os.environ.get("COLONY_UPLOADER_ONLY"), reason="only meaningful in the uploader-only venv")
+@pytest.mark.skipif(
+    not os.environ.get("COLONY_UPLOADER_ONLY"), reason="only meaningful in the uploader-only venv"
+)
 def test_uploader_only_environment_really_lacks_bot_packages() -> None:
     # Proves the CI step runs where discord.py, aiohttp and aiosqlite are absent.
     for name in ("discord", "aiohttp", "aiosqlite"):
