@@ -44,6 +44,9 @@ def _choices(found: list[Choice]) -> list[app_commands.Choice[str]]:
     return [app_commands.Choice(name=c.name, value=c.value) for c in found]
 
 
+# No `default_permissions` on the group: Discord applies it to every subcommand of /colony, and
+# members must be able to read status. `follow`/`unfollow` require Manage Server by a check and
+# again in the reply code.
 @app_commands.guild_only()
 class ColonyCog(commands.GroupCog, group_name="colony", group_description="Build colonies together"):
     def __init__(self, replies: ColonyReplies) -> None:
