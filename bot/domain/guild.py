@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from bot.domain.carriers import (
     CarrierPlace,
@@ -25,12 +25,11 @@ from bot.domain.commanders import (
     Uploader,
     Whereabouts,
 )
-from bot.domain.keys import Envelope, Key, newer
+from bot.domain.keys import Envelope, Key
 from bot.domain.sites import (
     UNKNOWN_COMMANDER,
     Identity,
     LedgerEntry,
-    Resource,
     SiteState,
     Snapshot,
     build_site_view,
@@ -83,6 +82,10 @@ class Changes:
             or self.claims
             or self.beacons
         )
+
+
+def _shown(identity: Identity) -> tuple[str | None, str | None, str | None, int | None]:
+    return (identity.station_name, identity.system_name, identity.station_type, identity.system_address)
 
 
 def _blank(text: str | None) -> str | None:
@@ -271,20 +274,33 @@ class GuildState:
         # A sighting without a name and a system tells too little to replace a better one.
         if not station_name or not system_name:
             return
-        old = self.stations.get(market_id)
-        new = old or Identity(key, station_name, system_name)
-        if old is not None and newer(key, old.key):
-            new = replace(new, key=key, station_name=station_name, system_name=system_name)
         station_type = _blank(station_type)
-        if station_type is not None and newer(key, new.type_key):
-            new = replace(new, type_key=key, station_type=station_type)
-        if system_address is not None and newer(key, new.address_key):
-            new = replace(new, address_key=key, system_address=system_address)
-        if new == old:
-            return
+        old = self.stations.get(market_id)
+        if old is None:
+            new = Identity(
+                key, station_name, system_name,
+                key if station_type else None, station_type,
+                key if system_address is not None else None, system_address,
+            )  # fmt: skip
+        else:
+            main = key > old.key
+            kind = station_type is not None and (old.type_key is None or key > old.type_key)
+            where = system_address is not None and (old.address_key is None or key > old.address_key)
+            if not (main or kind or where):
+                return
+            new = Identity(
+                key if main else old.key,
+                station_name if main else old.station_name,
+                system_name if main else old.system_name,
+                key if kind else old.type_key,
+                station_type if kind else old.station_type,
+                key if where else old.address_key,
+                system_address if where else old.system_address,
+            )
         self.stations[market_id] = new
         self._changes.stations.add(market_id)
-        if market_id in self.sites:
+        # Only what a view shows invalidates it; newer keys alone do not.
+        if market_id in self.sites and (old is None or _shown(old) != _shown(new)):
             self._site_changed(market_id)
 
     def _flag_site(self, market_id: int) -> None:
@@ -294,18 +310,19 @@ class GuildState:
             self._site_changed(market_id)
 
     def _depot(self, event: DepotEvent, key: Key) -> None:
-        snapshot = Snapshot(
-            key,
-            event.progress,
-            event.complete,
-            event.failed,
-            tuple(
-                Resource(r.name, r.name_localised, r.required, r.provided, r.payment) for r in event.resources
-            ),
-        )
         site = self.site(event.market_id)
-        was_known = site.known
-        if site.apply_snapshot(snapshot) or not was_known:
+        changed = not site.known
+        if event.complete:
+            changed = site.mark_complete(key.ts) or changed
+        current = site.snapshot
+        if current is None or key > current.key:
+            # The wire's resources are immutable and carry the same fields: kept as they are.
+            site.snapshot = Snapshot(
+                key, event.progress, event.complete, event.failed, tuple(event.resources)
+            )
+            changed = True
+        site.touch(key.ts)
+        if changed:
             self._site_changed(event.market_id)
         here = event.at_market_id == event.market_id
         self._identity(
@@ -364,10 +381,11 @@ class GuildState:
         if event.fid and (cmdr.fid is None or key > cmdr.fid.key):
             cmdr.fid = Fid(key, event.fid)
             changed = True
-        where = _whereabouts(envelope, key)
-        if where is not None and (cmdr.where is None or key > cmdr.where.key):
-            cmdr.where = where
-            changed = True
+        if cmdr.where is None or key > cmdr.where.key:
+            where = _whereabouts(envelope, key)
+            if where is not None:
+                cmdr.where = where
+                changed = True
         if isinstance(event, LoadoutEvent) and (cmdr.ship is None or key > cmdr.ship.key):
             cmdr.ship = Ship(key, event.ship, event.cargo_capacity)
             changed = True

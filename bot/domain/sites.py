@@ -12,8 +12,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.domain.keys import Key, newer
+from bot.domain.keys import Key
 from bot.views import CommodityView, ContributionView, SiteView, UnattributedView
+from wire import DepotResource
 
 UNKNOWN_COMMANDER = "unknown commander"
 
@@ -33,7 +34,7 @@ class Snapshot:
     progress: float
     complete: bool
     failed: bool
-    resources: tuple[Resource, ...]
+    resources: tuple[Resource | DepotResource, ...]  # the wire's, or loaded from the projections
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,16 +104,6 @@ class SiteState:
             self.completed_at = moment
         return changed
 
-    def apply_snapshot(self, snapshot: Snapshot) -> bool:
-        changed = False
-        if snapshot.complete:
-            changed = self.mark_complete(snapshot.key.ts)
-        if newer(snapshot.key, self.snapshot.key if self.snapshot else None):
-            self.snapshot = snapshot
-            changed = True
-        self.touch(snapshot.key.ts)
-        return changed
-
     def add_entry(self, entry: LedgerEntry) -> None:
         index = bisect.bisect_right(self._orders, entry.order)
         self._orders.insert(index, entry.order)
@@ -146,7 +137,7 @@ def build_site_view(site: SiteState, identity: Identity | None) -> SiteView:
             provisional = max(0, min(later.get(res.name, 0), res.required - res.provided))
             provided = res.provided + provisional
             commodities.append(
-                CommodityView(
+                CommodityView.model_construct(
                     name=res.name,
                     name_localised=res.name_localised,
                     required=res.required,
@@ -161,17 +152,21 @@ def build_site_view(site: SiteState, identity: Identity | None) -> SiteView:
             provisional_total += provisional
             explained = site.by_commodity.get(res.name, 0) - later.get(res.name, 0)
             if res.provided > explained:
-                unattributed.append(UnattributedView(commodity=res.name, tonnes=res.provided - explained))
+                unattributed.append(
+                    UnattributedView.model_construct(commodity=res.name, tonnes=res.provided - explained)
+                )
         if provisional_total == 0 or required_total == 0:
             progress = snap.progress
         else:
             progress = max(snap.progress, min(1.0, provided_total / required_total))
 
     contributions = [
-        ContributionView(commander=commander, commodity=commodity, tonnes=tonnes)
+        ContributionView.model_construct(commander=commander, commodity=commodity, tonnes=tonnes)
         for (commander, commodity), tonnes in sorted(site.totals.items())
     ]
-    return SiteView(
+    # model_construct: these values come from validated events; validating them again costs a lot
+    # (a view per changed site after every batch) and can find nothing wrong.
+    return SiteView.model_construct(
         market_id=site.market_id,
         station_name=identity.station_name if identity else None,
         station_type=identity.station_type if identity else None,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.notify.feed import ChangeFeed
+from bot.services.hauling import HaulService
 from bot.services.intake import IntakeService
 from bot.services.queries import QueryService
 from bot.services.state import ColonyState
@@ -25,6 +26,7 @@ class Services:
     tokens: TokenService
     intake: IntakeService
     queries: QueryService
+    hauling: HaulService
 
 
 async def build_services(db: Database, clock: Callable[[], datetime] | None = None) -> Services:
@@ -42,4 +44,5 @@ async def build_services(db: Database, clock: Callable[[], datetime] | None = No
         tokens=TokenService(TokenStore(db), clock),
         intake=intake,
         queries=QueryService(state, intake.stats),
+        hauling=HaulService(db, state, clock=clock),
     )

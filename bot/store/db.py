@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from importlib import resources
 from pathlib import Path
 
@@ -15,6 +15,10 @@ import aiosqlite
 logger = logging.getLogger(__name__)
 
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+BACKSTOP_CHECKPOINT_PAGES = 20_000  # ~80 MB of WAL
+CACHE_KIB = 64 * 1024
 
 
 class StoreError(RuntimeError):
@@ -73,6 +77,10 @@ class Database:
                 raise StoreError(f"synchronous must be FULL or NORMAL, not {self.synchronous}")
             await conn.execute(f"PRAGMA synchronous={self.synchronous}")
             await conn.execute("PRAGMA busy_timeout=10000")
+            # The events' unique index takes random inserts (ids are hashes): keep its pages cached.
+            await conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            # Checkpoints normally run beside the writer (`Checkpointer`); this is only the backstop.
+            await conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_CHECKPOINT_PAGES}")
             await conn.execute("PRAGMA foreign_keys=ON")
             await self._migrate()
         except BaseException:
@@ -124,3 +132,42 @@ class Database:
                 await conn.execute("ROLLBACK")
                 raise
             await conn.execute("COMMIT")
+
+
+class Checkpointer:
+    """Copies the WAL back into the database from a second connection, off the writer's path.
+
+    With SQLite's automatic checkpoint the commit that crosses the threshold does the copying (and,
+    with synchronous=FULL, the fsync of the database file) while the upload waits; here a
+    PASSIVE checkpoint runs every `interval` seconds on its own connection and thread instead, never
+    blocking the writer.
+    """
+
+    def __init__(self, path: Path, interval: float = 1.0) -> None:
+        self.path = path
+        self.interval = interval
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        await conn.execute("PRAGMA busy_timeout=10000")
+        self._task = asyncio.create_task(self._run(conn), name="colony-checkpointer")
+
+    async def _run(self, conn: aiosqlite.Connection) -> None:
+        try:
+            while not self._stop.is_set():
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), self.interval)
+                try:
+                    await conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except Exception:
+                    logger.exception("WAL checkpoint of %s failed (will retry)", self.path)
+        finally:
+            await conn.close()
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+            self._task = None

@@ -165,6 +165,7 @@ async def running_bot(settings: Settings, **app_kw: Any) -> AsyncIterator[Bot]:
             yield Bot(settings, db, services, client)
         finally:
             await client.close()
+            await services.intake.close()
             services.feed.close()
     finally:
         await db.close()

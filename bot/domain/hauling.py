@@ -1,0 +1,495 @@
+"""Squadron hauling as pure code: claims, cargo in flight, carrier stock, the board, trips, ETA, plan.
+
+The board splits each commodity's remaining need of a site into four parts that always add up:
+
+    remaining = in ships + claimed (not yet loaded) + on carriers + open
+
+filled in that order, each capped by what is left, so nothing is negative, nothing is counted twice
+and open never exceeds remaining. A commander's cargo counts toward exactly one site (their claim's,
+else the site they last delivered to) and toward their own claim, never on top of it; a carrier's
+stock is shared out among the sites it is linked to, never counted at two. No I/O here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bot.domain.keys import Key, key_of
+from bot.domain.sites import LedgerEntry
+from bot.haul_views import (
+    BoardLineView,
+    BoardView,
+    CargoView,
+    ClaimStatus,
+    HaulClaimView,
+    PlanLineView,
+    PlanView,
+    RateView,
+)
+from bot.views import SiteView
+from wire import CargoTransferEvent, MarketBuyEvent, MarketSellEvent
+
+DEFAULT_CAPACITY = 794  # a fully fitted Type-9's hold, when no active hauler's Loadout is known
+ACTIVE_WINDOW = timedelta(hours=24)
+RATE_WINDOWS = (3, 24)  # hours
+DEFAULT_EXPIRY = timedelta(hours=4)
+MAX_ETA = timedelta(days=3650)
+
+
+# --- claims -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A reservation: `user_id` brings `tonnes` of `commodity` to site `market_id`."""
+
+    id: int
+    market_id: int
+    user_id: int
+    commodity: str
+    tonnes: int
+    created_at: datetime
+    expires_at: datetime
+    status: ClaimStatus = "open"
+    closed_at: datetime | None = None
+    delivered_at_close: int = 0
+
+
+def delivered_toward(claim: Claim, ledger: Iterable[LedgerEntry]) -> int:
+    """Tonnes of the claim's commodity the claimer's commanders delivered at its site since it was made."""
+    return sum(
+        e.tonnes
+        for e in ledger
+        if e.user_id == claim.user_id
+        and e.commodity == claim.commodity
+        and e.market_id == claim.market_id
+        and e.key.ts >= claim.created_at
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimProgress:
+    claim: Claim
+    delivered: int
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.claim.tonnes - self.delivered)
+
+
+def closing_reason(progress: ClaimProgress, site: SiteView | None, now: datetime) -> ClaimStatus | None:
+    """Why an open claim closes now, if it does: its site is done, it is covered, or it expired."""
+    if site is not None and (site.complete or site.failed):
+        return "site_complete"
+    if progress.remaining == 0:
+        return "covered"
+    if now >= progress.claim.expires_at:
+        return "expired"
+    return None
+
+
+# --- cargo and carrier stock between snapshots ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One commodity moved by one commander: into (+) or out of (-) their ship and a carrier."""
+
+    key: Key
+    commander: str | None
+    market_id: int | None  # the market (or carrier) it happened at
+    commodity: str
+    ship: int
+    carrier: int
+
+
+def moves_of(event: MarketBuyEvent | MarketSellEvent | CargoTransferEvent) -> list[Move]:
+    key = key_of(event)
+    match event:
+        case MarketBuyEvent():
+            return [Move(key, event.commander, event.market_id, event.commodity, event.count, -event.count)]
+        case MarketSellEvent():
+            return [Move(key, event.commander, event.market_id, event.commodity, -event.count, event.count)]
+        case CargoTransferEvent():
+            out = []
+            for t in event.transfers:
+                if t.direction.lower() == "tocarrier":
+                    out.append(Move(key, event.commander, event.at_market_id, t.commodity, -t.count, t.count))
+                elif t.direction.lower() == "toship":
+                    out.append(Move(key, event.commander, event.at_market_id, t.commodity, t.count, -t.count))
+            return out  # "tosrv" moves nothing between ship and carrier that we count
+
+
+def _clamped(counts: Mapping[str, int]) -> dict[str, int]:
+    return {k: v for k, v in sorted(counts.items()) if v > 0}
+
+
+def ship_cargo(
+    inventory: Iterable[tuple[str, int]],
+    inventory_key: Key,
+    commander: str,
+    moves: Iterable[Move],
+    deliveries: Iterable[LedgerEntry],
+) -> dict[str, int]:
+    """The newest Cargo snapshot moved forward by this commander's later trades and deliveries."""
+    counts: dict[str, int] = defaultdict(int)
+    for name, count in inventory:
+        counts[name] += count
+    for m in moves:
+        if m.commander == commander and m.key > inventory_key:
+            counts[m.commodity] += m.ship
+    for e in deliveries:
+        if e.commander == commander and e.key > inventory_key:
+            counts[e.commodity] -= e.tonnes
+    return _clamped(counts)
+
+
+def carrier_stock(
+    snapshot: Mapping[str, int],
+    snapshot_key: Key,
+    carrier_id: int,
+    moves: Iterable[Move],
+    until: Key | None = None,
+) -> dict[str, int]:
+    """A carrier's Market snapshot moved forward by the squadron's moves at it (up to `until`)."""
+    counts: dict[str, int] = defaultdict(int, snapshot)
+    for m in moves:
+        if m.market_id == carrier_id and m.key > snapshot_key and (until is None or m.key <= until):
+            counts[m.commodity] += m.carrier
+    return _clamped(counts)
+
+
+def stock_gap(
+    previous: Mapping[str, int],
+    previous_key: Key,
+    current: Mapping[str, int],
+    current_key: Key,
+    carrier_id: int,
+    moves: Iterable[Move],
+) -> dict[str, int]:
+    """What the newest snapshot shows beyond (or short of) the previous one moved by tracked moves:
+    cargo moved by someone without the uploader, or by the owner's order fills."""
+    expected = carrier_stock(previous, previous_key, carrier_id, moves, until=current_key)
+    names = set(expected) | set(current)
+    return {
+        k: current.get(k, 0) - expected.get(k, 0)
+        for k in sorted(names)
+        if current.get(k, 0) != expected.get(k, 0)
+    }
+
+
+# --- haulers ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Hauler:
+    commander: str
+    user_id: int | None
+    capacity: int | None
+    last_seen: datetime | None
+    cargo: Mapping[str, int]
+    docked_at: int | None = None
+    last_delivered: int | None = None  # MarketID of the newest own delivery
+
+    def active(self, now: datetime) -> bool:
+        return self.last_seen is not None and now - self.last_seen <= ACTIVE_WINDOW
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierHold:
+    carrier_id: int
+    stock: Mapping[str, int]
+    sites: tuple[int, ...]
+
+
+@dataclass(slots=True)
+class Attribution:
+    """Where each hauler's cargo counts: per (site, commodity), per claim, and line by line."""
+
+    ships: dict[tuple[int, str], int] = field(default_factory=lambda: defaultdict(int))
+    per_claim: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    cargo: list[CargoView] = field(default_factory=list)
+
+
+def attribute_cargo(haulers: Sequence[Hauler], claims: Sequence[ClaimProgress]) -> Attribution:
+    """Each tonne in a hold goes to one place: the claimer's open claims for it (newest first, up to
+    what each still lacks, the rest to the newest), else the site the commander last delivered to."""
+    out = Attribution()
+    room = {p.claim.id: p.remaining for p in claims}
+    mine: dict[tuple[int, str], list[ClaimProgress]] = defaultdict(list)
+    for p in sorted(claims, key=lambda p: (p.claim.created_at, p.claim.id), reverse=True):
+        mine[(p.claim.user_id, p.claim.commodity)].append(p)
+    for h in sorted(haulers, key=lambda h: h.commander):
+        for commodity, count in sorted(h.cargo.items()):
+            if count <= 0:
+                continue
+            own = mine.get((h.user_id, commodity), []) if h.user_id is not None else []
+            if own:
+                left = count
+                for p in own:
+                    take = min(left, room[p.claim.id])
+                    if take > 0:
+                        room[p.claim.id] -= take
+                        out.per_claim[p.claim.id] += take
+                        out.ships[(p.claim.market_id, commodity)] += take
+                        out.cargo.append(CargoView(commander=h.commander, name=commodity, tonnes=take,
+                                                   market_id=p.claim.market_id))  # fmt: skip
+                        left -= take
+                if left > 0:
+                    site = own[0].claim.market_id
+                    out.ships[(site, commodity)] += left
+                    out.cargo.append(
+                        CargoView(commander=h.commander, name=commodity, tonnes=left, market_id=site)
+                    )
+                continue
+            target = h.last_delivered
+            if target is not None:
+                out.ships[(target, commodity)] += count
+            out.cargo.append(CargoView(commander=h.commander, name=commodity, tonnes=count, market_id=target))
+    return out
+
+
+def allocate_carriers(
+    carriers: Sequence[CarrierHold], need: Mapping[int, Mapping[str, int]]
+) -> dict[int, dict[str, int]]:
+    """Each carrier's stock shared among its linked sites (lowest MarketID first), each site taking at
+    most its remaining need: a tonne on a carrier is counted at one site only."""
+    given: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for carrier in sorted(carriers, key=lambda c: c.carrier_id):
+        left = dict(carrier.stock)
+        for market_id in sorted(set(carrier.sites)):
+            wants = need.get(market_id)
+            if wants is None:
+                continue
+            for commodity, stock in sorted(left.items()):
+                take = min(stock, wants.get(commodity, 0) - given[market_id][commodity])
+                if take > 0:
+                    given[market_id][commodity] += take
+                    left[commodity] = stock - take
+    return {m: dict(v) for m, v in given.items()}
+
+
+# --- the board --------------------------------------------------------------------------------
+
+
+def board_line(
+    name: str,
+    localised: str | None,
+    remaining: int,
+    ships: int,
+    claimed: int,
+    carriers: int,
+    linked: bool,
+) -> BoardLineView:
+    """The four parts of one commodity's remaining need, filled in order and capped (module doc)."""
+    remaining = max(0, remaining)
+    in_ships = min(max(0, ships), remaining)
+    claim = min(max(0, claimed), remaining - in_ships)
+    on_carriers = min(max(0, carriers), remaining - in_ships - claim)
+    return BoardLineView(
+        name=name,
+        name_localised=localised,
+        remaining=remaining,
+        on_carriers=on_carriers,
+        in_ships=in_ships,
+        claimed=claim,
+        open=remaining - in_ships - claim - on_carriers,
+        to_load_on_carriers=max(0, remaining - max(0, carriers)) if linked else None,
+        surplus=max(0, ships - in_ships),
+    )
+
+
+def capacity_of(haulers: Iterable[Hauler], now: datetime) -> tuple[int, int]:
+    """(mean hold of the active haulers, how many); the default hold when none is known."""
+    holds = [h.capacity for h in haulers if h.active(now) and h.capacity]
+    if not holds:
+        return DEFAULT_CAPACITY, 0
+    return round(sum(holds) / len(holds)), len(holds)
+
+
+def trips(tonnes: int, capacity: int) -> int:
+    return -(-tonnes // capacity) if capacity > 0 and tonnes > 0 else 0
+
+
+def rates(ledger: Sequence[LedgerEntry], remaining: int, now: datetime) -> list[RateView]:
+    """Delivery rates over the last 3 and 24 hours with the ETA each gives; none before any delivery."""
+    if not ledger:
+        return []
+    out = []
+    for hours in RATE_WINDOWS:
+        since = now - timedelta(hours=hours)
+        delivered = sum(e.tonnes for e in ledger if since < e.key.ts <= now)
+        per_hour = delivered / hours
+        eta = None
+        if per_hour > 0 and remaining > 0:
+            wait = timedelta(hours=remaining / per_hour)
+            eta = now + wait if wait <= MAX_ETA else None
+        out.append(RateView(window_hours=hours, tonnes=delivered, per_hour=round(per_hour, 3), eta=eta))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SiteInput:
+    view: SiteView
+    ledger: Sequence[LedgerEntry]
+
+
+def claim_view(
+    p: ClaimProgress, site: SiteView | None, in_ships: int, localised: str | None
+) -> HaulClaimView:
+    c = p.claim
+    return HaulClaimView(
+        id=c.id,
+        market_id=c.market_id,
+        site_name=site.station_name if site else None,
+        system_name=site.system_name if site else None,
+        discord_user_id=str(c.user_id),
+        commodity=c.commodity,
+        name_localised=localised,
+        tonnes=c.tonnes,
+        delivered=p.delivered if c.status == "open" else c.delivered_at_close,
+        remaining=p.remaining if c.status == "open" else max(0, c.tonnes - c.delivered_at_close),
+        in_ships=min(in_ships, p.remaining) if c.status == "open" else 0,
+        status=c.status,
+        created_at=c.created_at,
+        expires_at=c.expires_at,
+        closed_at=c.closed_at,
+    )
+
+
+@dataclass(slots=True)
+class Boards:
+    boards: dict[int, BoardView]
+    attribution: Attribution
+
+
+def build_boards(
+    sites: Sequence[SiteInput],
+    haulers: Sequence[Hauler],
+    carriers: Sequence[CarrierHold],
+    claims: Sequence[ClaimProgress],
+    now: datetime,
+) -> Boards:
+    """Every given site's board. `claims` are the open ones (of any site); closed ones count nowhere."""
+    by_id = {s.view.market_id: s for s in sites}
+    live = [p for p in claims if p.claim.status == "open" and p.remaining > 0]
+    attribution = attribute_cargo(haulers, live)
+    unloaded: dict[tuple[int, str], int] = defaultdict(int)
+    for p in live:
+        unloaded[(p.claim.market_id, p.claim.commodity)] += p.remaining - attribution.per_claim.get(
+            p.claim.id, 0
+        )
+    need = {
+        m: {c.name: c.remaining for c in s.view.commodities}
+        for m, s in by_id.items()
+        if not (s.view.complete or s.view.failed)
+    }
+    on_carriers = allocate_carriers(carriers, need)
+    linked = {m for c in carriers for m in c.sites}
+    capacity, active = capacity_of(haulers, now)
+
+    boards: dict[int, BoardView] = {}
+    for market_id, s in by_id.items():
+        view = s.view
+        done = view.complete or view.failed
+        lines = []
+        for c in view.commodities:
+            if c.remaining <= 0 and not done:
+                continue
+            remaining = 0 if done else c.remaining
+            lines.append(
+                board_line(
+                    c.name,
+                    c.name_localised,
+                    remaining,
+                    attribution.ships.get((market_id, c.name), 0),
+                    unloaded.get((market_id, c.name), 0),
+                    on_carriers.get(market_id, {}).get(c.name, 0),
+                    market_id in linked,
+                )
+            )
+        lines = [line for line in lines if line.remaining > 0 or line.surplus > 0]
+        lines.sort(key=lambda line: (-line.remaining, line.name))
+        localised = {c.name: c.name_localised for c in view.commodities}
+        total = sum(line.remaining for line in lines)
+        ships = sum(line.in_ships for line in lines)
+        boards[market_id] = BoardView(
+            market_id=market_id,
+            site_name=view.station_name,
+            system_name=view.system_name,
+            complete=done,
+            remaining=total,
+            on_carriers=sum(line.on_carriers for line in lines),
+            in_ships=ships,
+            claimed=sum(line.claimed for line in lines),
+            open=sum(line.open for line in lines),
+            capacity=capacity,
+            haulers=active,
+            trips=trips(total - ships, capacity),
+            rates=[] if done else rates(s.ledger, total, now),
+            carriers=sorted(c.carrier_id for c in carriers if market_id in c.sites),
+            lines=lines,
+            claims=[
+                claim_view(
+                    p, view, attribution.per_claim.get(p.claim.id, 0), localised.get(p.claim.commodity)
+                )
+                for p in sorted(live, key=lambda p: (p.claim.created_at, p.claim.id))
+                if p.claim.market_id == market_id
+            ],
+        )
+    return Boards(boards, attribution)
+
+
+def claimable(board: BoardView, commodity: str, own_cargo: int) -> int:
+    """What `/haul claim` may still reserve of a commodity: the open need, what waits on carriers, and
+    the caller's own cargo already heading there that no claim of theirs covers yet."""
+    line = next((line for line in board.lines if line.name == commodity), None)
+    if line is None:
+        return 0
+    return min(line.remaining, line.open + line.on_carriers + max(0, own_cargo))
+
+
+# --- the plan ---------------------------------------------------------------------------------
+
+
+def plan(board: BoardView, haulers: Sequence[Hauler], claimers: Iterable[int], now: datetime) -> PlanView:
+    """Who could bring what: each active hauler without a claim here gets one hold of the commodity
+    with the largest unclaimed need (open plus what waits on carriers), biggest holds first."""
+    taken = set(claimers)
+    need = {line.name: line.open + line.on_carriers for line in board.lines}
+    localised = {line.name: line.name_localised for line in board.lines}
+    lines: list[PlanLineView] = []
+    seen_users: set[int] = set()
+    for h in sorted(haulers, key=lambda h: (-(h.capacity or 0), h.commander)):
+        if not h.active(now) or not h.capacity or h.user_id in taken:
+            continue
+        if h.user_id is not None and h.user_id in seen_users:
+            continue  # one line per Discord user: the button claims "my line"
+        wanted = sorted(((t, n) for n, t in need.items() if t > 0), key=lambda x: (-x[0], x[1]))
+        if not wanted:
+            break
+        tonnes_left, name = wanted[0]
+        amount = min(h.capacity, tonnes_left)
+        need[name] -= amount
+        if h.user_id is not None:
+            seen_users.add(h.user_id)
+        lines.append(
+            PlanLineView(
+                commander=h.commander,
+                discord_user_id=str(h.user_id) if h.user_id is not None else None,
+                capacity=h.capacity,
+                commodity=name,
+                name_localised=localised.get(name),
+                tonnes=amount,
+            )
+        )
+    return PlanView(
+        market_id=board.market_id,
+        site_name=board.site_name,
+        lines=lines,
+        unassigned=sum(need.values()),
+        already_claimed=sorted(str(u) for u in taken),
+    )

@@ -1,0 +1,153 @@
+"""SQL for squadron hauling: claims, carrier links, and the trades and snapshots the board reads.
+
+Statements run inside the caller's transaction or under the database lock (`Database.lock`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from bot.domain.hauling import Claim
+from bot.haul_views import ClaimStatus
+
+# Must repeat the partial index's WHERE term word for word, or SQLite will not use the index.
+_MOVE_KINDS = "kind IN ('market_buy', 'market_sell', 'cargo_transfer', 'market')"
+
+_CLAIM_COLUMNS = (
+    "id, market_id, user_id, commodity, tonnes, created_at, expires_at, status, closed_at, delivered"
+)
+
+
+def _claim(row: Any) -> Claim:
+    status: ClaimStatus = row[7]  # the table's CHECK constraint keeps it one of them
+    return Claim(
+        id=int(row[0]),
+        market_id=int(row[1]),
+        user_id=int(row[2]),
+        commodity=str(row[3]),
+        tonnes=int(row[4]),
+        created_at=datetime.fromisoformat(str(row[5])),
+        expires_at=datetime.fromisoformat(str(row[6])),
+        status=status,
+        closed_at=None if row[8] is None else datetime.fromisoformat(str(row[8])),
+        delivered_at_close=int(row[9]),
+    )
+
+
+class HaulStore:
+    async def insert_claim(
+        self,
+        conn: aiosqlite.Connection,
+        guild_id: int,
+        market_id: int,
+        user_id: int,
+        commodity: str,
+        tonnes: int,
+        created_at: datetime,
+        expires_at: datetime,
+    ) -> Claim:
+        async with conn.execute(
+            "INSERT INTO haul_claims (guild_id, market_id, user_id, commodity, tonnes, created_at, "
+            f"expires_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {_CLAIM_COLUMNS}",
+            (guild_id, market_id, user_id, commodity, tonnes, created_at.isoformat(), expires_at.isoformat()),
+        ) as cursor:
+            row = await cursor.fetchone()
+        assert row is not None
+        return _claim(row)
+
+    async def open_claims(self, conn: aiosqlite.Connection, guild_id: int) -> list[Claim]:
+        async with conn.execute(
+            f"SELECT {_CLAIM_COLUMNS} FROM haul_claims WHERE guild_id = ? AND status = 'open' ORDER BY id",
+            (guild_id,),
+        ) as cursor:
+            return [_claim(r) for r in await cursor.fetchall()]
+
+    async def claims(
+        self, conn: aiosqlite.Connection, guild_id: int, *, closed_since: datetime | None = None
+    ) -> list[Claim]:
+        """Open claims and, given `closed_since`, the ones closed since then too."""
+        if closed_since is None:
+            return await self.open_claims(conn, guild_id)
+        async with conn.execute(
+            f"SELECT {_CLAIM_COLUMNS} FROM haul_claims WHERE guild_id = ? "
+            "AND (status = 'open' OR closed_at >= ?) ORDER BY id",
+            (guild_id, closed_since.isoformat()),
+        ) as cursor:
+            return [_claim(r) for r in await cursor.fetchall()]
+
+    async def claim(self, conn: aiosqlite.Connection, guild_id: int, claim_id: int) -> Claim | None:
+        async with conn.execute(
+            f"SELECT {_CLAIM_COLUMNS} FROM haul_claims WHERE guild_id = ? AND id = ?", (guild_id, claim_id)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else _claim(row)
+
+    async def close_claim(
+        self,
+        conn: aiosqlite.Connection,
+        claim_id: int,
+        status: ClaimStatus,
+        closed_at: datetime,
+        delivered: int,
+    ) -> bool:
+        """Closes an open claim; False when it was closed already (someone else got there first)."""
+        cursor = await conn.execute(
+            "UPDATE haul_claims SET status = ?, closed_at = ?, delivered = ? "
+            "WHERE id = ? AND status = 'open'",
+            (status, closed_at.isoformat(), delivered, claim_id),
+        )
+        return cursor.rowcount == 1
+
+    async def links(self, conn: aiosqlite.Connection, guild_id: int) -> dict[int, tuple[int, ...]]:
+        """carrier id -> the sites it serves."""
+        found: dict[int, list[int]] = {}
+        async with conn.execute(
+            "SELECT carrier_id, market_id FROM haul_carrier_links WHERE guild_id = ? "
+            "ORDER BY carrier_id, market_id",
+            (guild_id,),
+        ) as cursor:
+            for carrier_id, market_id in await cursor.fetchall():
+                found.setdefault(int(carrier_id), []).append(int(market_id))
+        return {c: tuple(m) for c, m in found.items()}
+
+    async def link(
+        self, conn: aiosqlite.Connection, guild_id: int, carrier_id: int, market_id: int, at: datetime
+    ) -> bool:
+        cursor = await conn.execute(
+            "INSERT OR IGNORE INTO haul_carrier_links (guild_id, carrier_id, market_id, linked_at) "
+            "VALUES (?, ?, ?, ?)",
+            (guild_id, carrier_id, market_id, at.isoformat()),
+        )
+        return cursor.rowcount == 1
+
+    async def unlink(
+        self, conn: aiosqlite.Connection, guild_id: int, carrier_id: int, market_id: int
+    ) -> bool:
+        cursor = await conn.execute(
+            "DELETE FROM haul_carrier_links WHERE guild_id = ? AND carrier_id = ? AND market_id = ?",
+            (guild_id, carrier_id, market_id),
+        )
+        return cursor.rowcount == 1
+
+    async def moves(self, conn: aiosqlite.Connection, guild_id: int, since: datetime) -> list[str]:
+        """Payloads of the guild's buys, sells and cargo transfers from game time `since` on."""
+        async with conn.execute(
+            f"SELECT payload FROM events WHERE guild_id = ? AND {_MOVE_KINDS} AND kind != 'market' "
+            "AND ts >= ? ORDER BY ts",
+            (guild_id, since.isoformat()),
+        ) as cursor:
+            return [str(r[0]) for r in await cursor.fetchall()]
+
+    async def market_snapshots(
+        self, conn: aiosqlite.Connection, guild_id: int, carrier_id: int, until: datetime, limit: int = 4
+    ) -> list[str]:
+        """Payloads of a carrier's newest Market snapshots up to game time `until`, newest first."""
+        async with conn.execute(
+            f"SELECT payload FROM events WHERE guild_id = ? AND {_MOVE_KINDS} AND kind = 'market' "
+            "AND ts <= ? AND json_extract(payload, '$.market_id') = ? ORDER BY ts DESC LIMIT ?",
+            (guild_id, until.isoformat(), carrier_id, limit),
+        ) as cursor:
+            return [str(r[0]) for r in await cursor.fetchall()]
