@@ -30,3 +30,5 @@ def setup_logging(settings: Settings) -> None:
     # discord.py logs every HTTP request at DEBUG/INFO; only problems matter here.
     logging.getLogger("discord.http").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # aiosqlite logs every statement with its parameters at DEBUG: token hashes, whole events.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
