@@ -1,0 +1,109 @@
+"""The program's core: started and stopped in order, notifications off the request path."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.app import ColonyCore, StartupError
+from bot.notify.feed import ChangeFeed, SiteChange
+from tests.bot._helpers import Journal, batch, make_settings
+from wire import Batch
+
+SITE = 3958981890
+
+
+class Recorder:
+    """A notifier that remembers what it was told (and can be slow, like Discord)."""
+
+    def __init__(self, gate: asyncio.Event | None = None) -> None:
+        self.changes: list[SiteChange] = []
+        self.seen = asyncio.Event()
+        self.gate = gate
+
+    async def sites_changed(self, changes: Sequence[SiteChange]) -> None:
+        if self.gate is not None:
+            await self.gate.wait()
+        self.changes.extend(changes)
+        self.seen.set()
+
+
+async def test_core_serves_notifies_and_stops_in_order(tmp_path: Path) -> None:
+    gate = asyncio.Event()  # the notifier is stuck (Discord is slow): uploads must not wait for it
+    recorder = Recorder(gate)
+    core = ColonyCore(make_settings(tmp_path), notifiers=[recorder])
+    await core.start()
+    try:
+        token, _ = await core.services.tokens.issue(1, 2)
+        alice = Journal("Alice")
+        body = batch([alice.docked(0, SITE, "Site"), alice.depot(0, SITE, {"steel": (100, 50)})])
+        async with aiohttp.ClientSession() as session:
+            url = f"http://127.0.0.1:{core.port}/api/v1/events"
+            async with session.post(url, json=body, headers={"Authorization": f"Bearer {token}"}) as resp:
+                assert resp.status == 200
+        assert recorder.changes == []
+        gate.set()
+        await asyncio.wait_for(recorder.seen.wait(), 5)
+        [change] = recorder.changes
+        assert (change.guild_id, change.market_id, change.previous, change.site.progress) == (
+            1,
+            SITE,
+            None,
+            0.5,
+        )
+    finally:
+        await core.stop()
+    with pytest.raises(RuntimeError, match="not started"):
+        _ = core.port
+
+
+async def test_a_notifier_that_fails_does_not_stop_the_others(tmp_path: Path) -> None:
+    class Broken:
+        async def sites_changed(self, changes: Sequence[SiteChange]) -> None:
+            raise RuntimeError("discord is down")
+
+    recorder = Recorder()
+    core = ColonyCore(make_settings(tmp_path), notifiers=[Broken(), recorder])
+    await core.start()
+    try:
+        _, record = await core.services.tokens.issue(1, 2)
+
+        await core.services.intake.submit(
+            record, Batch.model_validate(batch([Journal("A").depot(0, SITE, {"s": (9, 1)})]))
+        )
+        await asyncio.wait_for(recorder.seen.wait(), 5)
+    finally:
+        await core.stop()
+    assert recorder.changes[0].market_id == SITE
+
+
+async def test_start_fails_loudly_and_cleans_up(tmp_path: Path) -> None:
+    with pytest.raises(StartupError, match="does not exist"):
+        await ColonyCore(make_settings(tmp_path, db_path=tmp_path / "missing" / "x.db")).start()
+
+
+async def test_feed_subscribers_see_their_guild_and_a_slow_one_loses_oldest_first() -> None:
+    from bot.views import SiteView
+
+    def view(market_id: int) -> SiteView:
+        return SiteView(
+            market_id=market_id, station_name=None, station_type=None, system_name=None, system_address=None,
+            progress=0.0, complete=False, failed=False, updated_at=None, commodities=[], contributions=[],
+        )  # fmt: skip
+
+    feed = ChangeFeed(queue_size=2)
+    mine = feed.subscribe(guild_id=1)
+    everyone = feed.subscribe()
+    for n in range(3):
+        feed.publish([SiteChange(1, view(n), None), SiteChange(2, view(100 + n), None)])
+    assert mine.dropped == 1
+    assert [c.market_id for c in await mine.get()] == [1]
+    assert [c.market_id for c in await mine.get()] == [2]
+    assert [c.market_id for c in await everyone.get()] == [1, 101]
+    feed.close()
+    assert [c.market_id for c in await everyone.get()] == [2, 102]
+    assert [changes async for changes in everyone] == []
