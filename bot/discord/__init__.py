@@ -4,4 +4,4 @@ Each extension below has `async def setup(bot)`; `bot.discord_client.ColonyBot` 
 order (channel updates first: the `/colony follow` command uses them).
 """
 
-EXTENSIONS: tuple[str, ...] = ("bot.discord.updates", "bot.discord.colony")
+EXTENSIONS: tuple[str, ...] = ("bot.discord.updates", "bot.discord.colony", "bot.discord.haul")

@@ -24,7 +24,7 @@ def test_commands_prints_the_tree_discord_would_receive(
 ) -> None:
     assert main(["commands"], settings=settings(tmp_path)) == 0
     payload = json.loads(capsys.readouterr().out)
-    assert [c["name"] for c in payload] == ["colony"]
+    assert [c["name"] for c in payload] == ["colony", "haul"]
     assert len(payload[0]["options"]) == 10
     assert not (tmp_path / "colony.db").exists()  # a throwaway database, never the real one
 

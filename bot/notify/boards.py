@@ -1,0 +1,296 @@
+"""The haul board as the second live message of every followed site, edited in place.
+
+The follows are the channel updates' own (`ChannelUpdates.follows`): a channel that follows a site
+or its system gets the progress message from `bot.notify.channels` and, beside it, this board. Like
+the progress message it is posted once, then edited (at most once per `edit_interval`, never when the
+rendering did not change, posted anew when deleted), and its id survives restarts (`BoardStore`).
+The board moves with claims, cargo and carriers as well as deliveries, so a pass runs every
+`interval` seconds and whenever the change feed reports a site; the same pass closes claims that
+must close and posts a note in the followed channels when one expires. Discord failures are handled
+here and never escape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+import discord
+from pydantic import TypeAdapter, ValidationError
+
+from bot.notify.channels import (
+    ChannelError,
+    ChannelGoneError,
+    ChannelPort,
+    ChannelUpdates,
+    MessageGoneError,
+    NoPermissionError,
+    RateLimitedError,
+)
+from bot.notify.feed import ChangeFeed, Subscription
+from bot.render import haul as render
+from bot.render import limits
+from bot.services.hauling import HaulService
+from bot.store.db import Database
+from bot.store.events import SettingsStore
+
+logger = logging.getLogger(__name__)
+
+_MESSAGES = TypeAdapter(dict[str, int])
+
+
+class BoardStore(Protocol):
+    async def load_all(self) -> dict[int, dict[str, int]]: ...
+
+    async def save(self, guild_id: int, messages: dict[str, int]) -> None: ...
+
+
+class MemoryBoardStore:
+    def __init__(self) -> None:
+        self.saved: dict[int, dict[str, int]] = {}
+
+    async def load_all(self) -> dict[int, dict[str, int]]:
+        return {g: dict(m) for g, m in self.saved.items()}
+
+    async def save(self, guild_id: int, messages: dict[str, int]) -> None:
+        self.saved[guild_id] = dict(messages)
+
+
+class SettingsBoardStore:
+    """The board messages' ids as the per-guild setting `haul_boards`: {"channel:market": id}."""
+
+    SETTING = "haul_boards"
+
+    def __init__(self, db: Database, settings: SettingsStore | None = None) -> None:
+        self.db = db
+        self.settings = settings or SettingsStore()
+
+    async def load_all(self) -> dict[int, dict[str, int]]:
+        async with self.db.lock:
+            raw = await self.settings.named(self.db.conn, self.SETTING)
+        loaded = {}
+        for guild_id, text in raw.items():
+            try:
+                loaded[guild_id] = _MESSAGES.validate_json(text)
+            except ValidationError as exc:
+                logger.error("guild %d: unreadable haul board ids, boards are posted anew: %s", guild_id, exc)
+        return loaded
+
+    async def save(self, guild_id: int, messages: dict[str, int]) -> None:
+        async with self.db.transaction() as conn:
+            await self.settings.set(conn, guild_id, self.SETTING, json.dumps(messages, sort_keys=True))
+
+
+@dataclass(slots=True)
+class _Live:
+    message_id: int | None = None
+    sent_hash: str | None = None
+    sent_at: float | None = None
+
+
+def _fingerprint(embed: discord.Embed) -> str:
+    return hashlib.sha256(json.dumps(embed.to_dict(), sort_keys=True, default=str).encode()).hexdigest()
+
+
+class BoardUpdates:
+    def __init__(
+        self,
+        port: ChannelPort,
+        store: BoardStore,
+        hauling: HaulService,
+        channels: ChannelUpdates,
+        feed: ChangeFeed | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        edit_interval: float = 10.0,
+        interval: float = 15.0,
+        error_pause: float = 30.0,
+        no_permission_pause: float = 300.0,
+    ) -> None:
+        self.port = port
+        self.store = store
+        self.hauling = hauling
+        self.channels = channels
+        self.feed = feed
+        self.clock = clock
+        self.now = now
+        self.edit_interval = edit_interval
+        self.interval = interval
+        self.error_pause = error_pause
+        self.no_permission_pause = no_permission_pause
+        self._messages: dict[int, dict[str, int]] = {}
+        self._live: dict[tuple[int, int, int], _Live] = {}  # (guild, channel, market)
+        self._paused: dict[int, float] = {}
+        self._notes: dict[int, list[str]] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._consumer: asyncio.Task[None] | None = None
+        self._subscription: Subscription | None = None
+
+    async def load(self) -> None:
+        self._messages = await self.store.load_all()
+        for guild_id, messages in self._messages.items():
+            for key, message_id in messages.items():
+                channel_id, market_id = (int(p) for p in key.split(":"))
+                self._live[(guild_id, channel_id, market_id)] = _Live(message_id)
+
+    def message_id(self, guild_id: int, channel_id: int, market_id: int) -> int | None:
+        live = self._live.get((guild_id, channel_id, market_id))
+        return live.message_id if live else None
+
+    # -- one pass ----------------------------------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Closes what must close, posts expiry notes, posts or edits the boards that are due."""
+        for guild_id in sorted(self.hauling.state.guilds):
+            if not self.channels.follows(guild_id):
+                continue
+            try:
+                await self._guild(guild_id)
+            except Exception:  # one guild's failure must not stop the others' boards
+                logger.exception("haul boards of guild %d failed", guild_id)
+        for channel_id in list(self._notes):
+            if self._usable(channel_id):
+                await self._post_notes(channel_id)
+
+    async def _guild(self, guild_id: int) -> None:
+        state = self.hauling.state.get(guild_id)
+        sites = {s.market_id: s for s in state.site_views()}
+        targets: dict[int, set[int]] = {}
+        for follow in self.channels.follows(guild_id):
+            for site in sites.values():
+                if follow.matches(site):
+                    targets.setdefault(site.market_id, set()).add(follow.channel_id)
+        for claim in await self.hauling.settle(guild_id):
+            if claim.status == "expired":
+                for channel_id in sorted(targets.get(claim.market_id, ())):
+                    self._notes.setdefault(channel_id, []).append(render.expiry_note(claim))
+        if not targets:
+            return
+        boards = {b.market_id: b for b in await self.hauling.boards(guild_id)}
+        changed = False
+        for market_id, channel_ids in sorted(targets.items()):
+            board = boards.get(market_id)
+            if board is None:
+                continue
+            embed = render.board_embed(board, now=self.now())
+            for channel_id in sorted(channel_ids):
+                if self._usable(channel_id):
+                    changed = await self._update(guild_id, channel_id, market_id, embed) or changed
+        if changed:
+            try:
+                await self.store.save(guild_id, self._messages.get(guild_id, {}))
+            except Exception:
+                logger.exception("saving the haul board ids of guild %d failed", guild_id)
+
+    def _usable(self, channel_id: int) -> bool:
+        return self._paused.get(channel_id, 0.0) <= self.clock()
+
+    async def _update(self, guild_id: int, channel_id: int, market_id: int, embed: discord.Embed) -> bool:
+        """Posts or edits one board; True when its message id changed (to be saved)."""
+        live = self._live.setdefault((guild_id, channel_id, market_id), _Live())
+        digest = _fingerprint(embed)
+        now = self.clock()
+        if digest == live.sent_hash and live.message_id is not None:
+            return False
+        if live.sent_at is not None and now - live.sent_at < self.edit_interval:
+            return False
+        new_id = False
+        try:
+            if live.message_id is not None:
+                try:
+                    await self.port.edit(channel_id, live.message_id, content=None, embeds=[embed])
+                except MessageGoneError:
+                    logger.info(
+                        "haul board %d in channel %d was deleted; posting it anew",
+                        live.message_id,
+                        channel_id,
+                    )
+                    live.message_id = None
+            if live.message_id is None:
+                live.message_id = await self.port.post(channel_id, content=None, embeds=[embed])
+                self._messages.setdefault(guild_id, {})[f"{channel_id}:{market_id}"] = live.message_id
+                new_id = True
+        except ChannelError as exc:
+            self._failed(channel_id, exc)
+            return new_id
+        except Exception:
+            logger.exception("updating the haul board of site %d in channel %d failed", market_id, channel_id)
+            self._paused[channel_id] = now + self.error_pause
+            return new_id
+        live.sent_hash, live.sent_at = digest, now
+        return new_id
+
+    async def _post_notes(self, channel_id: int) -> None:
+        lines = self._notes[channel_id]
+        try:
+            await self.port.post(
+                channel_id, content=limits.join_lines(lines, limits.CONTENT, noun="more notes"), embeds=()
+            )
+        except ChannelError as exc:
+            self._failed(channel_id, exc)
+            return
+        except Exception:
+            logger.exception("posting %d haul notes in channel %d failed", len(lines), channel_id)
+            self._paused[channel_id] = self.clock() + self.error_pause
+            return
+        del self._notes[channel_id]
+
+    def _failed(self, channel_id: int, exc: ChannelError) -> None:
+        now = self.clock()
+        if isinstance(exc, RateLimitedError):
+            self._paused[channel_id] = now + exc.retry_after
+        elif isinstance(exc, ChannelGoneError):
+            # The channel updates drop the follows of a deleted channel; boards just stop there.
+            self._paused[channel_id] = float("inf")
+        elif isinstance(exc, NoPermissionError):
+            self._paused[channel_id] = now + self.no_permission_pause
+        else:
+            self._paused[channel_id] = now + self.error_pause
+        logger.warning("haul boards in channel %d: %s", channel_id, exc)
+
+    # -- the background task -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="colony-haul-boards")
+        if self.feed is not None:
+            self._subscription = self.feed.subscribe()
+            self._consumer = asyncio.create_task(
+                self._consume(self._subscription), name="colony-haul-boards-feed"
+            )
+
+    async def _consume(self, subscription: Subscription) -> None:
+        async for _ in subscription:
+            self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.flush()
+            except Exception:
+                logger.exception("haul boards pass failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+
+    async def close(self) -> None:
+        if self._subscription is not None:
+            self._subscription.close()
+            self._subscription = None
+        if self._consumer is not None:
+            await self._consumer
+            self._consumer = None
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
