@@ -10,6 +10,9 @@ import discord
 _WHITESPACE = re.compile(r"\s+")
 # Channel mentions are left alone by discord.utils.escape_mentions.
 _CHANNEL_MENTION = re.compile(r"<#(\d+)>")
+_INLINE_MARKDOWN = re.compile(r"([\\*_`~|\[\]])")
+# Quote, heading and subtext markers only act at the start of a line.
+_LINE_START_MARKDOWN = re.compile(r"^(>|#|-#)")
 
 
 def safe(name: str | None, *, fallback: str = "unknown") -> str:
@@ -17,7 +20,10 @@ def safe(name: str | None, *, fallback: str = "unknown") -> str:
     if not name or not name.strip():
         return fallback
     text = _WHITESPACE.sub(" ", name).strip()
-    text = discord.utils.escape_markdown(text)
+    # Not discord.utils.escape_markdown: it leaves whatever lies between a `[` and a later `)`
+    # unescaped, so `[a](b)**[c](d)` kept its bold. Every marker is escaped, wherever it is.
+    text = _INLINE_MARKDOWN.sub(r"\\\1", text)
+    text = _LINE_START_MARKDOWN.sub(r"\\\1", text)
     text = discord.utils.escape_mentions(text)
     return _CHANNEL_MENTION.sub("<#\u200b\\1>", text)
 

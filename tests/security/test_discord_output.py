@@ -1,0 +1,94 @@
+"""Discord output built from names anyone can choose (commanders, stations, carriers) stays inert:
+no mention that pings, no markdown that escapes its place, whatever the name."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import discord
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from bot.render import embeds
+from bot.render.text import safe
+from tests.bot._helpers import Bot, Journal, batch, make_settings
+
+SITE = 3958981890
+# Mentions Discord would resolve: @everyone/@here, users, roles, channels (ids are 17-20 digits).
+_PING = re.compile(r"@(everyone|here)|<@[!&]?\d{17,20}>|<#\d{17,20}>")
+_MARKDOWN = set("*_`~|\\")
+HOSTILE_PARTS = ["@everyone", "@here", "<@123456789012345678>", "<@&423456789012345678>", "<#773456789012345678>", "<@!123456789012345678>", "**", "__", "`", "```",
+                 "||", "~~", "\\", "> ", "# ", "[x](https://e.com)", "\n", "\u200b", "@\u200beveryone", " "]  # fmt: skip
+names = st.lists(st.sampled_from(HOSTILE_PARTS) | st.text(max_size=8), max_size=12).map("".join)
+
+
+def _unescaped_markdown(text: str) -> list[int]:
+    """Positions of markdown characters not escaped by an odd run of backslashes before them."""
+    bad = []
+    i = 0
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2  # an escape and what it escapes
+            continue
+        if text[i] in _MARKDOWN:
+            bad.append(i)
+        i += 1
+    return bad
+
+
+@settings(max_examples=300, deadline=None)
+@given(names)
+@example("[x](https://e.com)**[x](https://e.com)")  # discord.utils.escape_markdown kept this bold
+def test_safe_names_never_ping_nor_break_out(name: str) -> None:
+    text = safe(name)
+    assert "\n" not in text
+    assert not _PING.search(text), text
+    assert _unescaped_markdown(text) == [], text
+
+
+def _embed_text(embed: discord.Embed) -> str:
+    parts = [embed.title or "", embed.description or "", embed.footer.text or ""]
+    parts += [f"{f.name}\n{f.value}" for f in embed.fields]
+    return "\n".join(parts)
+
+
+async def test_hostile_names_uploaded_end_to_end_render_inert(bot_api: Bot) -> None:
+    """From the intake (as an uploader sends them) through the state to the embeds."""
+    token = await bot_api.token()
+    name = "".join(HOSTILE_PARTS)
+    cmdr = Journal(name[:500])
+    events = [
+        cmdr.docked(0, SITE, ("Site " + name)[:500], system=name[:500]),
+        cmdr.depot(0, SITE, {"steel": (1000, 10)}),
+        cmdr.contribution(1, SITE, {"steel": 5}),
+    ]
+    assert (await bot_api.post(token, batch(events)))[0] == 200
+    view = await bot_api.services.queries.site(111, SITE)
+    assert view is not None
+    assert view.contributions[0].commander == name[:500]  # stored as written
+    board = await bot_api.services.queries.leaderboard(111, SITE, None)
+    built: list[Any] = [
+        embeds.site_embed(view, board, now=view.updated_at),
+        embeds.status_embed([view], {}, now=view.updated_at),
+    ]
+    for embed in built:
+        text = _embed_text(embed)
+        assert "Site" in text
+        assert not _PING.search(text), text
+
+
+async def test_the_client_pings_no_one_by_default(tmp_path: Path) -> None:
+    from bot.app import ColonyCore
+    from bot.discord_client import ColonyBot
+
+    settings = make_settings(tmp_path)
+    client = ColonyBot(settings, ColonyCore(settings))  # constructed only: no network, no start
+    try:
+        mentions = client.allowed_mentions
+        assert mentions is not None
+        assert mentions.to_dict()["parse"] == []
+        assert not (mentions.everyone or mentions.roles or mentions.users or mentions.replied_user)
+    finally:
+        await client.close()
