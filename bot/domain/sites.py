@@ -84,6 +84,9 @@ class SiteState:
     _orders: list[tuple[Key, int]] = field(default_factory=list)
     totals: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     by_commodity: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # The parts of the last view built, reused by the next when unchanged (most are: a batch
+    # usually moves one or two commodities of a site), since building them is the costly part.
+    parts: dict[tuple[object, ...], CommodityView | ContributionView] = field(default_factory=dict)
 
     @property
     def known(self) -> bool:
@@ -126,6 +129,8 @@ def build_site_view(site: SiteState, identity: Identity | None) -> SiteView:
     for entry in site.after_snapshot():
         later[entry.commodity] += entry.tonnes
 
+    old_parts = site.parts
+    parts: dict[tuple[object, ...], CommodityView | ContributionView] = {}
     commodities: list[CommodityView] = []
     unattributed: list[UnattributedView] = []
     progress = 0.0
@@ -136,8 +141,18 @@ def build_site_view(site: SiteState, identity: Identity | None) -> SiteView:
             # A later delivery can only fill what the snapshot still lacked (never count a tonne twice).
             provisional = max(0, min(later.get(res.name, 0), res.required - res.provided))
             provided = res.provided + provisional
-            commodities.append(
-                CommodityView.model_construct(
+            part: tuple[object, ...] = (
+                "c",
+                res.name,
+                res.name_localised,
+                res.required,
+                provided,
+                res.payment,
+                provisional,
+            )
+            commodity = old_parts.get(part)
+            if not isinstance(commodity, CommodityView):
+                commodity = CommodityView.model_construct(
                     name=res.name,
                     name_localised=res.name_localised,
                     required=res.required,
@@ -146,7 +161,8 @@ def build_site_view(site: SiteState, identity: Identity | None) -> SiteView:
                     payment=res.payment,
                     provisional=provisional,
                 )
-            )
+            parts[part] = commodity
+            commodities.append(commodity)
             required_total += res.required
             provided_total += provided
             provisional_total += provisional
@@ -160,10 +176,17 @@ def build_site_view(site: SiteState, identity: Identity | None) -> SiteView:
         else:
             progress = max(snap.progress, min(1.0, provided_total / required_total))
 
-    contributions = [
-        ContributionView.model_construct(commander=commander, commodity=commodity, tonnes=tonnes)
-        for (commander, commodity), tonnes in sorted(site.totals.items())
-    ]
+    contributions: list[ContributionView] = []
+    for (commander, commodity_name), tonnes in sorted(site.totals.items()):
+        part = ("t", commander, commodity_name, tonnes)
+        contribution = old_parts.get(part)
+        if not isinstance(contribution, ContributionView):
+            contribution = ContributionView.model_construct(
+                commander=commander, commodity=commodity_name, tonnes=tonnes
+            )
+        parts[part] = contribution
+        contributions.append(contribution)
+    site.parts = parts
     # model_construct: these values come from validated events; validating them again costs a lot
     # (a view per changed site after every batch) and can find nothing wrong.
     return SiteView.model_construct(

@@ -1,9 +1,12 @@
 """Intake: validated batches in, stored all-or-none, the colony state updated, changes announced.
 
 Group commit: batches arriving while a transaction is being written wait in a queue, and the next
-transaction takes all of them, each inside its own SAVEPOINT (so each batch is still all or none,
-and a failing batch fails alone). One commit (one fsync) then serves many uploads, which is what
-lets a durable `synchronous=FULL` store keep up. An upload is answered only after its commit.
+transaction takes all of them (one commit, one fsync, for many uploads). Pipelined: while one group
+is being written on the database's thread, the next is prepared in memory (duplicates found, the
+state updated, every row to write taken), so the two threads work at once. Each batch stays all or
+none: should a group's transaction fail, it is rolled back whole, the state is reloaded from the
+database, and its batches are written again one at a time so that only a bad one fails. An upload
+is answered only after its commit.
 
 The answer does not wait for Discord: changes go to the change feed after the commit, and the
 notifier task does the rest.
@@ -14,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import aiosqlite
@@ -24,7 +27,7 @@ from bot.notify.feed import ChangeFeed, SiteChange
 from bot.services.state import ColonyState
 from bot.store.db import Database
 from bot.store.events import EventRow, EventStore
-from bot.store.projections import ProjectionStore
+from bot.store.projections import ProjectionRows, ProjectionStore, projection_rows
 from bot.store.tokens import TokenRecord
 from bot.views import SiteView
 from wire import Batch, BatchResult, UnknownEvent
@@ -32,7 +35,7 @@ from wire import Batch, BatchResult, UnknownEvent
 logger = logging.getLogger(__name__)
 
 MAX_GROUP_BATCHES = 32
-MAX_GROUP_EVENTS = 40_000
+MAX_GROUP_EVENTS = 20_000
 
 
 @dataclass(slots=True)
@@ -53,9 +56,21 @@ class _Item:
     token: TokenRecord
     batch: Batch
     done: asyncio.Future[BatchResult]
+    # Filled by `_prepare`:
     result: BatchResult | None = None
     replayed: bool = False
-    stored: int = 0
+    received_at: str = ""
+    rows: list[EventRow] = field(default_factory=list)
+    projections: ProjectionRows = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Group:
+    items: list[_Item]
+    # Site views before the group and the sites it changed, per guild: views are built once per
+    # group, after its commit.
+    before: dict[int, dict[int, SiteView]] = field(default_factory=dict)
+    changed: dict[int, set[int]] = field(default_factory=dict)
 
 
 class IntakeClosedError(RuntimeError):
@@ -83,6 +98,10 @@ class IntakeService:
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._closed = False
+        self._reader: aiosqlite.Connection | None = None
+        # What prepared but not yet committed groups hold, so the next group counts it as stored.
+        self._pending_ids: dict[int, set[str]] = {}
+        self._pending_batches: dict[tuple[int, str], BatchResult] = {}
 
     async def submit(self, token: TokenRecord, batch: Batch) -> BatchResult:
         """Stores the batch (or recognises it as already stored) and returns its counts."""
@@ -102,110 +121,92 @@ class IntakeService:
         if self._writer is not None:
             await self._writer
             self._writer = None
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
+
+    # --- the writer loop ---------------------------------------------------------------------------
+
+    def _take(self) -> _Group:
+        items: list[_Item] = []
+        events = 0
+        while self._queue and len(items) < MAX_GROUP_BATCHES and events < MAX_GROUP_EVENTS:
+            item = self._queue.pop(0)
+            items.append(item)
+            events += len(item.batch.events)
+        return _Group(items)
 
     async def _write_loop(self) -> None:
-        while True:
-            if not self._queue:
-                if self._closed:
-                    return
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            group: list[_Item] = []
-            events = 0
-            while self._queue and len(group) < MAX_GROUP_BATCHES and events < MAX_GROUP_EVENTS:
-                item = self._queue.pop(0)
-                group.append(item)
-                events += len(item.batch.events)
+        writing: tuple[_Group, asyncio.Task[None]] | None = None
+        try:
+            while True:
+                if not self._queue:
+                    if writing is not None:
+                        await self._finish(*writing)
+                        writing = None
+                        continue
+                    if self._closed:
+                        return
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                group = self._take()
+                prepared = await self._prepare_group(group)
+                if writing is not None:
+                    if not await self._finish(*writing):
+                        # The group being written failed and the state was reloaded: what was
+                        # prepared on top of it is void; prepare it again.
+                        self._forget(group)
+                        group = _Group(group.items)
+                        prepared = await self._prepare_group(group)
+                    writing = None
+                if prepared:
+                    writing = (group, asyncio.create_task(self._store(group), name="colony-intake-store"))
+        finally:
+            if writing is not None:
+                await self._finish(*writing)
+
+    async def _prepare_group(self, group: _Group) -> bool:
+        """Prepares every batch of the group; False when none is left to write."""
+        ready = []
+        for item in group.items:
             try:
-                await self._write_group(group)
-            except Exception as exc:  # the commit itself failed: nothing of the group is stored
-                logger.exception("intake transaction of %d batches failed", len(group))
-                for item in group:
-                    if not item.done.done():
-                        item.done.set_exception(exc)
+                await self._prepare(item, group)
+                ready.append(item)
+            except Exception as exc:
+                logger.exception("batch %s of guild %s failed", item.batch.batch_id, item.token.guild_id)
+                item.done.set_exception(exc)
+                await self._resync()
+                # Everything prepared in this group so far was undone by the reload: start over.
+                self._forget(group)
+                rest = [i for i in group.items if not i.done.done()]
+                group.items[:] = rest
+                group.before.clear()
+                group.changed.clear()
+                return await self._prepare_group(group) if rest else False
+        return bool(ready)
 
-    async def _write_group(self, group: list[_Item]) -> None:
-        # Site views before the group and the sites it changed, per guild: views are built once per
-        # group after the commit, not once per batch.
-        before: dict[int, dict[int, SiteView]] = {}
-        changed: dict[int, set[int]] = {}
-        async with self.db.lock:
-            conn = self.db.conn
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                for item in group:
-                    await conn.execute("SAVEPOINT batch")
-                    try:
-                        await self._write_one(conn, item, before, changed)
-                        await conn.execute("RELEASE batch")
-                    except Exception as exc:
-                        logger.exception(
-                            "batch %s of guild %s failed", item.batch.batch_id, item.token.guild_id
-                        )
-                        await conn.execute("ROLLBACK TO batch")
-                        await conn.execute("RELEASE batch")
-                        # The in-memory state may hold part of it: back to what the database holds.
-                        await self.state.reload_locked()
-                        item.done.set_exception(exc)
-                await conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    await conn.execute("ROLLBACK")
-                await self.state.reload_locked()
-                raise
-        self.stats.transactions += 1
-        now = self.clock()
-        for item in group:
-            if item.done.done():
-                continue
-            assert item.result is not None
-            self.state.get(item.token.guild_id).events_stored += item.stored
-            if item.replayed:
-                self.stats.replayed_batches += 1
-            else:
-                self.stats.batches += 1
-                self.stats.accepted += item.result.accepted
-                self.stats.duplicates += item.result.duplicates
-                self.stats.ignored += item.result.ignored
-                self.stats.last_batch_at = now
-            item.done.set_result(item.result)
-        self.feed.publish(self._changes(before, changed))
-
-    def _changes(
-        self, before: dict[int, dict[int, SiteView]], changed: dict[int, set[int]]
-    ) -> list[SiteChange]:
-        out: list[SiteChange] = []
-        for guild_id in sorted(changed):
-            guild = self.state.get(guild_id)
-            shown = before.get(guild_id, {})
-            for market_id in sorted(changed[guild_id]):
-                view = guild.site_view(market_id)
-                if view is not None and view != shown.get(market_id):
-                    out.append(SiteChange(guild_id, view, shown.get(market_id)))
-        return out
-
-    async def _write_one(
-        self,
-        conn: aiosqlite.Connection,
-        item: _Item,
-        before: dict[int, dict[int, SiteView]],
-        changed: dict[int, set[int]],
-    ) -> None:
+    async def _prepare(self, item: _Item, group: _Group) -> None:
         token, batch = item.token, item.batch
         guild_id = token.guild_id
-        prior = await self.events.batch_result(conn, guild_id, batch.batch_id)
+        key = (guild_id, batch.batch_id)
+        prior = self._pending_batches.get(key)
+        if prior is None:
+            prior = await self.events.batch_result(await self._read(), guild_id, batch.batch_id)
         if prior is not None:
             logger.info("batch %s of guild %s replayed: %s", batch.batch_id, guild_id, prior)
             item.result, item.replayed = prior, True
             return
-        received_at = self.clock().isoformat()
+        pending = self._pending_ids.setdefault(guild_id, set())
+        ids = [e.id for e in batch.events]
+        existing = {i for i in ids if i in pending}
+        existing |= await self.events.existing_ids(await self._read(), guild_id, ids)
         guild = self.state.get(guild_id)
-        existing = await self.events.existing_ids(conn, guild_id, [e.id for e in batch.events])
+        if guild_id not in group.before:
+            group.before[guild_id] = guild.shown_views()  # for `previous` in the change feed
+        received_at = item.received_at = self.clock().isoformat()
         rows: list[EventRow] = []
         duplicates = ignored = 0
-        if guild_id not in before:
-            before[guild_id] = guild.shown_views()  # for `previous` in the change feed
         for event in batch.events:
             if event.id in existing:
                 duplicates += 1
@@ -230,10 +231,111 @@ class IntakeService:
                     event.model_dump_json(),
                 )
             )
-        result = BatchResult(accepted=len(rows) - ignored, duplicates=duplicates, ignored=ignored)
         delta = guild.take_changes()
-        await self.events.insert(conn, rows)
-        await self.events.record_batch(conn, guild_id, batch.batch_id, token.id, result, received_at)
-        await self.projections.write(conn, guild, delta)
-        item.result, item.stored = result, len(rows)
-        changed.setdefault(guild_id, set()).update(delta.sites)
+        item.rows = rows
+        item.projections = projection_rows(guild, delta)
+        item.result = BatchResult(accepted=len(rows) - ignored, duplicates=duplicates, ignored=ignored)
+        pending.update(row.id for row in rows)
+        self._pending_batches[key] = item.result
+        group.changed.setdefault(guild_id, set()).update(delta.sites)
+
+    async def _store(self, group: _Group) -> None:
+        """Writes a prepared group in one transaction (the state already holds it)."""
+        async with self.db.lock:
+            conn = self.db.conn
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                for item in group.items:
+                    if item.replayed or item.done.done():
+                        continue
+                    assert item.result is not None
+                    guild_id = item.token.guild_id
+                    await self.events.insert(conn, item.rows)
+                    await self.events.record_batch(
+                        conn, guild_id, item.batch.batch_id, item.token.id, item.result, item.received_at
+                    )
+                    await self.projections.write_rows(conn, item.projections)
+                await conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    await conn.execute("ROLLBACK")
+                raise
+
+    async def _finish(self, group: _Group, task: asyncio.Task[None]) -> bool:
+        """Waits for a group's transaction and answers its uploads; False when it failed (the state
+        was then reloaded and its batches written again one by one)."""
+        try:
+            await task
+        except Exception:
+            logger.exception(
+                "intake transaction of %d batches failed; retrying them one by one", len(group.items)
+            )
+            self._forget(group)
+            await self._resync()
+            for item in group.items:
+                if item.done.done():
+                    continue
+                single = _Group([item])
+                try:
+                    if await self._prepare_group(single):
+                        await self._store(single)
+                except Exception as exc:
+                    logger.exception("batch %s of guild %s failed", item.batch.batch_id, item.token.guild_id)
+                    self._forget(single)
+                    await self._resync()
+                    if not item.done.done():
+                        item.done.set_exception(exc)
+                    continue
+                self._done(single)
+            return False
+        self._done(group)
+        return True
+
+    def _done(self, group: _Group) -> None:
+        self._forget(group)
+        self.stats.transactions += 1
+        now = self.clock()
+        for item in group.items:
+            if item.done.done():
+                continue
+            assert item.result is not None
+            if item.replayed:
+                self.stats.replayed_batches += 1
+            else:
+                self.state.get(item.token.guild_id).events_stored += len(item.rows)
+                self.stats.batches += 1
+                self.stats.accepted += item.result.accepted
+                self.stats.duplicates += item.result.duplicates
+                self.stats.ignored += item.result.ignored
+                self.stats.last_batch_at = now
+            item.done.set_result(item.result)
+        self.feed.publish(self._changes(group))
+
+    def _forget(self, group: _Group) -> None:
+        for item in group.items:
+            guild_id = item.token.guild_id
+            self._pending_batches.pop((guild_id, item.batch.batch_id), None)
+            pending = self._pending_ids.get(guild_id)
+            if pending is not None:
+                pending.difference_update(row.id for row in item.rows)
+
+    async def _resync(self) -> None:
+        """Back to what the database holds (the in-memory state may be ahead of it)."""
+        async with self.db.lock:
+            await self.state.reload_locked()
+
+    async def _read(self) -> aiosqlite.Connection:
+        if self._reader is None:
+            self._reader = await self.db.open_reader()
+        return self._reader
+
+    def _changes(self, group: _Group) -> list[SiteChange]:
+        out: list[SiteChange] = []
+        for guild_id in sorted(group.changed):
+            guild = self.state.get(guild_id)
+            shown = group.before.get(guild_id, {})
+            for market_id in sorted(group.changed[guild_id]):
+                view = guild.site_view(market_id)
+                if view is not None and view != shown.get(market_id):
+                    out.append(SiteChange(guild_id, view, shown.get(market_id)))
+        return out

@@ -87,6 +87,14 @@ class Database:
             await self.close()
             raise
 
+    async def open_reader(self) -> aiosqlite.Connection:
+        """A second, read-only connection: in WAL mode it reads the last committed state while the
+        main connection writes, on its own thread. The caller closes it."""
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        await conn.execute("PRAGMA query_only=1")
+        await conn.execute("PRAGMA busy_timeout=10000")
+        return conn
+
     async def close(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None

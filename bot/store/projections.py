@@ -198,16 +198,20 @@ def full_changes(state: GuildState) -> Changes:
     )
 
 
-# --- SQL ------------------------------------------------------------------------------------------
+ProjectionRows = list[tuple[str, list[tuple[Any, ...]]]]
 
 
-class ProjectionStore:
-    """Statements run inside the caller's transaction (`Database.transaction()`)."""
+def projection_rows(state: GuildState, changes: Changes) -> ProjectionRows:
+    """The statements and parameters that write `changes` of `state`, taken now.
 
-    async def write(self, conn: aiosqlite.Connection, state: GuildState, changes: Changes) -> None:
-        g = state.guild_id
-        if changes.stations:
-            await conn.executemany(
+    Taking the values at once (not when the statements run) lets the intake prepare the next batch
+    in memory while this one is still being written.
+    """
+    g = state.guild_id
+    out: ProjectionRows = []
+    if changes.stations:
+        out.append(
+            (
                 "INSERT OR REPLACE INTO stations (guild_id, market_id, station_name, station_type, "
                 "system_name, system_address, seen_key, type_key, address_key) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -227,18 +231,22 @@ class ProjectionStore:
                     for i in (state.stations[m],)
                 ],
             )
-        if changes.sites:
-            ordered = sorted(changes.sites)
-            await conn.executemany(
+        )
+    if changes.sites:
+        ordered = sorted(changes.sites)
+        out.append(
+            (
                 "INSERT OR REPLACE INTO sites (guild_id, market_id, known, flagged, complete, completed_at, "
                 "updated_at, snapshot_key, progress, snapshot_complete, failed) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [_site_row(g, state.sites[m]) for m in ordered],
             )
-            await conn.executemany(
-                "DELETE FROM site_commodities WHERE guild_id = ? AND market_id = ?", [(g, m) for m in ordered]
-            )
-            await conn.executemany(
+        )
+        out.append(
+            ("DELETE FROM site_commodities WHERE guild_id = ? AND market_id = ?", [(g, m) for m in ordered])
+        )
+        out.append(
+            (
                 "INSERT INTO site_commodities (guild_id, market_id, position, name, name_localised, "
                 "required, provided, payment) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -249,8 +257,10 @@ class ProjectionStore:
                     for pos, r in enumerate(snap.resources)
                 ],
             )
-        if changes.ledger:
-            await conn.executemany(
+        )
+    if changes.ledger:
+        out.append(
+            (
                 "INSERT INTO ledger (guild_id, event_id, item, market_id, commander, commodity, "
                 'name_localised, tonnes, ts, source, "offset", user_id) '
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -272,15 +282,19 @@ class ProjectionStore:
                     for e in changes.ledger
                 ],
             )
-        if changes.commanders:
-            await conn.executemany(
+        )
+    if changes.commanders:
+        out.append(
+            (
                 "INSERT OR REPLACE INTO commanders (guild_id, name, fid, user_id, token_id, last_seen, "
                 "system_name, station_name, cargo_capacity, cargo_count, state) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [_commander_row(g, state.commanders[n]) for n in sorted(changes.commanders)],
             )
-        if changes.carriers:
-            await conn.executemany(
+        )
+    if changes.carriers:
+        out.append(
+            (
                 "INSERT OR REPLACE INTO carriers (guild_id, carrier_id, callsign, name, system_name, state) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [
@@ -296,8 +310,10 @@ class ProjectionStore:
                     for c in (state.carriers[cid],)
                 ],
             )
-        if changes.claims:
-            await conn.executemany(
+        )
+    if changes.claims:
+        out.append(
+            (
                 "INSERT OR REPLACE INTO claims (guild_id, system_address, system_name, active, state) "
                 "VALUES (?, ?, ?, ?, ?)",
                 [
@@ -306,8 +322,10 @@ class ProjectionStore:
                     for c in (state.claims[a],)
                 ],
             )
-        if changes.beacons:
-            await conn.executemany(
+        )
+    if changes.beacons:
+        out.append(
+            (
                 "INSERT OR REPLACE INTO beacons (guild_id, event_id, commander, system_name, system_address, "
                 "seen_key) VALUES (?, ?, ?, ?, ?, ?)",
                 [
@@ -315,6 +333,22 @@ class ProjectionStore:
                     for event_id, b in changes.beacons
                 ],
             )
+        )
+    return out
+
+
+# --- SQL ------------------------------------------------------------------------------------------
+
+
+class ProjectionStore:
+    """Statements run inside the caller's transaction (`Database.transaction()`)."""
+
+    async def write(self, conn: aiosqlite.Connection, state: GuildState, changes: Changes) -> None:
+        await self.write_rows(conn, projection_rows(state, changes))
+
+    async def write_rows(self, conn: aiosqlite.Connection, rows: ProjectionRows) -> None:
+        for sql, params in rows:
+            await conn.executemany(sql, params)
 
     async def clear(self, conn: aiosqlite.Connection) -> None:
         for table, _ in PROJECTION_TABLES:

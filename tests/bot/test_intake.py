@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from bot.store.events import EventRow
+from bot.store.projections import ProjectionStore
 from tests.bot._helpers import Bot, Journal, batch
+from wire import Batch, BatchResult
 
 SITE = 3958981890
 
@@ -104,12 +109,12 @@ async def test_a_failing_batch_leaves_nothing_behind(bot_api: Bot) -> None:
     before = await bot_api.snapshot()
     view_before = await bot_api.services.queries.site(111, SITE)
 
-    original = bot_api.services.intake.projections.write
+    original = bot_api.services.intake.projections.write_rows
 
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
-    bot_api.services.intake.projections.write = broken  # type: ignore[method-assign]
+    bot_api.services.intake.projections.write_rows = broken  # type: ignore[method-assign]
     try:
         events = [alice.contribution(1, SITE, {"steel": 30}), alice.depot(2, SITE, {"steel": (100, 40)})]
         resp = await bot_api.client.post(
@@ -118,8 +123,53 @@ async def test_a_failing_batch_leaves_nothing_behind(bot_api: Bot) -> None:
         assert resp.status == 500
         assert (await resp.json())["error"]["code"] == "internal"
     finally:
-        bot_api.services.intake.projections.write = original  # type: ignore[method-assign]
+        bot_api.services.intake.projections.write_rows = original  # type: ignore[method-assign]
     assert await bot_api.snapshot() == before
     assert await bot_api.services.queries.site(111, SITE) == view_before
     # And the same events go through once the fault is gone.
     assert (await bot_api.post(token, batch(events)))[1]["accepted"] == 2
+
+
+async def test_a_bad_batch_in_a_group_fails_alone(bot_api: Bot) -> None:
+    """Batches written in one transaction (group commit) are still each all or none."""
+    token = await bot_api.token()
+    record = await bot_api.services.tokens.authenticate(token)
+    assert record is not None
+    intake = bot_api.services.intake
+    a, b, c = (
+        Journal("Alice", source="a.log"),
+        Journal("Bob", source="b.log"),
+        Journal("Carol", source="c.log"),
+    )
+    good1 = Batch.model_validate(
+        batch([a.depot(0, SITE, {"steel": (100, 10)}), a.contribution(1, SITE, {"steel": 5})])
+    )
+    bad = Batch.model_validate(batch([b.contribution(2, SITE, {"steel": 7})]))
+    good2 = Batch.model_validate(batch([c.contribution(3, SITE, {"steel": 3})]))
+    poison = bad.events[0].id
+    original = intake.events.insert
+
+    async def insert(conn: object, rows: list[EventRow]) -> None:
+        if any(row.id == poison for row in rows):
+            raise RuntimeError("this one cannot be written")
+        await original(conn, rows)  # type: ignore[arg-type]
+
+    intake.events.insert = insert  # type: ignore[method-assign]
+    results = await asyncio.gather(
+        intake.submit(record, good1), intake.submit(record, bad), intake.submit(record, good2),
+        return_exceptions=True,
+    )  # fmt: skip
+    intake.events.insert = original  # type: ignore[method-assign]
+    assert results[0] == BatchResult(accepted=2, duplicates=0, ignored=0)
+    assert isinstance(results[1], RuntimeError)
+    assert results[2] == BatchResult(accepted=1, duplicates=0, ignored=0)
+    count, _ = await bot_api.snapshot()
+    assert count == 3
+    view = await bot_api.services.queries.site(111, SITE)
+    assert view is not None
+    assert {(c.commander, c.tonnes) for c in view.contributions} == {("Alice", 5), ("Carol", 3)}
+    # The state in memory is what a fresh start would load from the database.
+    fresh = await ProjectionStore().load(bot_api.db.conn)
+    assert fresh[111].site_view(SITE) == view
+    # The bad batch goes through once it can be written.
+    assert await intake.submit(record, bad) == BatchResult(accepted=1, duplicates=0, ignored=0)
