@@ -86,7 +86,7 @@ def ours(files: list[Path]) -> int:
             chunk = read_complete_lines(path, offset, final=True)
             if chunk.next_offset == offset:
                 break
-            sent += len(normaliser.feed(path.name, fp, chunk.lines))
+            sent += len(normaliser.feed_chunk(path.name, fp, chunk))
             offset = chunk.next_offset
     return sent
 

@@ -196,13 +196,13 @@ class Tailer:
                 ):
                     self._commit(SourceState(name, digest, offset, st.st_size, st.st_mtime_ns), [])
                 return "ok"
-            events = self._normaliser.feed(name, digest, chunk.lines)
+            events = self._normaliser.feed_chunk(name, digest, chunk)
             queued = [QueuedEvent(e.id, e.offset, e.model_dump_json()) for e in events]
             size = max(st.st_size, chunk.next_offset)
             known = SourceState(name, digest, chunk.next_offset, size, st.st_mtime_ns)
             self._commit(known, queued)
             progress.bytes_read += chunk.next_offset - offset
-            progress.lines += len(chunk.lines)
+            progress.lines += chunk.line_count
             progress.events += len(queued)
             self.total_bytes_read += chunk.next_offset - offset
             self.total_events += len(queued)

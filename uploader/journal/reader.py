@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import operator
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import accumulate, repeat
 from pathlib import Path
 from typing import Any, NamedTuple, cast
@@ -28,10 +29,26 @@ class RawLine(NamedTuple):
     data: bytes  # the line without leading NULs and without its LF / CRLF terminator
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Chunk:
-    lines: list[RawLine]
-    next_offset: int  # where to resume: just after the last complete line (== offset if none)
+    """Complete lines read from one offset.
+
+    Keeps the raw bytes: the normaliser scans them whole (`Normaliser.feed_chunk`) and never
+    needs a Python object per line; `lines` splits them only for whoever asks.
+    """
+
+    data: bytes  # every complete line read, each ending in "\n" (empty when none)
+    base: int  # file offset of data[0]
+    next_offset: int  # where to resume: just after the last complete line (== base if none)
+
+    @cached_property
+    def lines(self) -> list[RawLine]:
+        return split_lines(self.data, self.base) if self.data else []
+
+    @property
+    def line_count(self) -> int:
+        """Terminated lines in the chunk, blank ones included (cheap: no split)."""
+        return self.data.count(b"\n")
 
 
 _new_line = tuple.__new__
@@ -124,11 +141,10 @@ def read_complete_lines(
             last_nl = buffer.rfind(b"\n")
         if final and at_eof and buffer and not buffer.endswith(b"\n"):
             # Only when we saw the true end of the file: the tail is a whole (last) line.
-            complete = buffer + b"\n"
-            return Chunk(split_lines(complete, offset), offset + len(buffer))
+            return Chunk(buffer + b"\n", offset, offset + len(buffer))
     if last_nl < 0:
-        return Chunk([], offset)
-    return Chunk(split_lines(buffer[: last_nl + 1], offset), offset + last_nl + 1)
+        return Chunk(b"", offset, offset)
+    return Chunk(buffer[: last_nl + 1], offset, offset + last_nl + 1)
 
 
 def first_line(path: Path) -> bytes | None:
