@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Final
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 SCHEMA_VERSION: Final = 1
 
@@ -18,6 +19,19 @@ EventId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 MarketId = Annotated[int, Field(ge=0, lt=2**53)]
 SystemAddress = Annotated[int, Field(ge=0, lt=2**63)]
 Tonnes = Annotated[int, Field(ge=0, le=10_000_000)]
+
+
+def _utc_representable(moment: datetime) -> datetime:
+    # 9999-12-31T23:59:59-01:00 is a valid ISO time but has no UTC equivalent: refused here, it
+    # cannot fail later where times are compared or converted.
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("time is out of range once converted to UTC") from None
+    return moment
+
+
+GameTime = Annotated[AwareDatetime, AfterValidator(_utc_representable)]
 
 
 class WireModel(BaseModel):

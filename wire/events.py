@@ -11,11 +11,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from wire._base import (
     Commodity,
     EventId,
+    GameTime,
     MarketId,
     Name,
     OptName,
@@ -29,7 +30,7 @@ SourceName = Annotated[str, Field(min_length=1, max_length=128)]
 
 class EventBase(WireModel):
     id: EventId = Field(description="Stable id: the same journal line always yields the same id.")
-    timestamp: AwareDatetime = Field(description="Game time of the journal line (UTC).")
+    timestamp: GameTime = Field(description="Game time of the journal line (UTC).")
     source: SourceName = Field(description="Journal file name the line came from.")
     offset: int = Field(ge=0, description="Byte offset of the line in its journal file (orders a file).")
     commander: OptName = Field(default=None, description="Commander name, when known.")
@@ -276,7 +277,7 @@ class CarrierJumpRequestEvent(EventBase):
     system_name: Name
     system_address: SystemAddress | None = None
     body: OptName = None
-    departure_time: AwareDatetime | None = None
+    departure_time: GameTime | None = None
 
 
 class CarrierJumpCancelledEvent(EventBase):
@@ -377,7 +378,7 @@ class UnknownEvent(WireModel):
 
     id: EventId
     kind: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
-    timestamp: AwareDatetime
+    timestamp: GameTime
 
 
 def event_kind(value: Any) -> str:
