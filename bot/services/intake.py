@@ -27,7 +27,7 @@ from bot.notify.feed import ChangeFeed, SiteChange
 from bot.services.state import ColonyState
 from bot.store.db import Database
 from bot.store.events import EventRow, EventStore
-from bot.store.projections import ProjectionRows, ProjectionStore, projection_rows
+from bot.store.projections import ProjectionRows, ProjectionStore
 from bot.store.tokens import TokenRecord
 from bot.views import SiteView
 from wire import Batch, BatchResult, UnknownEvent
@@ -98,7 +98,6 @@ class IntakeService:
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._closed = False
-        self._reader: aiosqlite.Connection | None = None
         # What prepared but not yet committed groups hold, so the next group counts it as stored.
         self._pending_ids: dict[int, set[str]] = {}
         self._pending_batches: dict[tuple[int, str], BatchResult] = {}
@@ -121,9 +120,6 @@ class IntakeService:
         if self._writer is not None:
             await self._writer
             self._writer = None
-        if self._reader is not None:
-            await self._reader.close()
-            self._reader = None
 
     # --- the writer loop ---------------------------------------------------------------------------
 
@@ -233,7 +229,7 @@ class IntakeService:
             )
         delta = guild.take_changes()
         item.rows = rows
-        item.projections = projection_rows(guild, delta)
+        item.projections = self.projections.rows(guild, delta)
         item.result = BatchResult(accepted=len(rows) - ignored, duplicates=duplicates, ignored=ignored)
         pending.update(row.id for row in rows)
         self._pending_batches[key] = item.result
@@ -325,9 +321,9 @@ class IntakeService:
             await self.state.reload_locked()
 
     async def _read(self) -> aiosqlite.Connection:
-        if self._reader is None:
-            self._reader = await self.db.open_reader()
-        return self._reader
+        # Committed data, read beside the writer; what is prepared but not committed is in
+        # `_pending_ids` / `_pending_batches`.
+        return self.db.reader
 
     def _changes(self, group: _Group) -> list[SiteChange]:
         out: list[SiteChange] = []

@@ -51,6 +51,7 @@ class Database:
         self.path = path
         self.synchronous = synchronous
         self._conn: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
         self.lock = asyncio.Lock()
         self.schema_version = 0
 
@@ -83,19 +84,26 @@ class Database:
             await conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_CHECKPOINT_PAGES}")
             await conn.execute("PRAGMA foreign_keys=ON")
             await self._migrate()
+            self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._reader.execute("PRAGMA query_only=1")
+            await self._reader.execute("PRAGMA busy_timeout=10000")
         except BaseException:
             await self.close()
             raise
 
-    async def open_reader(self) -> aiosqlite.Connection:
-        """A second, read-only connection: in WAL mode it reads the last committed state while the
-        main connection writes, on its own thread. The caller closes it."""
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
-        await conn.execute("PRAGMA query_only=1")
-        await conn.execute("PRAGMA busy_timeout=10000")
-        return conn
+    @property
+    def reader(self) -> aiosqlite.Connection:
+        """A second, read-only connection for short look-ups on the request path (tokens, known
+        event ids): in WAL mode it reads the last committed state on its own thread, so it never
+        queues behind a long write on the main connection."""
+        if self._reader is None:
+            raise StoreError("the database is not open")
+        return self._reader
 
     async def close(self) -> None:
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            await reader.close()
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await conn.close()

@@ -201,11 +201,15 @@ def full_changes(state: GuildState) -> Changes:
 ProjectionRows = list[tuple[str, list[tuple[Any, ...]]]]
 
 
-def projection_rows(state: GuildState, changes: Changes) -> ProjectionRows:
+Written = dict[tuple[int, int], tuple[tuple[Any, ...], ...]]  # (guild, market) -> commodity rows
+
+
+def projection_rows(state: GuildState, changes: Changes, written: Written | None = None) -> ProjectionRows:
     """The statements and parameters that write `changes` of `state`, taken now.
 
     Taking the values at once (not when the statements run) lets the intake prepare the next batch
-    in memory while this one is still being written.
+    in memory while this one is still being written. `written` (what the database holds, kept up to
+    date here) lets a site's commodity rows be rewritten only where they changed.
     """
     g = state.guild_id
     out: ProjectionRows = []
@@ -242,22 +246,36 @@ def projection_rows(state: GuildState, changes: Changes) -> ProjectionRows:
                 [_site_row(g, state.sites[m]) for m in ordered],
             )
         )
-        out.append(
-            ("DELETE FROM site_commodities WHERE guild_id = ? AND market_id = ?", [(g, m) for m in ordered])
-        )
-        out.append(
-            (
-                "INSERT INTO site_commodities (guild_id, market_id, position, name, name_localised, "
-                "required, provided, payment) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (g, m, pos, r.name, r.name_localised, r.required, r.provided, r.payment)
-                    for m in ordered
-                    for snap in (state.sites[m].snapshot,)
-                    if snap is not None
-                    for pos, r in enumerate(snap.resources)
-                ],
+        # Only the commodity rows that differ from what was last written (usually one or two of a
+        # site's ~20), then the rows past the end when the list got shorter.
+        upserts: list[tuple[Any, ...]] = []
+        tails: list[tuple[Any, ...]] = []
+        for m in ordered:
+            snap = state.sites[m].snapshot
+            rows = tuple(
+                (r.name, r.name_localised, r.required, r.provided, r.payment)
+                for r in (snap.resources if snap else ())
             )
-        )
+            old = written.get((g, m)) if written is not None else None
+            for pos, row in enumerate(rows):
+                if old is None or pos >= len(old) or old[pos] != row:
+                    upserts.append((g, m, pos, *row))
+            if old is None or len(old) > len(rows):
+                tails.append((g, m, len(rows)))
+            if written is not None:
+                written[(g, m)] = rows
+        if tails:
+            out.append(
+                ("DELETE FROM site_commodities WHERE guild_id = ? AND market_id = ? AND position >= ?", tails)
+            )
+        if upserts:
+            out.append(
+                (
+                    "INSERT OR REPLACE INTO site_commodities (guild_id, market_id, position, name, "
+                    "name_localised, required, provided, payment) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    upserts,
+                )
+            )
     if changes.ledger:
         out.append(
             (
@@ -341,16 +359,28 @@ def projection_rows(state: GuildState, changes: Changes) -> ProjectionRows:
 
 
 class ProjectionStore:
-    """Statements run inside the caller's transaction (`Database.transaction()`)."""
+    """Statements run inside the caller's transaction (`Database.transaction()`).
+
+    Remembers the commodity rows it wrote or loaded, to write only the changed ones next time;
+    `load` and `clear` reset that memory, so after a rolled-back transaction (followed by a load)
+    it matches the database again.
+    """
+
+    def __init__(self) -> None:
+        self.written: Written = {}
+
+    def rows(self, state: GuildState, changes: Changes) -> ProjectionRows:
+        return projection_rows(state, changes, self.written)
 
     async def write(self, conn: aiosqlite.Connection, state: GuildState, changes: Changes) -> None:
-        await self.write_rows(conn, projection_rows(state, changes))
+        await self.write_rows(conn, self.rows(state, changes))
 
     async def write_rows(self, conn: aiosqlite.Connection, rows: ProjectionRows) -> None:
         for sql, params in rows:
             await conn.executemany(sql, params)
 
     async def clear(self, conn: aiosqlite.Connection) -> None:
+        self.written = {}
         for table, _ in PROJECTION_TABLES:
             await conn.execute(f"DELETE FROM {table}")
 
@@ -444,6 +474,10 @@ class ProjectionStore:
                 guild(g).beacons[eid] = Beacon(key_from(orjson.loads(key)), cmdr, system, address)
         for state in states.values():
             state.discard_changes()
+        self.written = {
+            (g, m): tuple((r.name, r.name_localised, r.required, r.provided, r.payment) for r in rows)
+            for (g, m), rows in resources.items()
+        }
         return states
 
 

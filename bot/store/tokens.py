@@ -59,7 +59,8 @@ class TokenStore:
 
     async def by_hash(self, token_hash: str) -> tuple[TokenRecord, str] | None:
         """The token row and its stored hash (the caller compares them timing-safely)."""
-        async with self.db.conn.execute(
+        # The reader: a token check must not wait behind an upload being written.
+        async with self.db.reader.execute(
             f"SELECT {_COLUMNS}, token_hash FROM tokens WHERE token_hash = ?", (token_hash,)
         ) as cursor:
             row = await cursor.fetchone()
