@@ -128,8 +128,10 @@ async def post_events(request: web.Request) -> web.Response:
 @routes.get("/api/v1/whoami", name="whoami")
 async def whoami(request: web.Request) -> web.Response:
     token = _token(request)
+    last = await request.app[SERVICES].intake.last_upload(token.id)
     return _json(
         {
+            "last_upload_at": last.isoformat() if last else None,
             # Discord snowflakes exceed 2**53: strings, as in Discord's own API.
             "guild_id": str(token.guild_id),
             "user_id": str(token.user_id),

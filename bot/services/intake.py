@@ -121,6 +121,11 @@ class IntakeService:
             await self._writer
             self._writer = None
 
+    async def last_upload(self, token_id: int) -> datetime | None:
+        """When this token's last batch was accepted (what `whoami` tells an uploader's doctor)."""
+        text = await self.events.last_received(self.db.reader, token_id)
+        return None if text is None else datetime.fromisoformat(text)
+
     # --- the writer loop ---------------------------------------------------------------------------
 
     def _take(self) -> _Group:

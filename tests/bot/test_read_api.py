@@ -47,12 +47,11 @@ async def test_whoami(bot_api: Bot) -> None:
     token = await _seed(bot_api)
     status, body = await bot_api.get(token, "/api/v1/whoami")
     assert status == 200
-    assert (body["guild_id"], body["user_id"], body["label"], body["token"]) == (
-        "111",
-        "222",
-        "Alice's PC",
-        token[:12],
-    )
+    assert (body["guild_id"], body["user_id"], body["label"]) == ("111", "222", "Alice's PC")
+    assert body["token"] == token[:12]
+    assert body["last_upload_at"] is not None
+    other = await bot_api.token(user=5)
+    assert (await bot_api.get(other, "/api/v1/whoami"))[1]["last_upload_at"] is None
 
 
 async def test_sites_and_systems(bot_api: Bot) -> None:
