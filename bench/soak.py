@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import random
 import signal
 import sqlite3
@@ -391,6 +392,19 @@ def report(result: SoakResult) -> list[str]:
     ]
 
 
+def figures(result: SoakResult) -> dict[str, Any]:
+    cfg = result.config
+    return {
+        "commanders": cfg.commanders, "seconds": cfg.seconds, "bot_kills": result.bot_kills,
+        "uploader_kills": result.uploader_kills, "lines": result.lines_written, "expected": result.expected,
+        "received": result.received, "stored": result.stored, "duplicates": result.duplicates,
+        "lost": result.lost, "extra": result.extra, "sites_equal": result.sites_equal,
+        "leaderboard_equal": result.leaderboard_equal, "p50_ms": result.percentile(50) * 1000,
+        "p99_ms": result.percentile(99) * 1000, "bot_peak_mb": result.bot_peak_kib / 1024,
+        "uploader_peak_mb": result.uploader_peak_kib / 1024, "ok": result.ok,
+    }  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     defaults = SoakConfig()
@@ -401,6 +415,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uploader-kills", type=int, default=defaults.uploader_kills)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--keep", type=Path, help="work in this (new) folder and keep it")
+    parser.add_argument(
+        "--json", type=Path, help="also write the figures to this file (for `python -m bench`)"
+    )
     args = parser.parse_args(argv)
     cfg = SoakConfig(
         args.commanders, args.seconds, args.game_seconds, args.bot_kills, args.uploader_kills, args.seed
@@ -410,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         result = asyncio.run(run_soak(cfg, work))
     print("\n".join(report(result)))
+    if args.json is not None:
+        args.json.write_text(json.dumps(figures(result)))
     return 0 if result.ok else 1
 
 
