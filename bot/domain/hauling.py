@@ -216,7 +216,8 @@ class Attribution:
 
 def attribute_cargo(haulers: Sequence[Hauler], claims: Sequence[ClaimProgress]) -> Attribution:
     """Each tonne in a hold goes to one place: the claimer's open claims for it (newest first, up to
-    what each still lacks, the rest to the newest), else the site the commander last delivered to."""
+    what each still lacks, the rest to the newest), else the site the commander last delivered to,
+    else the site they are docked at."""
     out = Attribution()
     room = {p.claim.id: p.remaining for p in claims}
     mine: dict[tuple[int, str], list[ClaimProgress]] = defaultdict(list)
@@ -245,7 +246,7 @@ def attribute_cargo(haulers: Sequence[Hauler], claims: Sequence[ClaimProgress]) 
                         CargoView(commander=h.commander, name=commodity, tonnes=left, market_id=site)
                     )
                 continue
-            target = h.last_delivered
+            target = h.last_delivered if h.last_delivered is not None else h.docked_at
             if target is not None:
                 out.ships[(target, commodity)] += count
             out.cargo.append(CargoView(commander=h.commander, name=commodity, tonnes=count, market_id=target))
