@@ -29,7 +29,6 @@ from bot.store.db import Database
 from bot.store.events import EventRow, EventStore
 from bot.store.projections import ProjectionRows, ProjectionStore
 from bot.store.tokens import TokenRecord
-from bot.views import SiteView
 from wire import Batch, BatchResult, UnknownEvent
 
 logger = logging.getLogger(__name__)
@@ -62,15 +61,12 @@ class _Item:
     received_at: str = ""
     rows: list[EventRow] = field(default_factory=list)
     projections: ProjectionRows = field(default_factory=list)
+    changes: list[SiteChange] = field(default_factory=list)
 
 
 @dataclass(slots=True)
 class _Group:
     items: list[_Item]
-    # Site views before the group and the sites it changed, per guild: views are built once per
-    # group, after its commit.
-    before: dict[int, dict[int, SiteView]] = field(default_factory=dict)
-    changed: dict[int, set[int]] = field(default_factory=dict)
 
 
 class IntakeClosedError(RuntimeError):
@@ -172,7 +168,7 @@ class IntakeService:
         ready = []
         for item in group.items:
             try:
-                await self._prepare(item, group)
+                await self._prepare(item)
                 ready.append(item)
             except Exception as exc:
                 logger.exception("batch %s of guild %s failed", item.batch.batch_id, item.token.guild_id)
@@ -182,12 +178,10 @@ class IntakeService:
                 self._forget(group)
                 rest = [i for i in group.items if not i.done.done()]
                 group.items[:] = rest
-                group.before.clear()
-                group.changed.clear()
                 return await self._prepare_group(group) if rest else False
         return bool(ready)
 
-    async def _prepare(self, item: _Item, group: _Group) -> None:
+    async def _prepare(self, item: _Item) -> None:
         token, batch = item.token, item.batch
         guild_id = token.guild_id
         key = (guild_id, batch.batch_id)
@@ -203,8 +197,7 @@ class IntakeService:
         existing = {i for i in ids if i in pending}
         existing |= await self.events.existing_ids(await self._read(), guild_id, ids)
         guild = self.state.get(guild_id)
-        if guild_id not in group.before:
-            group.before[guild_id] = guild.shown_views()  # for `previous` in the change feed
+        before = guild.shown_views()  # for `previous` in the change feed
         received_at = item.received_at = self.clock().isoformat()
         rows: list[EventRow] = []
         duplicates = ignored = 0
@@ -238,7 +231,13 @@ class IntakeService:
         item.result = BatchResult(accepted=len(rows) - ignored, duplicates=duplicates, ignored=ignored)
         pending.update(row.id for row in rows)
         self._pending_batches[key] = item.result
-        group.changed.setdefault(guild_id, set()).update(delta.sites)
+        # Views now, per batch: each change then spans one upload (one commander's hand-ins), even
+        # when several uploads share a transaction. Unchanged view parts are reused, so this is cheap.
+        item.changes = []
+        for market_id in sorted(delta.sites):
+            view = guild.site_view(market_id)
+            if view is not None and view != before.get(market_id):
+                item.changes.append(SiteChange(guild_id, view, before.get(market_id)))
 
     async def _store(self, group: _Group) -> None:
         """Writes a prepared group in one transaction (the state already holds it)."""
@@ -310,7 +309,7 @@ class IntakeService:
                 self.stats.ignored += item.result.ignored
                 self.stats.last_batch_at = now
             item.done.set_result(item.result)
-        self.feed.publish(self._changes(group))
+            self.feed.publish(item.changes)
 
     def _forget(self, group: _Group) -> None:
         for item in group.items:
@@ -329,14 +328,3 @@ class IntakeService:
         # Committed data, read beside the writer; what is prepared but not committed is in
         # `_pending_ids` / `_pending_batches`.
         return self.db.reader
-
-    def _changes(self, group: _Group) -> list[SiteChange]:
-        out: list[SiteChange] = []
-        for guild_id in sorted(group.changed):
-            guild = self.state.get(guild_id)
-            shown = group.before.get(guild_id, {})
-            for market_id in sorted(group.changed[guild_id]):
-                view = guild.site_view(market_id)
-                if view is not None and view != shown.get(market_id):
-                    out.append(SiteChange(guild_id, view, shown.get(market_id)))
-        return out
