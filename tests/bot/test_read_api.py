@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientResponse
 
 from bot.store.db import migrations
-from tests.bot._helpers import Bot, Journal, batch
+from tests.bot._helpers import Bot, Journal, batch, make_settings, running_bot
 
 SITE = 3958981890
 OTHER = 3958345730
@@ -177,3 +178,19 @@ async def test_stream_sends_every_site_then_each_change(bot_api: Bot) -> None:
         _, current = await bot_api.get(token, f"/api/v1/sites/{SITE}")
         assert (kind, data) == ("site", current)
         assert data["commodities"][0]["provisional"] == 150
+
+
+async def test_stream_keeps_quiet_connections_alive_and_ends_at_shutdown(tmp_path: Path) -> None:
+    async with running_bot(make_settings(tmp_path, stream_keepalive_seconds=0.05)) as bot:
+        token = await bot.token()
+        async with bot.client.get("/api/v1/stream", headers={"Authorization": f"Bearer {token}"}) as resp:
+            assert await asyncio.wait_for(_next_event(resp), 5) == ("ready", {})
+
+            async def keepalive() -> None:
+                while (await resp.content.readline()) != b": keepalive\n":
+                    pass
+
+            await asyncio.wait_for(keepalive(), 5)
+            bot.services.feed.close()  # what the app does at shutdown: the stream ends
+            rest = await asyncio.wait_for(resp.content.read(), 5)  # returns only once the stream ends
+            assert rest.strip() in (b"", b": keepalive")
