@@ -8,6 +8,7 @@ from aiohttp import web
 
 from bot.http import middleware
 from bot.http.handlers import routes
+from bot.http.hauling import routes as haul_routes
 from bot.http.keys import LIMITER, MODE, SERVICES, SETTINGS, STARTED
 from bot.http.ratelimit import RateLimiter
 from bot.services.bundle import Services
@@ -28,4 +29,5 @@ def create_app(
     app[STARTED] = time.monotonic()
     app[MODE] = mode
     app.add_routes(routes)
+    app.add_routes(haul_routes)
     return app
