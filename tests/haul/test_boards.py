@@ -1,0 +1,114 @@
+"""The haul board as the second live message of a followed site: posted once, edited in place as
+claims and cargo move, expiry notes in the channel, kept across restarts, Discord failures absorbed.
+The store is filled from the real April 2025 journal; Discord is an in-memory fake channel."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.notify.boards import BoardUpdates, MemoryBoardStore
+from bot.notify.channels import ChannelUpdates, FollowTarget, MemoryFollowStore, RateLimitedError
+from tests.discord._fakes import FakeChannels, FakeClock
+from tests.haul._world import APRIL, GUILD, SITE, World, world
+
+pytestmark = pytest.mark.samples
+
+CHANNEL = 10
+SHIP = "System Colonisation Ship"
+
+
+def boards_for(w: World, port: FakeChannels, channels: ChannelUpdates, store: MemoryBoardStore,
+               clock: FakeClock) -> BoardUpdates:  # fmt: skip
+    return BoardUpdates(port, store, w.services.hauling, channels, clock=clock, now=w.clock)
+
+
+def board_messages(port: FakeChannels) -> dict[int, str]:
+    """message id -> description, of the haul boards in the channel."""
+    return {
+        mid: embeds[0].description or ""
+        for mid, (channel, _, embeds) in port.messages.items()
+        if channel == CHANNEL and embeds and (embeds[0].title or "").startswith("Haul board:")
+    }
+
+
+async def test_the_board_is_a_second_live_message_edited_in_place(tmp_path: Path, samples: Path) -> None:
+    async with world(tmp_path) as w:
+        await w.join("TEST", 77, samples / APRIL)
+        await w.play("TEST", "2025-04-08T21:44:01")
+        port, clock = FakeChannels(), FakeClock()
+        channels = ChannelUpdates(port, MemoryFollowStore(), clock=clock, now=w.clock)
+        await channels.follow(GUILD, FollowTarget(channel_id=CHANNEL, market_id=SITE),
+                              await w.services.queries.sites(GUILD))  # fmt: skip
+        store = MemoryBoardStore()
+        boards = boards_for(w, port, channels, store, clock)
+        await boards.load()
+        await channels.flush()
+        await boards.flush()
+        (progress_id,) = [
+            m for m, (c, _, e) in port.messages.items() if c == CHANNEL and m not in board_messages(port)
+        ]
+        (board_id,) = board_messages(port)
+        assert board_id != progress_id
+        assert "776 in ships + 0 claimed" in board_messages(port)[board_id]
+        assert store.saved == {GUILD: {f"{CHANNEL}:{SITE}": board_id}}
+
+        await boards.flush()  # nothing changed: no call at all
+        assert [op for op in port.ops() if op[2] == board_id] == [("post", CHANNEL, board_id)]
+
+        await w.services.hauling.claim(GUILD, 79, "steel", 500, SITE)
+        await boards.flush()  # changed, but edited at most once per edit interval
+        assert "500 claimed" not in board_messages(port)[board_id]
+        clock.advance(10)
+        await boards.flush()
+        assert "776 in ships + 500 claimed" in board_messages(port)[board_id]
+        assert port.ops()[-1] == ("edit", CHANNEL, board_id)
+
+        # The claim expires on the clock: a note in the channel, the board edited.
+        w.clock.now += timedelta(hours=4)
+        clock.advance(10)
+        await boards.flush()
+        assert port.lines(CHANNEL)[-1] == (
+            f"\u231b Claim `#1` of <@79> expired: 500 t Steel for {SHIP} is open again."
+        )
+        assert "776 in ships + 0 claimed" in board_messages(port)[board_id]
+
+        # Deleted by a moderator: posted anew. Restarted: the same message is edited.
+        port.delete(board_id)
+        await w.play("TEST", "2025-04-08T21:46:11")
+        clock.advance(10)
+        await boards.flush()
+        (new_id,) = board_messages(port)
+        assert new_id != board_id
+        assert "0 in ships" in board_messages(port)[new_id]
+        restarted = boards_for(w, port, channels, store, clock)
+        await restarted.load()
+        assert restarted.message_id(GUILD, CHANNEL, SITE) == new_id
+        await w.services.hauling.claim(GUILD, 79, "steel", 100, SITE)
+        await restarted.flush()
+        assert port.ops()[-1] == ("edit", CHANNEL, new_id)
+        assert "100 claimed" in board_messages(port)[new_id]
+
+        # Rate limited: nothing raised, paused, then done.
+        await w.services.hauling.claim(GUILD, 79, "steel", 50, SITE)
+        port.fail.append(RateLimitedError(30.0))
+        clock.advance(10)
+        await restarted.flush()
+        assert "150 claimed" not in board_messages(port)[new_id]
+        clock.advance(31)
+        await restarted.flush()
+        assert "150 claimed" in board_messages(port)[new_id]
+
+
+async def test_no_follow_no_board(tmp_path: Path, samples: Path) -> None:
+    async with world(tmp_path) as w:
+        await w.join("TEST", 77, samples / APRIL)
+        await w.play("TEST", "2025-04-08T21:44:01")
+        port, clock = FakeChannels(), FakeClock()
+        channels = ChannelUpdates(port, MemoryFollowStore(), clock=clock, now=w.clock)
+        boards = boards_for(w, port, channels, MemoryBoardStore(), clock)
+        await boards.load()
+        await boards.flush()
+        assert port.log == []
