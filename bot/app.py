@@ -136,6 +136,9 @@ async def run_offline(settings: Settings, stop: asyncio.Event | None = None) -> 
     from bot.notify.channels import offline_updates
 
     updates = await offline_updates(core.services.db, core.services.feed)
+    from bot.notify.boards import offline_boards
+
+    boards = await offline_boards(core.services, updates)
     print(
         f"colony-bot offline mode (no COLONY_DISCORD_TOKEN): intake at http://{settings.http_host}:{core.port}"
         "/api/v1/events; site updates are printed here. Ctrl-C stops.",
@@ -144,6 +147,7 @@ async def run_offline(settings: Settings, stop: asyncio.Event | None = None) -> 
     try:
         await stop.wait()
     finally:
+        await boards.close()
         await updates.close()
         await core.stop()
 

@@ -206,10 +206,11 @@ class IntakeService:
                 duplicates += 1
                 continue
             existing.add(event.id)
-            known = not isinstance(event, UnknownEvent)
             if isinstance(event, UnknownEvent):
+                known = 0
                 ignored += 1  # a newer uploader's kind: kept for a later version, not used
             else:
+                known = 1
                 guild.apply(Envelope(event, token.user_id, token.id))
             rows.append(
                 EventRow(

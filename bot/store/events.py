@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import aiosqlite
 
@@ -12,12 +13,13 @@ from wire import BatchResult
 _CHUNK = 900  # bound the number of SQL parameters per statement
 
 
-@dataclass(frozen=True, slots=True)
-class EventRow:
+class EventRow(NamedTuple):
+    """One row of the events table, in column order (passed to SQLite as it is)."""
+
     guild_id: int
     id: str
     kind: str
-    known: bool
+    known: int  # 0 for a kind this version does not know
     ts: str
     user_id: int
     token_id: int
@@ -65,21 +67,7 @@ class EventStore:
         await conn.executemany(
             "INSERT INTO events (guild_id, id, kind, known, ts, user_id, token_id, batch_id, received_at, "
             "payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    r.guild_id,
-                    r.id,
-                    r.kind,
-                    int(r.known),
-                    r.ts,
-                    r.user_id,
-                    r.token_id,
-                    r.batch_id,
-                    r.received_at,
-                    r.payload,
-                )
-                for r in rows
-            ],
+            rows,
         )
 
     async def record_batch(

@@ -88,6 +88,14 @@ async def test_unknown_kinds_are_stored_and_counted_as_ignored(bot_api: Bot) -> 
     assert row is not None
     assert (row[0], row[1]) == ("megaship_arrival", 0)
     assert '"anything":[1,2]' in row[2]
+    # A newer kind's fields are kept exactly, even an integer beyond 64 bits.
+    huge = {"kind": "galaxy_map", "id": "e" * 32, "timestamp": "2026-01-01T00:00:00Z", "n": 2**70}
+    status, body = await bot_api.post(token, batch([huge]))
+    assert (status, body) == (200, {"accepted": 0, "duplicates": 0, "ignored": 1})
+    async with bot_api.db.conn.execute("SELECT payload FROM events WHERE id = ?", ("e" * 32,)) as cur:
+        stored = await cur.fetchone()
+    assert stored is not None
+    assert f'"n":{2**70}' in stored[0]
     # Sent again: a duplicate now, not ignored twice.
     status, body = await bot_api.post(token, batch([future]))
     assert body == {"accepted": 0, "duplicates": 1, "ignored": 0}
