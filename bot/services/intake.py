@@ -105,7 +105,9 @@ class IntakeService:
         item = _Item(token, batch, asyncio.get_running_loop().create_future())
         self._queue.append(item)
         self._wake.set()
-        if self._writer is None:
+        if self._writer is None or self._writer.done():
+            if self._writer is not None and not self._writer.cancelled() and self._writer.exception():
+                logger.error("the intake writer had stopped on an error; starting it again")
             self._writer = asyncio.create_task(self._write_loop(), name="colony-intake-writer")
         return await asyncio.shield(item.done)
 
@@ -148,7 +150,15 @@ class IntakeService:
                     await self._wake.wait()
                     continue
                 group = self._take()
-                prepared = await self._prepare_group(group)
+                try:
+                    prepared = await self._prepare_group(group)
+                except Exception as exc:  # the database itself is failing: these uploads get a 500
+                    logger.exception("cannot prepare %d batches", len(group.items))
+                    for item in group.items:
+                        if not item.done.done():
+                            item.done.set_exception(exc)
+                    self._forget(group)
+                    continue
                 if writing is not None:
                     if not await self._finish(*writing):
                         # The group being written failed and the state was reloaded: what was
@@ -167,6 +177,8 @@ class IntakeService:
         """Prepares every batch of the group; False when none is left to write."""
         ready = []
         for item in group.items:
+            if item.done.done():
+                continue
             try:
                 await self._prepare(item)
                 ready.append(item)
