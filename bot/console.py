@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from discord import app_commands
+from discord.ext import commands
 
 from bot.discord.colony import ColonyCog
+from bot.discord.haul_replies import HaulReplies
 from bot.discord.replies import ColonyReplies, CommandError
 from bot.render import embeds
 from bot.render.plain import message_text
@@ -34,24 +36,25 @@ class Parsed:
     options: dict[str, str]
 
 
-def command_options() -> dict[str, tuple[tuple[str, bool], ...]]:
-    """Each `/colony` subcommand's options as (name, required), in Discord's order."""
+def command_options(cog: type[commands.GroupCog] = ColonyCog) -> dict[str, tuple[tuple[str, bool], ...]]:
+    """Each subcommand's options of a command group (`/colony` by default) as (name, required), in
+    Discord's order."""
     table: dict[str, tuple[tuple[str, bool], ...]] = {}
-    for command in ColonyCog.__cog_app_commands__:
+    for command in cog.__cog_app_commands__:
         if isinstance(command, app_commands.Command):
             table[command.name] = tuple((p.name, p.required) for p in command.parameters)
     return table
 
 
-def parse(line: str) -> Parsed:
+def parse(line: str, *, group: str = GROUP, cog: type[commands.GroupCog] = ColonyCog) -> Parsed:
     text = line.strip()
-    match = re.match(rf"^/?{GROUP}\s+(\S+)\s*(.*)$", text, flags=re.IGNORECASE | re.DOTALL)
+    match = re.match(rf"^/?{group}\s+(\S+)\s*(.*)$", text, flags=re.IGNORECASE | re.DOTALL)
     if match is None:
         raise ConsoleError(f"Commands start with /{GROUP}, e.g. /{GROUP} status or /{GROUP} help.")
     name, rest = match.group(1).lower(), match.group(2).strip()
-    table = command_options()
+    table = command_options(cog)
     if name not in table:
-        raise ConsoleError(f"Unknown command /{GROUP} {name}: one of {', '.join(sorted(table))}.")
+        raise ConsoleError(f"Unknown command /{group} {name}: one of {', '.join(sorted(table))}.")
     allowed = [option for option, _ in table[name]]
     options: dict[str, str] = {}
     # `name:value` for any of this command's options; anything before the first is the first option.
@@ -59,7 +62,7 @@ def parse(line: str) -> Parsed:
     head = rest[: marks[0].start()].strip() if marks else rest
     if head:
         if not allowed:
-            raise ConsoleError(f"/{GROUP} {name} takes no options.")
+            raise ConsoleError(f"/{group} {name} takes no options.")
         options[allowed[0]] = head
     for i, m in enumerate(marks):
         end = marks[i + 1].start() if i + 1 < len(marks) else len(rest)
@@ -67,7 +70,7 @@ def parse(line: str) -> Parsed:
     missing = [option for option, required in table[name] if required and not options.get(option)]
     if missing:
         raise ConsoleError(
-            f"/{GROUP} {name} needs {', '.join(missing)}: e.g. /{GROUP} {name} <{missing[0]}>."
+            f"/{group} {name} needs {', '.join(missing)}: e.g. /{group} {name} <{missing[0]}>."
         )
     return Parsed(name, options)
 
@@ -115,10 +118,22 @@ async def run(replies: ColonyReplies, parsed: Parsed, caller: Caller) -> Reply:
     return await handlers[parsed.command]()
 
 
-async def execute(replies: ColonyReplies, line: str, caller: Caller, *, now: datetime | None = None) -> str:
+async def execute(
+    replies: ColonyReplies,
+    line: str,
+    caller: Caller,
+    *,
+    now: datetime | None = None,
+    haul: HaulReplies | None = None,
+) -> str:
     """One typed line to the text a user would read (errors included, as Discord would show them)."""
     try:
-        reply = await run(replies, parse(line), caller)
+        if haul is not None and re.match(r"^/?haul\b", line.strip(), flags=re.IGNORECASE):
+            from bot.haul_console import run_haul  # the /haul commands (bot/haul_console.py)
+
+            reply = await run_haul(haul, line, caller)
+        else:
+            reply = await run(replies, parse(line), caller)
     except (ConsoleError, CommandError) as exc:
         reply = Reply.of(embeds.error_embed(str(exc)), ephemeral=True)
     text = message_text(reply.content, reply.embeds, now=now or datetime.now(UTC))

@@ -98,7 +98,9 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _console(args: argparse.Namespace, settings: Settings) -> int:
     from bot.console import Caller, execute
+    from bot.discord.haul_replies import HaulReplies
     from bot.discord.replies import ColonyReplies
+    from bot.notify.boards import BoardUpdates, SettingsBoardStore
     from bot.notify.channels import ChannelUpdates, ConsoleChannelPort, SettingsFollowStore
     from bot.services.bundle import build_services
     from bot.store.db import Database, StoreError
@@ -132,6 +134,9 @@ async def _console(args: argparse.Namespace, settings: Settings) -> int:
         updates = ChannelUpdates(ConsoleChannelPort(), SettingsFollowStore(db))
         await updates.load()
         replies = ColonyReplies(services.queries, services.tokens, updates, public_url=settings.public_url)
+        haul = HaulReplies(services.hauling, services.queries)
+        boards = BoardUpdates(updates.port, SettingsBoardStore(db), services.hauling, updates)
+        await boards.load()
         caller = Caller(guild_id=guild_id, user_id=args.user, channel_id=args.channel)
         lines: list[str] | None = list(args.command) if args.command else None
         interactive = lines is None and sys.stdin.isatty()
@@ -155,8 +160,9 @@ async def _console(args: argparse.Namespace, settings: Settings) -> int:
                         break
                     continue
             print(f"> {line}" if not interactive else "", flush=True)
-            print(await execute(replies, line, caller), flush=True)
+            print(await execute(replies, line, caller, haul=haul), flush=True)
             await updates.flush()  # a /colony follow posts its live messages right away
+            await boards.flush()  # and its haul boards
         await updates.close()
     finally:
         await db.close()
@@ -175,7 +181,7 @@ def add_commands(sub: Subparsers) -> None:
     sync.add_argument("--guild", type=int, help="only this guild (instant); default: global")
     sync.set_defaults(handler=_sync)
 
-    console = sub.add_parser("console", help="type /colony commands and read the replies as text")
+    console = sub.add_parser("console", help="type /colony and /haul commands and read the replies as text")
     console.add_argument("--guild", type=int, help="the guild to answer for (default: the one with data)")
     console.add_argument("--user", type=int, default=1, help="the Discord user id you act as (for link)")
     console.add_argument("--channel", type=int, default=1, help="the channel id follow/unfollow act on")

@@ -38,6 +38,7 @@ from bot.notify.channels import (
 from bot.notify.feed import ChangeFeed, Subscription
 from bot.render import haul as render
 from bot.render import limits
+from bot.services.bundle import Services
 from bot.services.hauling import HaulService
 from bot.store.db import Database
 from bot.store.events import SettingsStore
@@ -294,3 +295,14 @@ class BoardUpdates:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+
+async def offline_boards(services: Services, channels: ChannelUpdates) -> BoardUpdates:
+    """Offline mode: the boards of the followed sites printed beside their progress messages.
+    Started; `close()` it before the channel updates and the database."""
+    boards = BoardUpdates(
+        channels.port, SettingsBoardStore(services.db), services.hauling, channels, services.feed
+    )
+    await boards.load()
+    boards.start()
+    return boards
