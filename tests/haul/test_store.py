@@ -34,9 +34,9 @@ async def test_migrating_a_schema_one_database_keeps_its_data(tmp_path: Path) ->
     try:
         assert db.schema_version == len(migrations()) >= 2
         async with db.conn.execute("SELECT id, kind FROM events") as cur:
-            assert await cur.fetchall() == [("e1", "market_buy")]
+            assert [tuple(r) for r in await cur.fetchall()] == [("e1", "market_buy")]
         async with db.conn.execute("SELECT name FROM guild_settings") as cur:
-            assert await cur.fetchall() == [("channel_updates",)]
+            assert [tuple(r) for r in await cur.fetchall()] == [("channel_updates",)]
         async with db.conn.execute(
             "EXPLAIN QUERY PLAN SELECT payload FROM events WHERE guild_id = ? AND kind IN "
             "('market_buy', 'market_sell', 'cargo_transfer', 'market') AND kind != 'market' AND ts >= ? "
