@@ -1,9 +1,10 @@
 """The `/haul` command group: thin callbacks over `HaulReplies`, the plan's button, the live boards.
 
-`/haul board`, `mine` and `plan` read; `claim`, `release`, `carrier` and `expiry` write and defer
-first, ephemerally. The plan's "Claim my line" button is a dynamic item (its custom id carries the
-site), so it keeps working after a restart. The boards of followed sites are the second live message
-per site (`bot.notify.boards`), started with this extension.
+`/haul board` and `plan` read the in-memory state and answer directly (a refusal then stays an
+ephemeral sentence); `mine`, `claim`, `release`, `carrier` and `expiry` defer first, ephemerally.
+The plan's "Claim my line" button is a dynamic item (its custom id carries the site), so it keeps
+working after a restart. The boards of followed sites are the second live message per site
+(`bot.notify.boards`), started with this extension.
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ class HaulCog(commands.GroupCog, group_name="haul", group_description="Coordinat
         target="A site or a system; leave empty for the site you are docked at or hauling for"
     )
     async def board(self, interaction: Interaction, target: str | None = None) -> None:
-        await interaction.response.defer(thinking=True)
+        # Answered directly (the state is in memory): a refusal then stays an ephemeral sentence
+        # instead of replacing a public "thinking..." message.
         await send_reply(
             interaction, await self.replies.board(_guild(interaction), interaction.user.id, target)
         )
@@ -112,9 +114,8 @@ class HaulCog(commands.GroupCog, group_name="haul", group_description="Coordinat
     @app_commands.command(name="plan", description="Who could bring what, from the open need and each hold")
     @app_commands.describe(site="The site; leave empty for the one you are docked at or hauling for")
     async def plan(self, interaction: Interaction, site: str | None = None) -> None:
-        await interaction.response.defer(thinking=True)
         reply, market_id = await self.replies.plan(_guild(interaction), interaction.user.id, site)
-        await interaction.followup.send(
+        await interaction.response.send_message(
             embeds=list(reply.embeds), view=plan_view(market_id), allowed_mentions=NONE
         )
 

@@ -178,16 +178,23 @@ class HaulService:
     def _haulers(self, guild: GuildState, moves: Sequence[Move], now: datetime) -> list[Hauler]:
         last_delivered: dict[str, tuple[tuple[object, ...], int]] = {}
         deliveries: dict[str, list[LedgerEntry]] = defaultdict(list)
+        snapshots = [
+            c.inventory.key
+            for c in guild.commanders.values()
+            if c.inventory is not None
+            and c.last_seen is not None
+            and now - c.last_seen <= domain.ACTIVE_WINDOW
+        ]
+        oldest = min(snapshots, default=None)
         for site in guild.sites.values():
             for entry in site.ledger:
                 seen = last_delivered.get(entry.commander)
                 if seen is None or entry.order > seen[0]:
                     last_delivered[entry.commander] = (entry.order, entry.market_id)
-            if site.ledger:
-                for entry in reversed(site.ledger):
-                    if now - entry.key.ts > domain.ACTIVE_WINDOW * 2:
-                        break  # older than any inventory that still counts
-                    deliveries[entry.commander].append(entry)
+            for entry in reversed(site.ledger):  # sorted by key: newest first
+                if oldest is None or entry.key <= oldest:
+                    break  # already in every cargo snapshot that still counts
+                deliveries[entry.commander].append(entry)
         haulers = []
         for cmdr in guild.commanders.values():
             active = cmdr.last_seen is not None and now - cmdr.last_seen <= domain.ACTIVE_WINDOW

@@ -18,7 +18,14 @@ from bot.discord_client import ColonyBot
 from bot.render import limits
 from tests.discord._bot import unconnected_bot
 from tests.discord._filled import APRIL, GUILD, USER, Journal, fill
-from tests.discord._interaction import FakeCommand, FakeFollowup, FakeInteraction, FakeUser, Message
+from tests.discord._interaction import (
+    FakeCommand,
+    FakeFollowup,
+    FakeInteraction,
+    FakeResponse,
+    FakeUser,
+    Message,
+)
 
 pytestmark = pytest.mark.samples
 
@@ -28,21 +35,21 @@ SHIP = "System Colonisation Ship"
 
 
 @dataclass(slots=True)
-class ViewFollowup(FakeFollowup):
-    """The followup of `/haul plan`, which carries a view (the "Claim my line" button)."""
+class ViewResponse(FakeResponse):
+    """The response of `/haul plan`, which carries a view (the "Claim my line" button)."""
 
     views: list[discord.ui.View] = field(default_factory=list)
 
-    async def send(
+    async def send_message(
         self,
-        content: Any = discord.utils.MISSING,
+        content: str | None = None,
         *,
         embeds: list[discord.Embed],
         ephemeral: bool = False,
         allowed_mentions: discord.AllowedMentions | None = None,
         view: discord.ui.View | None = None,
     ) -> None:
-        await FakeFollowup.send(
+        await FakeResponse.send_message(
             self, content, embeds=embeds, ephemeral=ephemeral, allowed_mentions=allowed_mentions
         )
         if view is not None:
@@ -66,7 +73,8 @@ def interaction(*, user: int = USER, manage: bool = False, guild: int | None = G
     fake = FakeInteraction(
         guild_id=guild, user=FakeUser(user, "TEST"), permissions=discord.Permissions(manage_guild=manage)
     )
-    fake.followup = ViewFollowup(fake.sent, fake.response)
+    fake.response = ViewResponse(fake.sent)
+    fake.followup = FakeFollowup(fake.sent, fake.response)
     return fake
 
 
@@ -115,8 +123,8 @@ async def test_board_defaults_to_the_site_last_delivered_to_and_adds_up(
     bot, journal = filled
     fake = interaction()
     embed = await invoke(bot, "board", fake)
-    assert fake.response.deferred == {"ephemeral": False, "thinking": True}
-    assert not fake.sent[0].ephemeral
+    assert fake.response.deferred is None  # answered directly: the state is in memory
+    assert (fake.sent[0].via, fake.sent[0].ephemeral) == ("response", False)
     assert embed.title == f"Haul board: {SHIP}"
     total = left(journal)
     # TEST ends the session with 740 t of titanium bought from the carrier, hauling for the site.
@@ -233,8 +241,9 @@ async def test_plan_offers_a_button_that_claims_ones_own_line(filled: tuple[Colo
     fake = interaction()
     embed = await invoke(bot, "plan", fake)
     assert embed.title == f"Haul plan: {SHIP}"
-    assert isinstance(fake.followup, ViewFollowup)
-    (view,) = fake.followup.views
+    assert isinstance(fake.response, ViewResponse)
+    assert (fake.sent[0].via, fake.sent[0].ephemeral) == ("response", False)
+    (view,) = fake.response.views
     (button,) = view.children
     assert isinstance(button, discord.ui.DynamicItem)
     assert button.custom_id == f"haul:plan:{SITE}"
