@@ -12,7 +12,7 @@ import gc
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
@@ -98,9 +98,11 @@ class ColonyCore:
             settings.db_path,
         )
 
-    async def stop(self) -> None:
+    async def stop(self, before_store_closes: Callable[[], Awaitable[None]] | None = None) -> None:
         """Web server first (no new batches; in-flight ones finish), then the intake writer, then the
-        notifier drains, then the feed and the database close."""
+        notifier drains, then `before_store_closes` (the Discord client unloads its extensions
+        there, so their last channel-update pass can still save message ids), then the feed and
+        the database close."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -110,6 +112,11 @@ class ColonyCore:
         if self._notifier is not None:
             await self._notifier.stop()
             self._notifier = None
+        if before_store_closes is not None:
+            try:
+                await before_store_closes()
+            except Exception:
+                logger.exception("shutdown step before the store closes failed")
         if self._services is not None:
             self._services.feed.close()
         if self._checkpointer is not None:

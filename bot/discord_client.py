@@ -49,6 +49,11 @@ class ColonyBot(commands.Bot):
 
     async def close(self) -> None:
         try:
-            await self.core.stop()
+            await self.core.stop(before_store_closes=self._unload_extensions)
         finally:
             await super().close()
+
+    async def _unload_extensions(self) -> None:
+        # While the store is still open: the channel updates' last pass saves its message ids.
+        for extension in list(self.extensions):
+            await self.unload_extension(extension)

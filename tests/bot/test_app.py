@@ -107,3 +107,23 @@ async def test_feed_subscribers_see_their_guild_and_a_slow_one_loses_oldest_firs
     feed.close()
     assert [c.market_id for c in await everyone.get()] == [2, 102]
     assert [changes async for changes in everyone] == []
+
+
+async def test_the_step_before_the_store_closes_runs_after_intake_stopped_with_the_store_open(
+    tmp_path: Path,
+) -> None:
+    # The Discord client unloads its extensions in this step: their last channel-update pass
+    # must find the web server gone (no new uploads) and the database still usable.
+    core = ColonyCore(make_settings(tmp_path))
+    await core.start()
+    port = core.port
+    seen: list[object] = []
+
+    async def before_store_closes() -> None:
+        with pytest.raises(aiohttp.ClientConnectionError):
+            async with aiohttp.ClientSession() as session:
+                await session.get(f"http://127.0.0.1:{port}/api/v1/health")
+        seen.append(await core.services.queries.stats(1))
+
+    await core.stop(before_store_closes=before_store_closes)
+    assert len(seen) == 1
