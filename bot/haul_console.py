@@ -47,7 +47,7 @@ async def run_haul(haul: HaulReplies, line: str, caller: Caller) -> Reply:
         "carrier": lambda: haul.carrier(
             g,
             o["carrier"],
-            o["site"],
+            o.get("site"),
             remove=o.get("remove", "").strip().lower() in _YES,
             can_manage=caller.can_manage,
         ),

@@ -147,12 +147,16 @@ class HaulCog(commands.GroupCog, group_name="haul", group_description="Coordinat
         )
 
     @app_commands.command(
-        name="carrier", description="Link a squadron carrier to a site it serves (or unlink it)"
+        name="carrier", description="A carrier's tracked stock; with a site, link it to that site (or unlink)"
     )
     @app_commands.describe(
-        carrier="The carrier (type to search)", site="The site it serves", remove="Unlink instead"
+        carrier="The carrier (type to search)",
+        site="The site it serves (Manage Server); leave empty to see its stock",
+        remove="Unlink it from the site instead",
     )
-    async def carrier(self, interaction: Interaction, carrier: str, site: str, remove: bool = False) -> None:
+    async def carrier(
+        self, interaction: Interaction, carrier: str, site: str | None = None, remove: bool = False
+    ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         reply = await self.replies.carrier(
             _guild(interaction), carrier, site, remove=remove, can_manage=interaction.permissions.manage_guild

@@ -163,9 +163,10 @@ class HaulReplies:
         return Reply.of(render.claim_embed(claim), ephemeral=True)
 
     async def carrier(
-        self, guild_id: int, carrier: str, site: str, *, remove: bool = False, can_manage: bool
+        self, guild_id: int, carrier: str, site: str | None = None, *, remove: bool = False, can_manage: bool
     ) -> Reply:
-        if not can_manage:
+        """Without a site: the carrier's tracked stock and gap. With one: link it (or unlink)."""
+        if site and not can_manage:
             raise CommandError("Only members with the Manage Server permission can link carriers to sites.")
         carriers = await self.queries.carriers(guild_id)
         wanted = carrier.strip().casefold()
@@ -179,6 +180,12 @@ class HaulReplies:
                 f"No squadron carrier matches \u201c{safe(carrier)}\u201d: pick one from the list while "
                 "typing (`/colony carrier` lists them)."
             )
+        if not site:
+            stock = next(
+                c for c in await self.hauling.carrier_stock(guild_id) if c.carrier_id == hits[0].carrier_id
+            )
+            names = {s.market_id: s.station_name for s in await self.queries.sites(guild_id)}
+            return Reply.of(render.carrier_stock_embed(stock, site_names=names))
         found = await self._site(guild_id, site)
         changed = await self.hauling.link_carrier(
             guild_id, hits[0].carrier_id, found.market_id, remove=remove

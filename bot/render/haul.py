@@ -11,7 +11,7 @@ from datetime import datetime
 
 import discord
 
-from bot.haul_views import BoardLineView, BoardView, HaulClaimView, MineView, PlanView
+from bot.haul_views import BoardLineView, BoardView, CarrierStockView, HaulClaimView, MineView, PlanView
 from bot.render import figures, limits
 from bot.render.embeds import ACTIVE, COMPLETE, FRESH, INFO
 from bot.render.text import plural, relative, safe, tonnes
@@ -205,6 +205,55 @@ def plan_embed(plan: PlanView) -> discord.Embed:
         description=text + "\n\n" + "\n".join(notes),
         colour=INFO,
     )
+    return limits.fit_embed(embed)
+
+
+def carrier_stock_embed(carrier: CarrierStockView, *, site_names: dict[int, str | None]) -> discord.Embed:
+    """`/haul carrier <carrier>`: the tracked stock, the snapshot it starts from, and the gap."""
+    title = f"Carrier {safe(carrier.name, fallback=str(carrier.carrier_id))}"
+    if carrier.callsign:
+        title += f" ({safe(carrier.callsign)})"
+    head = [f"In {safe(carrier.system_name)}"]
+    if carrier.snapshot_at is not None:
+        head.append(
+            f"Stock from the owner's Market snapshot {relative(carrier.snapshot_at)}, moved by the "
+            "squadron's buys, sells and transfers since"
+        )
+    else:
+        head.append("No Market snapshot yet: the owner opens the carrier's market with the uploader running")
+    if carrier.cargo_used is not None:
+        head.append(f"Cargo in use (CarrierStats): {tonnes(carrier.cargo_used)}")
+    serves = [site_title(site_names.get(m), m) for m in carrier.sites]
+    head.append(
+        "Serves: " + (", ".join(serves) if serves else "no site yet (`/haul carrier <carrier> <site>`)")
+    )
+    lines = []
+    for line in carrier.lines:
+        text = f"**{commodity(line.name, line.name_localised)}** {tonnes(line.tonnes)}"
+        if line.tonnes != line.snapshot:
+            text += f" (snapshot {line.snapshot:,}, {line.tonnes - line.snapshot:+,} since)"
+        lines.append(text)
+    gaps = [
+        f"{commodity(line.name, line.name_localised)} {line.gap:+,} t" for line in carrier.lines if line.gap
+    ]
+    head_text = "\n".join(head)
+    body = limits.join_lines(lines, limits.DESCRIPTION - len(head_text) - 2, noun="more commodities")
+    embed = discord.Embed(
+        title=title, description=f"{head_text}\n\n{body}" if body else head_text, colour=INFO
+    )
+    if gaps:
+        embed.add_field(
+            name="Gap to the previous snapshot",
+            value=limits.join_lines(
+                [
+                    *gaps,
+                    "(moved by someone without the uploader, or by the owner's orders: the snapshot wins)",
+                ],
+                limits.FIELD_VALUE,
+                noun="more commodities",
+            ),
+            inline=False,
+        )
     return limits.fit_embed(embed)
 
 

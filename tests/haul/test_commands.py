@@ -274,6 +274,14 @@ async def test_plan_offers_a_button_that_claims_ones_own_line(filled: tuple[Colo
 async def test_carrier_link_needs_manage_server(filled: tuple[ColonyBot, Journal]) -> None:
     bot, _ = filled
     fake = interaction()
+    embed = await invoke(bot, "carrier", fake, carrier="H5L-69X")  # anyone may look
+    assert embed.title == "Carrier SPONSORED BY THARGOIDS (H5L-69X)"
+    assert (embed.description or "").splitlines()[1:] == [
+        "No Market snapshot yet: the owner opens the carrier's market with the uploader running",
+        "Cargo in use (CarrierStats): 81 t",
+        "Serves: no site yet (`/haul carrier <carrier> <site>`)",
+    ]
+    fake = interaction()
     embed = await invoke(bot, "carrier", fake, carrier="H5L-69X", site=SHIP)
     assert (
         refusal(fake, embed) == "Only members with the Manage Server permission can link carriers to sites."
