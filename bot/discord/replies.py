@@ -325,6 +325,8 @@ class ColonyReplies:
             "`/colony link` / `/colony unlink` get (shown once, only to you) or revoke your uploader token",
             "`/colony follow <site or system> [channel]` / `/colony unfollow` live updates in a channel "
             "(Manage Server)",
+            "`/haul board` / `claim` / `release` / `mine` / `plan` / `carrier` / `expiry` squadron hauling: "
+            "what is still needed once cargo in ships, claims and carriers are counted, and who brings what",
             "",
             "**The uploader** runs on your PC next to the game and sends the colonisation events of "
             'your journal. Install it with Python 3.11+: `pip install "ed-colony[uploader]"`, then '
