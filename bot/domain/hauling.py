@@ -12,8 +12,10 @@ stock is shared out among the sites it is linked to, never counted at two. No I/
 
 from __future__ import annotations
 
+import bisect
+import operator
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -58,15 +60,22 @@ class Claim:
     delivered_at_close: int = 0
 
 
-def delivered_toward(claim: Claim, ledger: Iterable[LedgerEntry]) -> int:
-    """Tonnes of the claim's commodity the claimer's commanders delivered at its site since it was made."""
+_ts = operator.attrgetter("key.ts")
+_tonnes = operator.attrgetter("tonnes")
+
+
+def since(ledger: Sequence[LedgerEntry], moment: datetime) -> Sequence[LedgerEntry]:
+    """The entries from game time `moment` on, of a ledger sorted by key (a site's is)."""
+    return ledger[bisect.bisect_left(ledger, moment, key=_ts) :]
+
+
+def delivered_toward(claim: Claim, ledger: Sequence[LedgerEntry]) -> int:
+    """Tonnes of the claim's commodity the claimer's commanders delivered at its site since it was
+    made (`ledger` sorted by key)."""
     return sum(
         e.tonnes
-        for e in ledger
-        if e.user_id == claim.user_id
-        and e.commodity == claim.commodity
-        and e.market_id == claim.market_id
-        and e.key.ts >= claim.created_at
+        for e in since(ledger, claim.created_at)
+        if e.user_id == claim.user_id and e.commodity == claim.commodity and e.market_id == claim.market_id
     )
 
 
@@ -316,13 +325,15 @@ def trips(tonnes: int, capacity: int) -> int:
 
 
 def rates(ledger: Sequence[LedgerEntry], remaining: int, now: datetime) -> list[RateView]:
-    """Delivery rates over the last 3 and 24 hours with the ETA each gives; none before any delivery."""
+    """Delivery rates over the last 3 and 24 hours with the ETA each gives; none before any delivery.
+    `ledger` is sorted by key (a site's is)."""
     if not ledger:
         return []
     out = []
     for hours in RATE_WINDOWS:
-        since = now - timedelta(hours=hours)
-        delivered = sum(e.tonnes for e in ledger if since < e.key.ts <= now)
+        low = bisect.bisect_right(ledger, now - timedelta(hours=hours), key=_ts)
+        high = bisect.bisect_right(ledger, now, key=_ts)
+        delivered = sum(map(_tonnes, ledger[low:high]))
         per_hour = delivered / hours
         eta = None
         if per_hour > 0 and remaining > 0:
@@ -373,8 +384,10 @@ def build_boards(
     carriers: Sequence[CarrierHold],
     claims: Sequence[ClaimProgress],
     now: datetime,
+    only: Collection[int] | None = None,
 ) -> Boards:
-    """Every given site's board. `claims` are the open ones (of any site); closed ones count nowhere."""
+    """Every given site's board, or those of the sites in `only` (cargo and carrier stock are still
+    shared out over every site). `claims` are the open ones (of any site); closed ones count nowhere."""
     by_id = {s.view.market_id: s for s in sites}
     live = [p for p in claims if p.claim.status == "open" and p.remaining > 0]
     attribution = attribute_cargo(haulers, live)
@@ -394,6 +407,8 @@ def build_boards(
 
     boards: dict[int, BoardView] = {}
     for market_id, s in by_id.items():
+        if only is not None and market_id not in only:
+            continue
         view = s.view
         done = view.complete or view.failed
         lines = []

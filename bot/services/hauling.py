@@ -131,6 +131,7 @@ class HaulService:
         self.store = store or HaulStore()
         self.settings = settings or SettingsStore()
         self.clock = clock or (lambda: datetime.now(UTC))
+        self._delivered_cache: dict[int, tuple[object, dict[str, tuple[tuple[object, ...], int]]]] = {}
 
     # -- settings ----------------------------------------------------------------------------------
 
@@ -175,8 +176,23 @@ class HaulService:
                     moves.extend(domain.moves_of(event))
         return _Stored(claims, links, moves)
 
+    def _last_delivered(self, guild: GuildState) -> dict[str, tuple[tuple[object, ...], int]]:
+        """Each commander's newest delivery (its order and site), recomputed only when a ledger grew:
+        the ledger is the biggest thing in memory and most reads happen between deliveries."""
+        signature = tuple(sorted((m, len(s.ledger)) for m, s in guild.sites.items()))
+        cached = self._delivered_cache.get(guild.guild_id)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        found: dict[str, tuple[tuple[object, ...], int]] = {}
+        for site in guild.sites.values():
+            for entry in site.ledger:
+                seen = found.get(entry.commander)
+                if seen is None or entry.order > seen[0]:
+                    found[entry.commander] = (entry.order, entry.market_id)
+        self._delivered_cache[guild.guild_id] = (signature, found)
+        return found
+
     def _haulers(self, guild: GuildState, moves: Sequence[Move], now: datetime) -> list[Hauler]:
-        last_delivered: dict[str, tuple[tuple[object, ...], int]] = {}
         deliveries: dict[str, list[LedgerEntry]] = defaultdict(list)
         snapshots = [
             c.inventory.key
@@ -186,11 +202,8 @@ class HaulService:
             and now - c.last_seen <= domain.ACTIVE_WINDOW
         ]
         oldest = min(snapshots, default=None)
+        last_delivered = self._last_delivered(guild)
         for site in guild.sites.values():
-            for entry in site.ledger:
-                seen = last_delivered.get(entry.commander)
-                if seen is None or entry.order > seen[0]:
-                    last_delivered[entry.commander] = (entry.order, entry.market_id)
             for entry in reversed(site.ledger):  # sorted by key: newest first
                 if oldest is None or entry.key <= oldest:
                     break  # already in every cargo snapshot that still counts
@@ -245,12 +258,12 @@ class HaulService:
         return out
 
     def _compute(
-        self, guild: GuildState, stored: _Stored, now: datetime
+        self, guild: GuildState, stored: _Stored, now: datetime, only: Sequence[int] | None = None
     ) -> tuple[domain.Boards, list[Hauler], list[ClaimProgress]]:
         haulers = self._haulers(guild, stored.moves, now)
         progress = self._progress(guild, stored.claims)
         sites = [domain.SiteInput(v, guild.sites[v.market_id].ledger) for v in guild.site_views()]
-        boards = domain.build_boards(sites, haulers, self._carriers(guild, stored), progress, now)
+        boards = domain.build_boards(sites, haulers, self._carriers(guild, stored), progress, now, only)
         return boards, haulers, progress
 
     async def _settle(
@@ -279,13 +292,15 @@ class HaulService:
         async with self.db.transaction() as conn:
             return await self._settle(conn, guild, self.clock())
 
-    async def _view(self, guild_id: int) -> tuple[GuildState, _Stored, domain.Boards, list[Hauler], datetime]:
+    async def _view(
+        self, guild_id: int, only: Sequence[int] | None = None
+    ) -> tuple[GuildState, _Stored, domain.Boards, list[Hauler], datetime]:
         guild = self.state.get(guild_id)
         now = self.clock()
         async with self.db.transaction() as conn:
             await self._settle(conn, guild, now)
             stored = await self._stored(conn, guild, now)
-        boards, haulers, _ = self._compute(guild, stored, now)
+        boards, haulers, _ = self._compute(guild, stored, now, only)
         return guild, stored, boards, haulers, now
 
     # -- reads -------------------------------------------------------------------------------------
@@ -296,7 +311,7 @@ class HaulService:
         return [boards.boards[m] for m in sorted(boards.boards)]
 
     async def board(self, guild_id: int, market_id: int) -> BoardView | None:
-        _, _, boards, _, _ = await self._view(guild_id)
+        _, _, boards, _, _ = await self._view(guild_id, only=[market_id])
         return boards.boards.get(market_id)
 
     async def claims(self, guild_id: int, *, closed_within: timedelta | None = None) -> list[HaulClaimView]:
@@ -332,7 +347,7 @@ class HaulService:
         )
 
     async def plan(self, guild_id: int, market_id: int) -> PlanView | None:
-        _, stored, boards, haulers, now = await self._view(guild_id)
+        _, stored, boards, haulers, now = await self._view(guild_id, only=[market_id])
         board = boards.boards.get(market_id)
         if board is None:
             return None

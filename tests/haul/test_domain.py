@@ -94,7 +94,7 @@ def test_a_board_line_fills_ships_then_claims_then_carriers_then_open() -> None:
 
 def test_rates_and_eta_are_hidden_before_any_delivery() -> None:
     assert domain.rates([], 5000, T0) == []
-    ledger = [entry(-30, "A", 600), entry(-600, "A", 1800)]  # 30 min and 10 h ago
+    ledger = [entry(-600, "A", 1800), entry(-30, "A", 600)]  # 10 h and 30 min ago, sorted like a ledger
     three, day = domain.rates(ledger, 4800, T0)
     assert (three.tonnes, three.per_hour) == (600, 200.0)
     assert three.eta == T0 + timedelta(hours=24)
