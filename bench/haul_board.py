@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import tempfile
 import time
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from bench._squadron import COMMODITIES, Commander, batch, squadron_sites
 from bot.services.bundle import build_services
+from bot.services.hauling import HaulError
 from bot.store.db import Database
 from wire import Batch
 
@@ -74,14 +76,11 @@ async def main(total: int, repeat: int) -> int:
             per_stream = total // COMMANDERS
             for round_no in range((per_stream + BATCH - 1) // BATCH):
                 size = min(BATCH, per_stream - round_no * BATCH)
-                await asyncio.gather(
-                    *(
-                        services.intake.submit(
-                            record, Batch.model_validate(batch([next(s) for _ in range(size)], f"{i}-{round_no}"))
-                        )
-                        for i, (record, s) in enumerate(streams)
-                    )
-                )
+                pending = []
+                for i, (record, stream) in enumerate(streams):
+                    body = batch([next(stream) for _ in range(size)], f"{i}-{round_no}")
+                    pending.append(services.intake.submit(record, Batch.model_validate(body)))
+                await asyncio.gather(*pending)
             last = max(c.clock for c in cmdrs)
             hauling = services.hauling
             hauling.clock = lambda: last + timedelta(minutes=1)  # every commander active
@@ -91,14 +90,14 @@ async def main(total: int, repeat: int) -> int:
                     await hauling.link_carrier(GUILD, carrier_id, site.market_id)
             for n in range(CLAIMS):
                 site = sites[n % SITES]
-                try:
+                # A commodity already complete there is refused: fewer claims, still a bench.
+                with contextlib.suppress(HaulError):
                     await hauling.claim(GUILD, 900 + n, COMMODITIES[n % len(COMMODITIES)], 50, site.market_id)
-                except Exception:  # a commodity already complete there: fewer claims, still a bench
-                    pass
             claims = len(await hauling.claims(GUILD))
+            deliveries = sum(len(s.ledger) for s in state.sites.values())
             print(
-                f"{state.events_stored:,} events, {len(state.sites)} sites, {len(state.commanders)} commanders, "
-                f"{sum(len(s.ledger) for s in state.sites.values()):,} deliveries, {claims} open claims"
+                f"{state.events_stored:,} events, {len(state.sites)} sites, "
+                f"{len(state.commanders)} commanders, {deliveries:,} deliveries, {claims} open claims"
             )
             first = sites[0].market_id
             await services.queries.status(GUILD)
