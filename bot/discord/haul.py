@@ -24,6 +24,7 @@ from bot.discord.replies import CommandError, carrier_choices, site_choices, tar
 from bot.discord.tree import NONE, send_error, send_reply
 from bot.discord.updates import ChannelUpdatesCog
 from bot.notify.boards import BoardUpdates, SettingsBoardStore
+from bot.render import limits
 
 Interaction = discord.Interaction[Any]
 
@@ -184,6 +185,29 @@ class HaulCog(commands.GroupCog, group_name="haul", group_description="Coordinat
     async def _site_names(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
         return _choices(site_choices(await self._site_list(_guild(interaction)), current))
 
+    @claim.autocomplete("commodity")
+    async def _commodities(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
+        """What the chosen site (or any active site) still needs, biggest need first."""
+        sites = await self._site_list(_guild(interaction))
+        chosen = str(getattr(interaction.namespace, "site", "") or "")
+        if chosen.isdigit():
+            sites = [s for s in sites if s.market_id == int(chosen)] or sites
+        need: dict[str, tuple[int, str]] = {}
+        for site in sites:
+            if site.complete or site.failed:
+                continue
+            for c in site.commodities:
+                if c.remaining > 0:
+                    shown = c.name_localised or c.name
+                    need[c.name] = (need.get(c.name, (0, shown))[0] + c.remaining, shown)
+        wanted = current.casefold().strip()
+        ranked = sorted(need.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        return [
+            app_commands.Choice(name=limits.clip(f"{shown} ({left:,} t left)", 100), value=name[:100])
+            for name, (left, shown) in ranked
+            if not wanted or wanted in name or wanted in shown.casefold()
+        ][:25]
+
     @carrier.autocomplete("carrier")
     async def _carriers(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
         carriers = await self.replies.queries.carriers(_guild(interaction))
@@ -200,6 +224,10 @@ class BoardUpdatesCog(commands.Cog):
 
     async def cog_unload(self) -> None:
         await self.boards.close()
+
+
+async def teardown(bot: commands.Bot) -> None:
+    bot.remove_dynamic_items(ClaimLineButton)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -337,3 +337,21 @@ async def test_the_haul_tree_is_within_discords_rules(filled: tuple[ColonyBot, J
             assert 1 <= len(option["description"]) <= 100, f"{sub['name']} {option['name']}"
     tonnes = {o["name"]: o for o in subcommands["claim"]["options"]}["tonnes"]
     assert (tonnes["min_value"], tonnes["required"]) == (1, True)
+
+
+async def test_commodity_autocomplete_offers_what_is_still_needed(filled: tuple[ColonyBot, Journal]) -> None:
+    bot, journal = filled
+    cog: Any = bot.get_cog("HaulCog")
+    as_discord: Any = interaction()
+    choices = await cog._commodities(as_discord, "tit")
+    assert [(c.name, c.value) for c in choices] == [
+        (f"Titanium ({left(journal, 'titanium'):,} t left)", "titanium")
+    ]
+    everything = await cog._commodities(as_discord, "")
+    needed = [
+        r for r in journal.depot[SITE]["ResourcesRequired"] if r["RequiredAmount"] > r["ProvidedAmount"]
+    ]
+    assert len(everything) == min(25, len(needed))
+    assert everything[0].value == max(needed, key=lambda r: r["RequiredAmount"] - r["ProvidedAmount"])[
+        "Name"
+    ].removeprefix("$").removesuffix("_name;")
