@@ -126,6 +126,15 @@ def queries_rows(out: str, _: dict[str, Any] | None) -> list[Row]:
     ]
 
 
+def haul_rows(out: str, _: dict[str, Any] | None) -> list[Row]:
+    one = _num(r"one haul board\s+p50\s+([\d.]+) ms", out)
+    every = _num(r"every site's boards\s+p50\s+([\d.]+) ms", out)
+    return [
+        Row("haul board", "/haul board of one site, p50", f"{one:.2f} ms", "< 50 ms", _check(one < 50)),
+        Row("haul board", "every site's boards, p50", f"{every:.2f} ms", "-", "-"),
+    ]
+
+
 def soak_rows(_: str, data: dict[str, Any] | None) -> list[Row]:
     assert data is not None
     who = f"{data['commanders']} cmdrs, {data['seconds']:.0f} s"
@@ -195,6 +204,7 @@ BENCHES = [
     Bench("live latency", "bench.live_latency", [], ["--seconds", "4"], latency_rows),
     Bench("intake", "bench.intake", [], ["--seconds", "3"], intake_rows),
     Bench("queries", "bench.queries", [], ["--events", "50000", "--repeat", "50"], queries_rows),
+    Bench("haul board", "bench.haul_board", [], ["--events", "30000", "--repeat", "10"], haul_rows),
     Bench(
         "soak",
         "bench.soak",
