@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import discord
@@ -46,6 +46,7 @@ from bot.store.events import SettingsStore
 logger = logging.getLogger(__name__)
 
 _MESSAGES = TypeAdapter(dict[str, int])
+LOOK_BACK = timedelta(minutes=10)
 
 
 class BoardStore(Protocol):
@@ -132,12 +133,17 @@ class BoardUpdates:
         self._live: dict[tuple[int, int, int], _Live] = {}  # (guild, channel, market)
         self._paused: dict[int, float] = {}
         self._notes: dict[int, list[str]] = {}
+        self._started: datetime | None = None
+        self._since: dict[int, datetime] = {}
+        self._told: dict[int, datetime] = {}  # expired claim id -> when it closed
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._consumer: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
 
     async def load(self) -> None:
+        # Claims that expired before this start are not announced (they were, or are old news).
+        self._started = self.hauling.clock()
         self._messages = await self.store.load_all()
         for guild_id, messages in self._messages.items():
             for key, message_id in messages.items():
@@ -171,10 +177,17 @@ class BoardUpdates:
             for site in sites.values():
                 if follow.matches(site):
                     targets.setdefault(site.market_id, set()).add(follow.channel_id)
-        for claim in await self.hauling.settle(guild_id):
-            if claim.status == "expired":
+        # Whoever closed them (a pass, a command, the API), expired claims are told once each.
+        since = self._since.setdefault(guild_id, self._started or self.hauling.clock())
+        for claim in await self.hauling.closed_since(guild_id, since):
+            before_start = self._started is not None and (claim.closed_at or since) <= self._started
+            if claim.status == "expired" and claim.id not in self._told and not before_start:
+                self._told[claim.id] = claim.closed_at or since
                 for channel_id in sorted(targets.get(claim.market_id, ())):
                     self._notes.setdefault(channel_id, []).append(render.expiry_note(claim))
+        # Look back a while (a command may have closed one just before this pass), forget older ones.
+        self._since[guild_id] = max(since, self.hauling.clock() - LOOK_BACK)
+        self._told = {i: t for i, t in self._told.items() if t >= self._since[guild_id]}
         if not targets:
             return
         boards = {b.market_id: b for b in await self.hauling.boards(guild_id)}

@@ -335,6 +335,22 @@ class HaulService:
             out.append(domain.claim_view(progress, site, 0, _localised(site, claim.commodity)))
         return out
 
+    async def closed_since(self, guild_id: int, moment: datetime) -> list[HaulClaimView]:
+        """Claims closed at or after `moment` (after closing what must close now), oldest first."""
+        guild = self.state.get(guild_id)
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            await self._settle(conn, guild, now)
+            closed = [
+                c for c in await self.store.claims(conn, guild_id, closed_since=moment) if c.status != "open"
+            ]
+        out = []
+        for claim in sorted(closed, key=lambda c: (c.closed_at or now, c.id)):
+            site = guild.site_view(claim.market_id)
+            progress = ClaimProgress(claim, claim.delivered_at_close)
+            out.append(domain.claim_view(progress, site, 0, _localised(site, claim.commodity)))
+        return out
+
     async def mine(self, guild_id: int, user_id: int) -> MineView:
         guild, stored, boards, haulers, _ = await self._view(guild_id)
         names = sorted(h.commander for h in haulers if h.user_id == user_id)

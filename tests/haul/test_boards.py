@@ -112,3 +112,28 @@ async def test_no_follow_no_board(tmp_path: Path, samples: Path) -> None:
         await boards.load()
         await boards.flush()
         assert port.log == []
+
+
+async def test_an_expiry_closed_by_a_command_is_still_told_once(tmp_path: Path, samples: Path) -> None:
+    async with world(tmp_path) as w:
+        await w.join("TEST", 77, samples / APRIL)
+        await w.play("TEST", "2025-04-08T21:44:01")
+        port, clock = FakeChannels(), FakeClock()
+        channels = ChannelUpdates(port, MemoryFollowStore(), clock=clock, now=w.clock)
+        sites = await w.services.queries.sites(GUILD)
+        await channels.follow(GUILD, FollowTarget(channel_id=CHANNEL, system=sites[0].system_name), sites)
+        boards = boards_for(w, port, channels, MemoryBoardStore(), clock)
+        await boards.load()
+        await boards.flush()
+        await w.services.hauling.claim(GUILD, 79, "steel", 500, SITE)
+        w.clock.now += timedelta(hours=4, seconds=1)
+        (closed,) = await w.services.hauling.closed_since(GUILD, w.clock.now - timedelta(minutes=1))
+        assert closed.status == "expired"  # closed by this read, not by the boards' pass
+        await boards.flush()
+        await boards.flush()
+        notes = [line for line in port.lines(CHANNEL) if "expired" in line]
+        assert notes == [f"\u231b Claim `#1` of <@79> expired: 500 t Steel for {SHIP} is open again."]
+        restarted = boards_for(w, port, channels, MemoryBoardStore(), clock)
+        await restarted.load()
+        await restarted.flush()
+        assert [line for line in port.lines(CHANNEL) if "expired" in line] == notes  # not told again
