@@ -57,6 +57,16 @@ class RateView(View):
     eta: datetime | None = Field(description="done at this pace; None when the rate is zero")
 
 
+class CargoView(View):
+    commander: str
+    name: str
+    name_localised: str | None = None
+    tonnes: int
+    market_id: int | None = Field(description="the site this cargo counts toward, if any")
+    system_name: str | None = Field(default=None, description="where the commander was last seen")
+    station_name: str | None = Field(default=None, description="docked there, when docked")
+
+
 class BoardView(View):
     market_id: int
     site_name: str | None
@@ -74,6 +84,7 @@ class BoardView(View):
     carriers: list[int] = Field(description="linked carriers")
     lines: list[BoardLineView]
     claims: list[HaulClaimView]
+    cargo: list[CargoView] = Field(default_factory=list, description="the holds counted in in_ships")
 
 
 class CarrierStockLineView(View):
@@ -96,14 +107,6 @@ class CarrierStockView(View):
     cargo_used: int | None = Field(description="SpaceUsage.Cargo from the owner's newest CarrierStats")
     sites: list[int]
     lines: list[CarrierStockLineView]
-
-
-class CargoView(View):
-    commander: str
-    name: str
-    name_localised: str | None = None
-    tonnes: int
-    market_id: int | None = Field(description="the site this cargo counts toward, if any")
 
 
 class PlanLineView(View):

@@ -202,6 +202,8 @@ class Hauler:
     cargo: Mapping[str, int]
     docked_at: int | None = None
     last_delivered: int | None = None  # MarketID of the newest own delivery
+    system_name: str | None = None  # where last seen
+    station_name: str | None = None
 
     def active(self, now: datetime) -> bool:
         return self.last_seen is not None and now - self.last_seen <= ACTIVE_WINDOW
@@ -221,6 +223,17 @@ class Attribution:
     ships: dict[tuple[int, str], int] = field(default_factory=lambda: defaultdict(int))
     per_claim: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     cargo: list[CargoView] = field(default_factory=list)
+
+
+def _cargo(h: Hauler, commodity: str, tonnes: int, market_id: int | None) -> CargoView:
+    return CargoView(
+        commander=h.commander,
+        name=commodity,
+        tonnes=tonnes,
+        market_id=market_id,
+        system_name=h.system_name,
+        station_name=h.station_name,
+    )
 
 
 def attribute_cargo(haulers: Sequence[Hauler], claims: Sequence[ClaimProgress]) -> Attribution:
@@ -245,20 +258,17 @@ def attribute_cargo(haulers: Sequence[Hauler], claims: Sequence[ClaimProgress]) 
                         room[p.claim.id] -= take
                         out.per_claim[p.claim.id] += take
                         out.ships[(p.claim.market_id, commodity)] += take
-                        out.cargo.append(CargoView(commander=h.commander, name=commodity, tonnes=take,
-                                                   market_id=p.claim.market_id))  # fmt: skip
+                        out.cargo.append(_cargo(h, commodity, take, p.claim.market_id))
                         left -= take
                 if left > 0:
                     site = own[0].claim.market_id
                     out.ships[(site, commodity)] += left
-                    out.cargo.append(
-                        CargoView(commander=h.commander, name=commodity, tonnes=left, market_id=site)
-                    )
+                    out.cargo.append(_cargo(h, commodity, left, site))
                 continue
             target = h.last_delivered if h.last_delivered is not None else h.docked_at
             if target is not None:
                 out.ships[(target, commodity)] += count
-            out.cargo.append(CargoView(commander=h.commander, name=commodity, tonnes=count, market_id=target))
+            out.cargo.append(_cargo(h, commodity, count, target))
     return out
 
 
@@ -448,6 +458,7 @@ def build_boards(
             rates=[] if done else rates(s.ledger, total, now),
             carriers=sorted(c.carrier_id for c in carriers if market_id in c.sites),
             lines=lines,
+            cargo=[c for c in attribution.cargo if c.market_id == market_id],
             claims=[
                 claim_view(
                     p, view, attribution.per_claim.get(p.claim.id, 0), localised.get(p.claim.commodity)

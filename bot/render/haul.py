@@ -11,7 +11,15 @@ from datetime import datetime
 
 import discord
 
-from bot.haul_views import BoardLineView, BoardView, CarrierStockView, HaulClaimView, MineView, PlanView
+from bot.haul_views import (
+    BoardLineView,
+    BoardView,
+    CargoView,
+    CarrierStockView,
+    HaulClaimView,
+    MineView,
+    PlanView,
+)
 from bot.render import figures, limits
 from bot.render.embeds import ACTIVE, COMPLETE, FRESH, INFO
 from bot.render.text import plural, relative, safe, tonnes
@@ -86,6 +94,18 @@ def claim_line(claim: HaulClaimView, *, with_site: bool = False) -> str:
     return text
 
 
+def cargo_line(cargo: CargoView) -> str:
+    """One hold on its way: who, what, where they were last seen."""
+    text = (
+        f"CMDR {safe(cargo.commander)} · {tonnes(cargo.tonnes)} {commodity(cargo.name, cargo.name_localised)}"
+    )
+    if cargo.station_name:
+        text += f" · docked at {site_title(cargo.station_name, 0)}"
+    elif cargo.system_name:
+        text += f" · in {safe(cargo.system_name)}"
+    return text
+
+
 def board_embed(board: BoardView, *, now: datetime) -> discord.Embed:
     """`/haul board` and the second live message of a followed site."""
     title = f"Haul board: {site_title(board.site_name, board.market_id)}"
@@ -122,6 +142,16 @@ def board_embed(board: BoardView, *, now: datetime) -> discord.Embed:
             name=f"Claims · {len(board.claims):,}",
             value=limits.join_lines(
                 [claim_line(c) for c in board.claims], limits.FIELD_VALUE, noun="more claims"
+            ),
+            inline=False,
+        )
+    if board.cargo:
+        embed.add_field(
+            name="In ships",
+            value=limits.join_lines(
+                [cargo_line(c) for c in sorted(board.cargo, key=lambda c: (-c.tonnes, c.commander, c.name))],
+                limits.FIELD_VALUE,
+                noun="more holds",
             ),
             inline=False,
         )

@@ -229,6 +229,8 @@ class HaulService:
                     last_seen=cmdr.last_seen,
                     cargo=cargo,
                     docked_at=docked if docked is not None and guild.site_view(docked) is not None else None,
+                    system_name=cmdr.where.system_name if cmdr.where is not None else None,
+                    station_name=cmdr.where.station_name if cmdr.where is not None else None,
                     last_delivered=last_delivered[cmdr.name][1] if cmdr.name in last_delivered else None,
                 )
             )

@@ -138,6 +138,8 @@ async def test_board_defaults_to_the_site_last_delivered_to_and_adds_up(
     assert f"**Titanium** {titanium:,} t left · in ships 740 · open **{titanium - 740:,}**" in (
         embed.description or ""
     )
+    holds = {f.name: f.value for f in embed.fields}
+    assert holds["In ships"] == "CMDR TEST · 740 t Titanium · docked at H5L-69X"  # where it was loaded
     board = await bot.core.services.hauling.board(GUILD, SITE)
     assert board is not None
     three, day = board.rates

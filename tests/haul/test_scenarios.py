@@ -103,6 +103,10 @@ async def test_two_commanders_cargo_in_flight_and_a_refused_claim(tmp_path: Path
         await w.play("WING", "2025-04-08T21:44:40")
         board = await w.board()
         assert line_of(board, "titanium") == (remaining, 1552, 0, 0, remaining - 1552)
+        assert [(c.commander, c.tonnes, c.station_name) for c in board.cargo] == [
+            ("TEST", 776, "System Colonisation Ship"),
+            ("WING", 776, "System Colonisation Ship"),
+        ]
         assert board.haulers == 2
         assert board.capacity == 776
         assert board.trips == -(-(board.remaining - 1552) // 776)
