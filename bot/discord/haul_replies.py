@@ -185,7 +185,7 @@ class HaulReplies:
                 c for c in await self.hauling.carrier_stock(guild_id) if c.carrier_id == hits[0].carrier_id
             )
             names = {s.market_id: s.station_name for s in await self.queries.sites(guild_id)}
-            return Reply.of(render.carrier_stock_embed(stock, site_names=names))
+            return Reply.of(render.carrier_stock_embed(stock, site_names=names, plans=hits[0]))
         found = await self._site(guild_id, site)
         changed = await self.hauling.link_carrier(
             guild_id, hits[0].carrier_id, found.market_id, remove=remove

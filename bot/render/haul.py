@@ -23,6 +23,7 @@ from bot.haul_views import (
 from bot.render import figures, limits
 from bot.render.embeds import ACTIVE, COMPLETE, FRESH, INFO
 from bot.render.text import plural, relative, safe, tonnes
+from bot.views import CarrierView, TradeOrderView
 
 _SHIP_PREFIX = "$EXT_PANEL_ColonisationShip"
 
@@ -238,12 +239,25 @@ def plan_embed(plan: PlanView) -> discord.Embed:
     return limits.fit_embed(embed)
 
 
-def carrier_stock_embed(carrier: CarrierStockView, *, site_names: dict[int, str | None]) -> discord.Embed:
-    """`/haul carrier <carrier>`: the tracked stock, the snapshot it starts from, and the gap."""
+def _order_line(order: TradeOrderView) -> str:
+    side = "Buying" if order.purchase else "Selling"
+    price = f" at {order.price:,} cr" if order.price else ""
+    amount = tonnes(order.purchase or order.sale or 0)
+    return f"{side} {commodity(order.commodity, order.commodity_localised)} {amount}{price}"
+
+
+def carrier_stock_embed(
+    carrier: CarrierStockView, *, site_names: dict[int, str | None], plans: CarrierView | None = None
+) -> discord.Embed:
+    """`/haul carrier <carrier>`: the tracked stock, the snapshot it starts from, and the gap; with
+    `plans` (the core's carrier view), its pending jump and its buy and sell orders too."""
     title = f"Carrier {safe(carrier.name, fallback=str(carrier.carrier_id))}"
     if carrier.callsign:
         title += f" ({safe(carrier.callsign)})"
     head = [f"In {safe(carrier.system_name)}"]
+    if plans is not None and plans.jump_to:
+        when = f" {relative(plans.departure_time)}" if plans.departure_time else ""
+        head.append(f"Jumping to {safe(plans.jump_to)}{when}")
     if carrier.snapshot_at is not None:
         head.append(
             f"Stock from the owner's Market snapshot {relative(carrier.snapshot_at)}, moved by the "
@@ -271,6 +285,16 @@ def carrier_stock_embed(carrier: CarrierStockView, *, site_names: dict[int, str 
     embed = discord.Embed(
         title=title, description=f"{head_text}\n\n{body}" if body else head_text, colour=INFO
     )
+    if plans is not None and plans.orders:
+        embed.add_field(
+            name="Orders",
+            value=limits.join_lines(
+                [_order_line(o) for o in plans.orders],
+                limits.FIELD_VALUE,
+                noun="more orders",
+            ),
+            inline=False,
+        )
     if gaps:
         embed.add_field(
             name="Gap to the previous snapshot",

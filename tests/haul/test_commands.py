@@ -283,6 +283,8 @@ async def test_carrier_link_needs_manage_server(filled: tuple[ColonyBot, Journal
         "Cargo in use (CarrierStats): 81 t",
         "Serves: no site yet (`/haul carrier <carrier> <site>`)",
     ]
+    (orders,) = embed.fields  # the journal's one CarrierTradeOrder: SaleOrder 21872 titanium, Price 4447
+    assert (orders.name, orders.value) == ("Orders", "Selling Titanium 21,872 t at 4,447 cr")
     fake = interaction()
     embed = await invoke(bot, "carrier", fake, carrier="H5L-69X", site=SHIP)
     assert (
