@@ -82,9 +82,12 @@ async def test_two_commanders_cargo_in_flight_and_a_refused_claim(tmp_path: Path
                             shift=timedelta(seconds=30))  # fmt: skip
         await w.join("TEST", TEST_USER, samples / APRIL)
         await w.join("WING", WING_USER, wing)
-        await w.play(
-            "TEST", "2025-04-08T21:26:03"
-        )  # TEST bought 776 t at Coelho Hub, not yet hauling for a site
+        await w.play("TEST", "2025-04-08T20:26:21")  # bought 776 t of titanium at Coelho Hub
+        mine = await w.services.hauling.mine(GUILD, TEST_USER)
+        assert [(c.name, c.tonnes, c.station_name) for c in mine.cargo] == [("titanium", 776, "Coelho Hub")]
+        await w.play("TEST", "2025-04-08T20:30:52")  # sold to the own carrier: no longer in flight
+        assert (await w.services.hauling.mine(GUILD, TEST_USER)).cargo == []
+        await w.play("TEST", "2025-04-08T21:26:03")  # bought again, not yet hauling for a site
         await w.play("WING", "2025-04-08T21:26:03")
         mine = await w.services.hauling.mine(GUILD, TEST_USER)
         assert [(c.commander, c.name, c.tonnes, c.market_id) for c in mine.cargo] == [
