@@ -134,6 +134,8 @@ class BoardUpdates:
         self._paused: dict[int, float] = {}
         self._notes: dict[int, list[str]] = {}
         self._started: datetime | None = None
+        self._unsaved: set[int] = set()
+        self._stop = asyncio.Event()
         self._since: dict[int, datetime] = {}
         self._told: dict[int, datetime] = {}  # expired claim id -> when it closed
         self._wake = asyncio.Event()
@@ -201,10 +203,18 @@ class BoardUpdates:
                 if self._usable(channel_id):
                     changed = await self._update(guild_id, channel_id, market_id, embed) or changed
         if changed:
+            self._unsaved.add(guild_id)
+        await self._save()
+
+    async def _save(self) -> None:
+        """Stores the message ids of new boards; kept for the next pass when that fails."""
+        for guild_id in sorted(self._unsaved):
             try:
                 await self.store.save(guild_id, self._messages.get(guild_id, {}))
             except Exception:
                 logger.exception("saving the haul board ids of guild %d failed", guild_id)
+            else:
+                self._unsaved.discard(guild_id)
 
     def _usable(self, channel_id: int) -> bool:
         return self._paused.get(channel_id, 0.0) <= self.clock()
@@ -287,11 +297,13 @@ class BoardUpdates:
             self._wake.set()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
                 await self.flush()
             except Exception:
                 logger.exception("haul boards pass failed")
+            if self._stop.is_set():
+                break
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
@@ -304,10 +316,12 @@ class BoardUpdates:
             await self._consumer
             self._consumer = None
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Not cancelled: a pass is let finish, so no database transaction is cut in the middle.
+            self._stop.set()
+            self._wake.set()
+            await self._task
             self._task = None
+        await self._save()
 
 
 async def offline_boards(services: Services, channels: ChannelUpdates) -> BoardUpdates:
