@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Discriminator, Field, Tag
+from pydantic import Field
 
 from wire._base import SCHEMA_VERSION, WireModel
-from wire.events import KnownEvent, UnknownEvent, event_kind
+from wire.events import KnownEvent, UnknownEvent
 
 MAX_EVENTS_PER_BATCH = 5000
 
-AnyEvent = Annotated[
-    Annotated[KnownEvent, Tag("known")] | Annotated[UnknownEvent, Tag("unknown")],
-    Discriminator(event_kind),
-]
+# Known kinds first (a tagged union on `kind`, validated straight from JSON), then the fallback for
+# kinds a newer uploader sends. A callable discriminator would do the same routing but makes
+# pydantic build a Python dict of every event first: three times the intake's validation cost.
+AnyEvent = Annotated[KnownEvent | UnknownEvent, Field(union_mode="left_to_right")]
 
 
 class Batch(WireModel):

@@ -9,7 +9,7 @@ no ship names, no credits, no text chat.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -371,20 +371,21 @@ KNOWN_KINDS: frozenset[str] = frozenset(
 )
 
 
+def _not_a_known_kind() -> str:
+    # A kind this version knows never falls back to UnknownEvent: an invalid known event must be
+    # refused with its own errors, not kept as "unknown".
+    return r"^(?!(?:" + "|".join(sorted(KNOWN_KINDS)) + r")$)[a-z0-9_]{1,64}$"
+
+
 class UnknownEvent(WireModel):
     """An event of a kind this version does not know (sent by a newer uploader): kept, not used."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    # Python's `re` for the look-ahead in `kind`; only this model's fields use it.
+    model_config = ConfigDict(extra="allow", frozen=True, regex_engine="python-re")
 
     id: EventId
-    kind: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
+    kind: Annotated[str, Field(pattern=_not_a_known_kind())]
     timestamp: GameTime
-
-
-def event_kind(value: Any) -> str:
-    """Route a raw event to its model: known kinds by name, everything else to `UnknownEvent`."""
-    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
-    return "known" if kind in KNOWN_KINDS else "unknown"
 
 
 def event_time(event: KnownEvent | UnknownEvent) -> datetime:

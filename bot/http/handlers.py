@@ -20,7 +20,7 @@ from bot.http.keys import MODE, SERVICES, SETTINGS, STARTED, TOKEN
 from bot.notify.feed import FeedClosedError
 from bot.store.tokens import TokenRecord
 from bot.views import SiteView
-from wire import KNOWN_KINDS, SCHEMA_VERSION, Batch
+from wire import KNOWN_KINDS, SCHEMA_VERSION, Batch, UnknownEvent
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +41,15 @@ def _token(request: web.Request) -> TokenRecord:
 
 
 def _is_tag(previous: int | str | None, part: str) -> bool:
-    union = isinstance(previous, int) and part in ("known", "unknown")
-    return union or (previous == "known" and part in KNOWN_KINDS)
+    """A union member's name in pydantic's loc: the known kinds' tagged union, its tag, or the
+    fallback for unknown kinds (see wire.batch.AnyEvent)."""
+    if isinstance(previous, int):
+        return part.startswith("tagged-union[") or part == UnknownEvent.__name__
+    return isinstance(previous, str) and previous.startswith("tagged-union[") and part in KNOWN_KINDS
 
 
 def error_path(loc: Sequence[int | str]) -> str:
-    """`events[3].market_id` from pydantic's loc, without the union tags ('known', 'depot')."""
+    """`events[3].market_id` from pydantic's loc, without the union parts ('tagged-union[...]', 'depot')."""
     out = ""
     previous: int | str | None = None
     for part in loc:
@@ -58,8 +61,28 @@ def error_path(loc: Sequence[int | str]) -> str:
     return out or "body"
 
 
+def _relevant_errors(errors: list[Any]) -> list[Any]:
+    """One branch's errors per event: an event of a kind we know is judged as that kind; one of a
+    kind we do not know (a newer uploader's) by the fallback's few rules (id, kind, timestamp)."""
+    fallback = UnknownEvent.__name__
+    unknown_kind: set[object] = set()
+    for e in errors:
+        loc = e["loc"]
+        if len(loc) > 3 and loc[2] == fallback and loc[3] != "kind":
+            unknown_kind.add(loc[1])  # its kind passed as an unknown one: that branch speaks
+    kept = []
+    for e in errors:
+        loc = e["loc"]
+        if len(loc) > 2 and isinstance(loc[1], int) and isinstance(loc[2], str):
+            from_fallback = loc[2] == fallback
+            if from_fallback != (loc[1] in unknown_kind):
+                continue
+        kept.append(e)
+    return kept or errors
+
+
 def describe_errors(exc: ValidationError) -> str:
-    errors = exc.errors(include_url=False, include_input=False)
+    errors = _relevant_errors(exc.errors(include_url=False, include_input=False))
     shown = "; ".join(f"{error_path(e['loc'])}: {e['msg']}" for e in errors[:MAX_ERRORS_SHOWN])
     more = len(errors) - MAX_ERRORS_SHOWN
     return shown + (f"; and {more} more" if more > 0 else "")

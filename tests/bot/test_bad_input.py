@@ -62,6 +62,16 @@ async def test_schema_violation_is_422_with_the_field_path(bot_api: Bot) -> None
     status, body, _ = await _raw(bot_api, orjson.dumps(batch([good, bad])), token)
     assert status == 422
     assert body == {"error": {"code": "invalid", "message": "events[1].market_id: Field required"}}
+    # An event of a kind this bot does not know is judged by the fallback's rules only...
+    stranger = {"kind": "from_a_newer_uploader", "timestamp": "2025-04-08T21:00:00Z"}
+    status, body, _ = await _raw(bot_api, orjson.dumps(batch([good, stranger])), token)
+    assert status == 422
+    assert body == {"error": {"code": "invalid", "message": "events[1].id: Field required"}}
+    # ... and one with no usable kind says so.
+    nameless = {**good, "kind": "Not A Kind"}
+    status, body, _ = await _raw(bot_api, orjson.dumps(batch([nameless])), token)
+    assert status == 422
+    assert body["error"]["message"].startswith("events[0]: Input tag 'Not A Kind' found using 'kind'")
     # A valid JSON document that is not a batch at all.
     status, body, _ = await _raw(bot_api, b"[1, 2]", token)
     assert status == 422
