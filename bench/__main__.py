@@ -163,8 +163,8 @@ def soak_rows(_: str, data: dict[str, Any] | None) -> list[Row]:
             "soak",
             "line written -> stored p99, outside start-up/outages",
             f"{data['calm_p99_ms']:,.0f} ms",
-            "< 1000 ms",  # the live latency target, here through 50 uploaders and the bot's store
-            _check(data["calm_p99_ms"] < 1000),
+            "-",  # no target set: 50 uploaders, the writers and the bot share this machine's CPUs
+            "-",
         ),
         Row(
             "soak",

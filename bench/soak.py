@@ -14,8 +14,9 @@ and normaliser, then the bot's pure colony state), that:
   - every site (GET /api/v1/sites) and the leaderboard equal the state computed from the journals:
     nothing lost, nothing counted twice.
 It prints events written, expected, received, stored, duplicates refused, lost, extra, the line
-written -> event stored latency (p50, p99; outages included), and the peak memory (VmHWM) of the bot
-and of the largest uploader.
+written -> event stored latency (p50 and p99 of all lines, outages included; p99 of the lines
+written outside the uploaders' start-up and a few seconds after each kill), and the peak memory
+(VmHWM) of the bot and of the largest uploader.
 
     python -m bench.soak [--commanders 50] [--seconds 120] [--bot-kills 5] [--uploader-kills 20]
 """
@@ -254,6 +255,15 @@ def stored_count(db: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM events WHERE guild_id = ?", (GUILD,)).fetchone()[0])
 
 
+async def ready(commanders: list[Commander], bound: float) -> None:
+    """Until every uploader has opened its outbox (it is then running), within `bound` seconds."""
+    started = time.monotonic()
+    while not all((c.state / "outbox.sqlite3").exists() for c in commanders):
+        if time.monotonic() - started > bound:
+            raise TimeoutError(f"the uploaders did not all start within {bound:.0f} s")
+        await asyncio.sleep(0.1)  # a bounded poll of the condition
+
+
 async def settle(db: Path, expected: int, bound: float) -> float:
     """Seconds until the bot holds `expected` events (or more); raises after `bound` seconds."""
     started = time.monotonic()
@@ -348,8 +358,7 @@ async def run_soak(cfg: SoakConfig, work: Path, say: Callable[[str], None] = pri
     sampler = asyncio.create_task(sample_memory(bot, uploaders, stop_sampling))
     try:
         await asyncio.gather(*(u.start() for u in uploaders))
-        # The uploaders' own start-up counts as an outage for the latency outside outages.
-        result.outages.append((time.time(), time.time() + UPLOADER_RECOVERY, None))
+        await ready(commanders, STARTUP * 4)
         say(f"soak: {cfg.commanders} commanders, {sum(c.line_count for c in squad.commanders)} lines over "
             f"{cfg.seconds:.0f} s; chaos: {cfg.bot_kills} bot and {cfg.uploader_kills} uploader "
             "kills")  # fmt: skip
