@@ -137,17 +137,41 @@ class Database:
                 raise StoreError(f"migration {name} failed on {self.path}: {exc}") from exc
         self.schema_version = int(str(await self._scalar("PRAGMA user_version")))
 
+    async def _complete(self, sql: str) -> None:
+        """Run `sql` to its end even when the caller is cancelled meanwhile: it runs on aiosqlite's
+        thread either way, and returning before it did would leave the connection in a state
+        nobody saw (a BEGIN with no ROLLBACK after it)."""
+        task = asyncio.ensure_future(self.conn.execute(sql))
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            await task
+            raise
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT under the lock; ROLLBACK on any exception or cancellation,
+        so the connection always goes back outside a transaction."""
         async with self.lock:
             conn = self.conn
-            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                await self._complete("BEGIN IMMEDIATE")
+            except asyncio.CancelledError:
+                if conn.in_transaction:
+                    await self._complete("ROLLBACK")
+                raise
             try:
                 yield conn
             except BaseException:
-                await conn.execute("ROLLBACK")
+                await self._complete("ROLLBACK")
                 raise
-            await conn.execute("COMMIT")
+            try:
+                await self._complete("COMMIT")
+            except Exception:
+                # A COMMIT refused (busy, disk full) can leave the transaction open: close it.
+                if conn.in_transaction:
+                    await self._complete("ROLLBACK")
+                raise
 
 
 class Checkpointer:

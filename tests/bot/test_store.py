@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -83,5 +84,31 @@ async def test_events_are_append_only(tmp_path: Path) -> None:
                     await conn.execute(sql)
         async with db.conn.execute("SELECT payload FROM events") as cur:
             assert await cur.fetchall() == [("{}",)]
+    finally:
+        await db.close()
+
+
+async def test_a_transaction_cancelled_while_it_begins_leaves_the_connection_clean(tmp_path: Path) -> None:
+    db = Database(tmp_path / "colony.db")
+    await db.open()
+    try:
+        entered = False
+
+        async def writer() -> None:
+            nonlocal entered
+            async with db.transaction():
+                entered = True
+
+        task = asyncio.create_task(writer())
+        await asyncio.sleep(0)  # a scheduling turn: the task is now awaiting its BEGIN
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not entered
+        await db.conn.execute("SELECT 1")  # aiosqlite runs statements in order: BEGIN is done
+        assert not db.conn.in_transaction
+        async with db.transaction() as conn:  # and the next writer is not told "within a transaction"
+            await conn.execute("SELECT 1")
+        assert not db.conn.in_transaction
     finally:
         await db.close()
