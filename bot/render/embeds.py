@@ -11,6 +11,7 @@ from datetime import datetime
 
 import discord
 
+from bot.domain.hauling import DEFAULT_CAPACITY as HAULER_DEFAULT_CAPACITY
 from bot.render import figures, limits
 from bot.render.text import absolute, bar, percent, plural, relative, safe, tonnes
 from bot.views import CarrierView, CommodityTotalView, LeaderboardEntry, SiteView
@@ -22,8 +23,8 @@ FRESH = discord.Colour(0x95A5A6)  # nothing delivered yet
 INFO = discord.Colour(0x5865F2)
 ERROR = discord.Colour(0xE67E22)
 
-# The biggest hauler's hold (Type-9 Heavy, fully fitted) sizes "trips left" unless told otherwise.
-DEFAULT_CAPACITY = 784
+# "Trips left" use the active haulers' mean hold; this when none is known (one number everywhere).
+DEFAULT_CAPACITY = HAULER_DEFAULT_CAPACITY
 _SHIP_PREFIX = "$EXT_PANEL_ColonisationShip"
 
 
