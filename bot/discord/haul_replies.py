@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from bot.discord.replies import CommandError, find_site, plain_site_name
+from bot.discord.replies import CommandError, find_carrier, find_site, plain_site_name
 from bot.haul_views import BoardView
 from bot.render import embeds
 from bot.render import haul as render
@@ -168,29 +168,18 @@ class HaulReplies:
         """Without a site: the carrier's tracked stock and gap. With one: link it (or unlink)."""
         if site and not can_manage:
             raise CommandError("Only members with the Manage Server permission can link carriers to sites.")
-        carriers = await self.queries.carriers(guild_id)
-        wanted = carrier.strip().casefold()
-        hits = [
-            c
-            for c in carriers
-            if wanted in {str(c.carrier_id), (c.callsign or "").casefold(), (c.name or "").casefold()}
-        ]
-        if len(hits) != 1:
-            raise CommandError(
-                f"No squadron carrier matches \u201c{safe(carrier)}\u201d: pick one from the list while "
-                "typing (`/colony carrier` lists them)."
-            )
+        chosen = find_carrier(await self.queries.carriers(guild_id), carrier)
         if not site:
             stock = next(
-                c for c in await self.hauling.carrier_stock(guild_id) if c.carrier_id == hits[0].carrier_id
+                c for c in await self.hauling.carrier_stock(guild_id) if c.carrier_id == chosen.carrier_id
             )
             names = {s.market_id: s.station_name for s in await self.queries.sites(guild_id)}
-            return Reply.of(render.carrier_stock_embed(stock, site_names=names, plans=hits[0]))
+            return Reply.of(render.carrier_stock_embed(stock, site_names=names, plans=chosen))
         found = await self._site(guild_id, site)
         changed = await self.hauling.link_carrier(
-            guild_id, hits[0].carrier_id, found.market_id, remove=remove
+            guild_id, chosen.carrier_id, found.market_id, remove=remove
         )
-        name = safe(hits[0].name or hits[0].callsign, fallback=str(hits[0].carrier_id))
+        name = safe(chosen.name or chosen.callsign, fallback=str(chosen.carrier_id))
         where = safe(plain_site_name(found))
         if remove:
             text = (

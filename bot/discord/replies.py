@@ -92,6 +92,22 @@ def carrier_choices(carriers: Sequence[CarrierView], current: str) -> list[Choic
     ][:MAX_CHOICES]
 
 
+def find_carrier(carriers: Sequence[CarrierView], text: str) -> CarrierView:
+    """A squadron carrier from an autocomplete value (its id), its callsign or its name."""
+    wanted = text.strip().casefold()
+    hits = [
+        c
+        for c in carriers
+        if wanted in {str(c.carrier_id), (c.callsign or "").casefold(), (c.name or "").casefold()}
+    ]
+    if len(hits) != 1:
+        raise CommandError(
+            f"No squadron carrier matches \u201c{safe(text)}\u201d: pick one from the list while "
+            "typing (`/colony carrier` alone lists them)."
+        )
+    return hits[0]
+
+
 def find_site(sites: Sequence[SiteView], text: str) -> SiteView:
     """A site from an autocomplete value (its MarketID) or a typed name; re-validated here because
     Discord lets users send anything."""
@@ -301,18 +317,7 @@ class ColonyReplies:
         carriers = await self.queries.carriers(guild_id)
         if not carrier:
             return Reply.of(embeds.carriers_embed(carriers, now=now))
-        wanted = carrier.strip().casefold()
-        hits = [
-            c
-            for c in carriers
-            if wanted in {str(c.carrier_id), (c.callsign or "").casefold(), (c.name or "").casefold()}
-        ]
-        if len(hits) != 1:
-            raise CommandError(
-                f"No squadron carrier matches \u201c{safe(carrier)}\u201d: pick one from the "
-                "list while typing, or use `/colony carrier` alone to list them."
-            )
-        return Reply.of(embeds.carrier_embed(hits[0], now=now))
+        return Reply.of(embeds.carrier_embed(find_carrier(carriers, carrier), now=now))
 
     def help(self) -> Reply:
         lines = [

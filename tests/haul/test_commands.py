@@ -294,7 +294,7 @@ async def test_carrier_link_needs_manage_server(filled: tuple[ColonyBot, Journal
     embed = await invoke(bot, "carrier", fake, carrier="Nope", site=SHIP)
     assert refusal(fake, embed) == (
         "No squadron carrier matches \u201cNope\u201d: pick one from the list while typing "
-        "(`/colony carrier` lists them)."
+        "(`/colony carrier` alone lists them)."
     )
     embed = await invoke(bot, "carrier", interaction(manage=True), carrier="H5L-69X", site=SHIP)
     assert embed.description == (
