@@ -142,6 +142,13 @@ def soak_rows(_: str, data: dict[str, Any] | None) -> list[Row]:
     return [
         Row("soak", f"{who}: events lost ({chaos})", str(data["lost"]), "0", _check(data["lost"] == 0)),
         Row(
+            "soak",
+            "events lost to id collisions between commanders",
+            str(data["collided"]),
+            "0",
+            _check(data["collided"] == 0),
+        ),
+        Row(
             "soak", "events stored that no journal holds", str(data["extra"]), "0", _check(data["extra"] == 0)
         ),
         Row(

@@ -10,7 +10,9 @@ about two thirds noise. Writers append each commander's lines at game pace, comp
 At the end (every line written, every process up again) it waits, with a bound, until the bot has
 stored as many events as the journals hold, then checks, straight from the journal files (reader
 and normaliser, then the bot's pure colony state), that:
-  - the stored event ids are exactly the journals' ones (lost = 0, extra = 0);
+  - the stored event ids are exactly the journals' ones (lost = 0, extra = 0), and no two
+    commanders' journal lines share an id (the bot keeps one event per id and guild, so a shared id
+    loses the second commander's event: counted as lost to id collisions);
   - every site (GET /api/v1/sites) and the leaderboard equal the state computed from the journals:
     nothing lost, nothing counted twice.
 It prints events written, expected, received, stored, duplicates refused, lost, extra, the line
@@ -80,6 +82,8 @@ class SoakResult:
     stored: int = 0
     duplicates: int = 0
     lost: int = 0
+    collided: int = 0  # events of a commander lost because another commander's line had the same id
+    collisions: list[str] = field(default_factory=list)  # a few of them, described
     extra: int = 0
     sites_equal: bool = False
     leaderboard_equal: bool = False
@@ -98,7 +102,13 @@ class SoakResult:
 
     @property
     def ok(self) -> bool:
-        return self.lost == 0 and self.extra == 0 and self.sites_equal and self.leaderboard_equal
+        return (
+            self.lost == 0
+            and self.collided == 0
+            and self.extra == 0
+            and self.sites_equal
+            and self.leaderboard_equal
+        )
 
     def percentile(self, pct: float, *, calm: bool = False) -> float:
         values = self.calm_latencies if calm else self.latencies
@@ -293,11 +303,18 @@ def analyse(
     """Compare the bot's events with the journals'; returns the expected read models (JSON)."""
     state = GuildState(GUILD)
     expected_ids: set[str] = set()
+    owners: dict[str, list[str]] = {}
     for commander in commanders:
         for event in journal_events(commander):
             expected_ids.add(event.id)
+            owners.setdefault(event.id, []).append(
+                f"{commander.journals.name} {event.kind} {event.source}@{event.offset}"
+            )
             state.apply(Envelope(event, commander.user_id, commander.token_id))
-    result.expected = len(expected_ids)
+    result.expected = sum(len(v) for v in owners.values())
+    shared = [v for v in owners.values() if len(v) > 1]
+    result.collided = sum(len(v) - 1 for v in shared)
+    result.collisions = ["; ".join(v) for v in shared[:3]]
     with sqlite3.connect(db) as conn:
         rows = conn.execute(
             "SELECT id, received_at, json_extract(payload, '$.commander'), "
@@ -403,7 +420,8 @@ def report(result: SoakResult) -> list[str]:
         f"  journal lines written {result.lines_written:,}; events in the journals {result.expected:,}",
         f"  events received {result.received:,}, stored {result.stored:,}, "
         f"duplicates refused {result.duplicates:,}",
-        f"  lost {result.lost} (target 0), extra {result.extra} (target 0); sites equal to the journals: "
+        f"  lost {result.lost} (target 0), lost to event id collisions between commanders "
+        f"{result.collided} (target 0), extra {result.extra} (target 0); sites equal to the journals: "
         f"{result.sites_equal} ({result.sites} sites); leaderboard equal: {result.leaderboard_equal} "
         f"({result.tonnes:,} t delivered)",
         f"  line written -> stored: p50 {result.percentile(50) * 1000:.0f} ms, "
@@ -413,6 +431,7 @@ def report(result: SoakResult) -> list[str]:
         f"  peak memory: bot {result.bot_peak_kib / 1024:.0f} MB, "
         f"largest uploader {result.uploader_peak_kib / 1024:.0f} MB",
         *([f"  MISMATCH {result.mismatch}"] if result.mismatch else []),
+        *(f"  same id in two commanders' journals: {c}" for c in result.collisions),
         f"  {'OK: nothing lost, nothing counted twice' if result.ok else 'FAILED'}",
     ]
 
@@ -423,8 +442,9 @@ def figures(result: SoakResult) -> dict[str, Any]:
         "commanders": cfg.commanders, "seconds": cfg.seconds, "bot_kills": result.bot_kills,
         "uploader_kills": result.uploader_kills, "lines": result.lines_written, "expected": result.expected,
         "received": result.received, "stored": result.stored, "duplicates": result.duplicates,
-        "lost": result.lost, "extra": result.extra, "sites_equal": result.sites_equal,
-        "leaderboard_equal": result.leaderboard_equal, "p50_ms": result.percentile(50) * 1000,
+        "lost": result.lost, "collided": result.collided, "extra": result.extra,
+        "sites_equal": result.sites_equal, "leaderboard_equal": result.leaderboard_equal,
+        "p50_ms": result.percentile(50) * 1000,
         "p99_ms": result.percentile(99) * 1000,
         "calm_p99_ms": result.percentile(99, calm=True) * 1000, "bot_peak_mb": result.bot_peak_kib / 1024,
         "uploader_peak_mb": result.uploader_peak_kib / 1024, "ok": result.ok,
