@@ -1,20 +1,15 @@
 """Two commanders whose sessions start in the same second, with the same game build and language,
 write byte-identical Fileheader lines; an identical later line at the same byte offset (an empty
 `Cargo` at login, a depot snapshot of a shared site) then gets the same event id in both journals
-(the id is seeded by the file's first line, its offset and its bytes, nothing of the commander).
-The bot keeps one event per id and guild, so the second commander's event is refused as a
-duplicate: lost. The 50-commander soak meets it a few times per run.
-
-Kept as a strict expected failure until the id scheme namespaces ids per commander (or the bot keys
-events by uploader): then this test passes, strict xfail turns that into a failure, and the marker
-goes.
+The bot keeps one event per id and guild, so were the id seeded by the file's first line, the
+offset and the line's bytes alone, the second commander's event would be refused as a duplicate:
+lost (the 50-commander soak met it a few times per run). Ids also carry the commander the file
+names (its FID, else the name): through the real bot, both are stored.
 """
 
 from __future__ import annotations
 
 import json
-
-import pytest
 
 from tests.bot._helpers import Bot, batch
 from uploader.journal.reader import split_lines
@@ -43,9 +38,6 @@ def _journal(name: str, fid: str) -> list[KnownEvent]:
     return Normaliser().feed("Journal.2031-06-01T183052.01.log", fingerprint, split_lines(data, 0))
 
 
-@pytest.mark.xfail(
-    strict=True, reason="event ids of identical lines collide across commanders (see module doc)"
-)
 async def test_identical_lines_of_two_commanders_are_two_events(bot_api: Bot) -> None:
     ada, bob = _journal("Ada Quill", "F10000001"), _journal("Bob Quill", "F10000002")
     assert [e.kind for e in ada] == [e.kind for e in bob] == ["commander", "cargo"]
@@ -54,4 +46,4 @@ async def test_identical_lines_of_two_commanders_are_two_events(bot_api: Bot) ->
         body = batch([json.loads(e.model_dump_json()) for e in events])
         assert (await bot_api.post(token, body))[0] == 200
     stored, _ = await bot_api.snapshot()
-    assert stored == len(ada) + len(bob)  # today: 3, Bob's Cargo refused as Ada's duplicate
+    assert stored == len(ada) + len(bob)

@@ -183,13 +183,17 @@ def id_seed(file_fingerprint: str) -> Any:
     return hashlib.blake2b(file_fingerprint.encode("ascii") + b"\x00", digest_size=16)
 
 
-def event_id(file_fingerprint: str, offset: int, data: bytes) -> str:
+def event_id(file_fingerprint: str, offset: int, data: bytes, owner: str = "") -> str:
     """The wire event id of one line: the same line gives the same id however often it is read.
 
-    blake2b(digest_size=16) over the file's fingerprint, the line's byte offset and its bytes
-    (NULs stripped), each of the first two followed by a NUL.
+    blake2b(digest_size=16) over the file's fingerprint, the journal's owner, the line's byte
+    offset and its bytes (NULs stripped), each of the first three followed by a NUL. The owner is
+    the commander's FID (else name) once this file has named them, "" before: two commanders who
+    started the game in the same second write identical Fileheaders, and an identical line at the
+    same offset of their journals must still be two events.
     """
     h = id_seed(file_fingerprint)
+    h.update(owner.encode("utf-8") + b"\x00")
     h.update(b"%d\x00" % offset)
     h.update(data)
     return str(h.hexdigest())

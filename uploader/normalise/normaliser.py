@@ -110,6 +110,10 @@ class NormaliserState(BaseModel):
     # emitted snapshot's bytes minus its timestamp (fast path, before parsing) and of its content.
     last_snapshot_raw: dict[str, str] = Field(default_factory=dict)
     last_snapshot_key: dict[str, str] = Field(default_factory=dict)
+    # The commander this file has named (FID, else name) and the file it applies to: part of
+    # every event id (see `event_id`); "" until the file's Commander / LoadGame line.
+    id_file: str | None = None
+    id_owner: str = ""
 
 
 class NormaliserStats(BaseModel):
@@ -134,6 +138,8 @@ class _Context:
     known_carriers: list[int] = field(default_factory=list)
     last_snapshot_raw: dict[str, str] = field(default_factory=dict)
     last_snapshot_key: dict[str, str] = field(default_factory=dict)
+    id_file: str | None = None
+    id_owner: str = ""
 
 
 def scan_event_name(data: bytes) -> bytes | None:
@@ -180,8 +186,9 @@ def without_timestamp(data: bytes) -> bytes:
     return data[:q1] + data[q2:]
 
 
-def _line_id(seed: Any, offset: int, data: bytes) -> str:
-    h = seed.copy()
+def _line_id(seed: Any, owner: str, offset: int, data: bytes) -> str:
+    h = seed.copy()  # `event_id`, with the fingerprint already fed
+    h.update(owner.encode("utf-8") + b"\x00")
     h.update(b"%d\x00" % offset)
     h.update(data)
     return str(h.hexdigest())
@@ -220,7 +227,7 @@ class _Line:
 
     def base(self, ctx: _Context) -> dict[str, object]:
         return {
-            "id": _line_id(self.seed, self.raw.offset, self.raw.data),
+            "id": _line_id(self.seed, ctx.id_owner, self.raw.offset, self.raw.data),
             "timestamp": self.timestamp,
             "source": self.source,
             "offset": self.raw.offset,
@@ -271,6 +278,8 @@ class Normaliser:
             known_carriers=list(c.known_carriers),
             last_snapshot_raw={**c.last_snapshot_raw, **{k: _digest(v) for k, v in self._last_raw.items()}},
             last_snapshot_key=dict(c.last_snapshot_key),
+            id_file=c.id_file,
+            id_owner=c.id_owner,
         )
 
     @property
@@ -283,7 +292,7 @@ class Normaliser:
         # Without side files a Market line can give nothing: it is then not even parsed.
         handlers = _HANDLERS if self._side_files is not None else _HANDLERS_WITHOUT_SIDE_FILES
         count = duplicates = 0  # plain ints: a pydantic attribute set per line costs real time
-        seed = id_seed(fingerprint)
+        seed = self._start_file(fingerprint)
         # This loop runs for every line of every journal: keep its common path (an event we do
         # not send) to a few C-level calls.
         for raw in lines:
@@ -339,7 +348,7 @@ class Normaliser:
             handlers, pattern = _HANDLERS_WITHOUT_SIDE_FILES, _RELEVANT_RE_WITHOUT_SIDE_FILES
         out: list[KnownEvent] = []
         duplicates = 0
-        seed = id_seed(fingerprint)
+        seed = self._start_file(fingerprint)
         base = chunk.base
         rfind, find = data.rfind, data.find
         last_start = -1
@@ -359,6 +368,14 @@ class Normaliser:
             )
         self._count(count, duplicates, out)
         return out
+
+    def _start_file(self, fingerprint: str) -> Any:
+        """The id seed of a file; a file not seen last has not named its commander yet."""
+        ctx = self._ctx
+        if ctx.id_file != fingerprint:
+            ctx.id_file = fingerprint
+            ctx.id_owner = ""
+        return id_seed(fingerprint)
 
     def _count(self, lines: int, duplicates: int, out: list[KnownEvent]) -> None:
         stats = self._stats
@@ -726,12 +743,15 @@ class Normaliser:
         if fid is not None and len(fid) > _MAX_FID:
             fid = None  # not a Frontier ID we can carry; the name still identifies the journal
         if not always and name == ctx.commander and (fid is None or fid == ctx.fid):
+            ctx.id_owner = ctx.fid or name  # this file names its commander (see `event_id`)
             return []  # LoadGame right after Commander: already said
         if fid is None and name == ctx.commander:
             fid = ctx.fid  # LoadGame without FID (old journals) of the same commander
         event = CommanderEvent(**{**line.base(ctx), "commander": name, "fid": fid}, name=name)
         ctx.commander = name
         ctx.fid = fid
+        # From the next line on, this file's event ids carry its owner (see `event_id`).
+        ctx.id_owner = fid or name
         return [event]
 
     def _commander(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
