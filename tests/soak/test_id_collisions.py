@@ -1,10 +1,9 @@
 """Two commanders whose sessions start in the same second, with the same game build and language,
 write byte-identical Fileheader lines; an identical later line at the same byte offset (an empty
-`Cargo` at login, a depot snapshot of a shared site) then gets the same event id in both journals
-The bot keeps one event per id and guild, so were the id seeded by the file's first line, the
-offset and the line's bytes alone, the second commander's event would be refused as a duplicate:
-lost (the 50-commander soak met it a few times per run). Ids also carry the commander the file
-names (its FID, else the name): through the real bot, both are stored.
+`Cargo` at login, a depot snapshot of a shared site) once got the same event id in both journals,
+and the bot, which keeps one event per id and guild, refused the second commander's event as a
+duplicate: lost. The 50-commander soak met it a few times per run. Ids now carry the commander the
+journal names; this holds it through the real bot.
 """
 
 from __future__ import annotations
