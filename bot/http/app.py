@@ -22,6 +22,8 @@ def create_app(
         middlewares=[middleware.errors, middleware.compress, middleware.auth],
         # aiohttp's own cap for request.read(); the intake counts the stream itself (see handlers).
         client_max_size=settings.max_body_bytes,
+        # The intake decodes gzip/deflate itself, bounded and with clear errors (handlers._read_body).
+        handler_args={"auto_decompress": False},
     )
     app[SERVICES] = services
     app[SETTINGS] = settings

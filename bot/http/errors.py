@@ -10,16 +10,27 @@ from aiohttp import web
 
 class ApiError(Exception):
     def __init__(
-        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        close: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = dict(headers or {})
+        # The request body was not read to its end: the connection cannot serve another request.
+        self.close = close
 
     def response(self) -> web.Response:
-        return error_response(self.status, self.code, self.message, self.headers)
+        response = error_response(self.status, self.code, self.message, self.headers)
+        if self.close:
+            response.force_close()
+        return response
 
 
 def error_response(

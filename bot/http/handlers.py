@@ -88,25 +88,66 @@ def describe_errors(exc: ValidationError) -> str:
     return shown + (f"; and {more} more" if more > 0 else "")
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it is known to exceed `limit`.
+# zlib window bits per Content-Encoding: gzip's header, zlib's header, or raw deflate (some clients
+# send raw deflate under "deflate"; tried when the zlib header is wrong).
+_DECODINGS: dict[str, tuple[int, ...]] = {"gzip": (31,), "x-gzip": (31,), "deflate": (15, -15)}
 
-    The declared length is checked before reading anything; the (decompressed) stream is counted as
-    it arrives, so a gzip bomb stops at the limit too.
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    """The request body, decoded, refused with 413 as soon as it is known to exceed `limit`.
+
+    The declared length is checked before reading anything; the raw stream is counted as it
+    arrives and the decoded body is never let grow past the limit, so a gzip bomb stops there.
+    We decode ourselves (the app runs with aiohttp's auto_decompress off): aiohttp's own decoder
+    raised from inside its parser on a bad stream and could leave the kept-alive connection stuck.
+    A refused body that was not read to its end closes the connection.
     """
-    too_large = ApiError(413, "too_large", f"body larger than {limit} bytes; send smaller batches")
+    too_large = ApiError(
+        413, "too_large", f"body larger than {limit} bytes; send smaller batches", close=True
+    )
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in _DECODINGS and encoding not in ("", "identity"):
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"Content-Encoding {encoding[:40]!r} is not supported; send gzip, deflate or none",
+            close=True,
+        )
     if request.content_length is not None and request.content_length > limit:
         raise too_large
-    body = bytearray()
+    raw = bytearray()
     try:
         async for chunk in request.content.iter_chunked(64 * 1024):
-            body += chunk
-            if len(body) > limit:
+            raw += chunk
+            if len(raw) > limit:
                 raise too_large
-    except (RequestPayloadError, zlib.error) as exc:  # bad gzip, broken chunked encoding
+    except RequestPayloadError as exc:  # broken chunked encoding, a body cut short
         reason = " ".join(str(getattr(exc, "message", exc)).split())
-        raise ApiError(400, "malformed", f"body could not be decoded: {reason}") from exc
-    return bytes(body)
+        raise ApiError(400, "malformed", f"body could not be read: {reason}", close=True) from exc
+    if encoding not in _DECODINGS:
+        return bytes(raw)
+    return _decode(bytes(raw), encoding, limit, too_large)
+
+
+def _decode(raw: bytes, encoding: str, limit: int, too_large: ApiError) -> bytes:
+    reason = "empty body"
+    for wbits in _DECODINGS[encoding]:
+        decoder = zlib.decompressobj(wbits)
+        try:
+            body = decoder.decompress(raw, limit + 1)
+        except zlib.error as exc:
+            reason = str(exc)
+            continue
+        if len(body) > limit:
+            raise too_large
+        if not decoder.eof:
+            reason = "the compressed stream ends early"
+            continue
+        if decoder.unused_data:
+            reason = "data after the end of the compressed stream"
+            continue
+        return body
+    raise ApiError(400, "malformed", f"body could not be decoded as {encoding}: {reason}")
 
 
 @routes.get("/api/v1/health", name="health")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import io
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -222,3 +224,35 @@ async def test_hostile_names_are_stored_as_they_are_and_printed_safely(bot_api: 
     assert line.count("\n") == 1  # one line
     assert "\x1b" not in line  # no terminal escapes
     assert len(line) < 400  # names are cut short on the console
+
+
+async def test_every_content_encoding_gets_an_answer_and_the_connection_keeps_serving(
+    tmp_path: Path,
+) -> None:
+    # One kept-alive client connection throughout: a refused body must neither hang its own answer
+    # nor the next request on that connection (aiohttp's own decoder once left it stuck).
+    async with running_bot(make_settings(tmp_path, max_body_bytes=64 * 1024)) as bot:
+        token = await _seeded(bot)
+        before = await bot.snapshot()
+        zeros = gzip.compress(b" " * (256 * 1024))  # a small gzip that decodes past the limit
+        cases: list[tuple[bytes, str, int, str]] = [
+            (b"\xf2\x9e\xb5\x9d\xc3\xac\xc3\x8c\xc3\xbag", "deflate", 400, "body could not be decoded as"),
+            (gzip.compress(_body())[:20], "gzip", 400, "body could not be decoded as gzip: the compressed"),
+            (gzip.compress(_body()) + b"tail", "gzip", 400, "body could not be decoded as gzip: data after"),
+            (zeros, "gzip", 413, "body larger than 65536 bytes"),
+            (_body(), "br", 415, "Content-Encoding 'br' is not supported"),
+        ]
+        for data, encoding, status, message in cases:
+            got, body, _ = await asyncio.wait_for(
+                _raw(bot, data, token, **{"Content-Encoding": encoding}), timeout=10
+            )
+            assert isinstance(body, dict)
+            assert (got, body["error"]["message"][: len(message)]) == (status, message), encoding
+            ok, _ = await asyncio.wait_for(bot.get(token, "/api/v1/whoami"), timeout=10)
+            assert ok == 200
+        assert await bot.snapshot() == before
+        # Both spellings of "deflate" in the wild are accepted: zlib-wrapped and raw.
+        raw = zlib.compressobj(wbits=-15)
+        for data in (zlib.compress(_body()), raw.compress(_body()) + raw.flush()):
+            got, body, _ = await _raw(bot, data, token, **{"Content-Encoding": "deflate"})
+            assert got == 200, body
