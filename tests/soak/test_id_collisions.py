@@ -9,8 +9,9 @@ journal names; this holds it through the real bot.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from tests.bot._helpers import Bot, batch
+from tests.bot._helpers import batch, make_settings, running_bot
 from uploader.journal.reader import split_lines
 from uploader.normalise.normaliser import Normaliser
 from wire import KnownEvent
@@ -37,12 +38,13 @@ def _journal(name: str, fid: str) -> list[KnownEvent]:
     return Normaliser().feed("Journal.2031-06-01T183052.01.log", fingerprint, split_lines(data, 0))
 
 
-async def test_identical_lines_of_two_commanders_are_two_events(bot_api: Bot) -> None:
+async def test_identical_lines_of_two_commanders_are_two_events(tmp_path: Path) -> None:
     ada, bob = _journal("Ada Quill", "F10000001"), _journal("Bob Quill", "F10000002")
     assert [e.kind for e in ada] == [e.kind for e in bob] == ["commander", "cargo"]
-    for events, user in ((ada, 1), (bob, 2)):
-        token = await bot_api.token(guild=5, user=user)
-        body = batch([json.loads(e.model_dump_json()) for e in events])
-        assert (await bot_api.post(token, body))[0] == 200
-    stored, _ = await bot_api.snapshot()
-    assert stored == len(ada) + len(bob)
+    async with running_bot(make_settings(tmp_path)) as bot_api:
+        for events, user in ((ada, 1), (bob, 2)):
+            token = await bot_api.token(guild=5, user=user)
+            body = batch([json.loads(e.model_dump_json()) for e in events])
+            assert (await bot_api.post(token, body))[0] == 200
+        stored, _ = await bot_api.snapshot()
+    assert stored == len(ada) + len(bob)  # was 3: Bob's Cargo refused as Ada's duplicate
