@@ -22,6 +22,7 @@ from bot.notify.notifier import ConsoleNotifier, Notifier, NotifierRunner
 from bot.services.bundle import Services, build_services
 from bot.settings import Settings
 from bot.store.db import Checkpointer, Database, StoreError
+from bot.store.lock import DatabaseInUseError, DatabaseLock
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class ColonyCore:
         self.notifiers = list(notifiers)
         self.mode = mode
         self._db: Database | None = None
+        self._lock: DatabaseLock | None = None
         self._checkpointer: Checkpointer | None = None
         self._services: Services | None = None
         self._notifier: NotifierRunner | None = None
@@ -58,10 +60,21 @@ class ColonyCore:
 
     async def start(self) -> None:
         settings = self.settings
+        lock = DatabaseLock(settings.db_path)
+        try:
+            lock.acquire("colony-bot run")
+            self._lock = lock
+        except DatabaseInUseError as exc:
+            raise StartupError(str(exc)) from exc
+        except OSError as exc:
+            if settings.db_path.parent.is_dir():
+                raise StartupError(f"cannot create {lock.path}: {exc.strerror or exc}") from exc
+            # No folder: opening the database below says so, naming the setting.
         db = Database(settings.db_path, synchronous=settings.db_synchronous)
         try:
             await db.open()
         except StoreError as exc:
+            self._release_lock()
             raise StartupError(str(exc)) from exc
         self._db = db
         try:
@@ -125,7 +138,13 @@ class ColonyCore:
         if self._db is not None:
             await self._db.close()
             self._db = None
+        self._release_lock()
         logger.info("colony bot stopped")
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
 
 async def _close_streams(app: web.Application) -> None:

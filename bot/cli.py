@@ -116,13 +116,25 @@ def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
     from bot.services.rebuild import rebuild
     from bot.services.tokens import TokenService
     from bot.store.db import Database
+    from bot.store.lock import DatabaseInUseError, DatabaseLock
 
     async def work(db: Database, _tokens: TokenService) -> int:
         result = await rebuild(db)
         print(f"rebuilt the projections of {result.guilds} guilds from {result.events} events")
         return EXIT_OK
 
-    return asyncio.run(_with_services(settings, work))
+    # The running bot keeps the colony state in memory and writes the same projections.
+    lock = DatabaseLock(settings.db_path)
+    try:
+        lock.acquire("colony-bot rebuild")
+    except (DatabaseInUseError, OSError) as exc:
+        reason = exc if isinstance(exc, DatabaseInUseError) else f"{lock.path}: {exc.strerror or exc}"
+        print(f"colony-bot: cannot rebuild: {reason}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        return asyncio.run(_with_services(settings, work))
+    finally:
+        lock.release()
 
 
 def add_core_commands(sub: Subparsers) -> None:

@@ -155,3 +155,22 @@ async def test_usage_errors_exit_2(tmp_path: Path, args: list[str]) -> None:
     code, _, err = await _cli(tmp_path, *args)
     assert code == 2
     assert "usage: colony-bot" in err
+
+
+async def test_one_bot_per_database_and_no_rebuild_under_a_running_bot(tmp_path: Path) -> None:
+    async with _bot(tmp_path) as (proc, _url):
+        # A second bot on the same file would keep its own state and overwrite the first's.
+        code, _, err = await _cli(tmp_path, "run")
+        assert code != 0
+        assert f"{tmp_path / 'colony.db'} is in use by pid {proc.pid} (colony-bot run); stop it first" in err
+        code, out, err = await _cli(tmp_path, "rebuild")
+        assert (code, out) == (1, "")
+        assert err.strip() == (
+            f"colony-bot: cannot rebuild: {tmp_path / 'colony.db'} is in use by pid {proc.pid} "
+            "(colony-bot run); stop it first"
+        )
+        proc.kill()  # SIGKILL: the operating system drops the lock with the process
+        await proc.wait()
+    code, out, _ = await _cli(tmp_path, "rebuild")
+    assert code == 0
+    assert out.startswith("rebuilt the projections of")

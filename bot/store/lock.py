@@ -1,0 +1,68 @@
+"""One bot per database: an advisory lock on `<db>.lock`, held by a running bot and by `rebuild`.
+
+Two bots on one SQLite file would each keep their own in-memory colony state and overwrite each
+other's projections; `rebuild` while the bot runs would do the same. The operating system drops
+the lock when its process dies (even by SIGKILL), so a crash never leaves a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import IO
+
+if sys.platform == "win32":
+    import msvcrt
+
+    def _try_lock(fd: int) -> None:
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+
+    def _unlock(fd: int) -> None:
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _try_lock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+class DatabaseInUseError(Exception):
+    """Another process (a running bot, a rebuild) holds the database."""
+
+
+class DatabaseLock:
+    def __init__(self, db_path: Path) -> None:
+        self.path = db_path.with_name(db_path.name + ".lock")
+        self._file: IO[bytes] | None = None
+
+    def acquire(self, purpose: str) -> None:
+        """Take the lock or raise DatabaseInUseError naming the holder's pid and purpose; OSError
+        when the lock file cannot be created."""
+        handle = self.path.open("a+b")  # OSError (no folder, no permission) is the caller's to word
+        try:
+            _try_lock(handle.fileno())
+        except OSError:
+            handle.seek(0)
+            holder = handle.read(200).decode("utf-8", "replace").strip() or "another process"
+            handle.close()
+            raise DatabaseInUseError(
+                f"{self.path.with_suffix('')} is in use by {holder}; stop it first"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} ({purpose})".encode())
+        handle.flush()
+        self._file = handle
+
+    def release(self) -> None:
+        handle, self._file = self._file, None
+        if handle is not None:
+            handle.seek(0)
+            handle.truncate()
+            _unlock(handle.fileno())
+            handle.close()
