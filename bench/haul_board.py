@@ -24,6 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench._squadron import COMMODITIES, Commander, batch, squadron_sites
+from bench._stats import percentile
 from bot.services.bundle import build_services
 from bot.services.hauling import HaulError
 from bot.store.db import Database
@@ -35,11 +36,6 @@ COMMANDERS = 30
 BATCH = 2000
 CLAIMS = 60
 TARGET_BOARD_MS = 50.0
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 async def timed(call: Callable[[], Awaitable[object]], repeat: int) -> list[float]:

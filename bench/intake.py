@@ -32,16 +32,12 @@ import aiohttp
 import orjson
 
 from bench._squadron import Commander, batch, squadron_sites
+from bench._stats import percentile
 from wire import Batch
 
 TARGET_EVENTS_PER_S = 20_000
 TARGET_P99_MS = 100.0
 STARTUP = 60.0
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def bodies(client: int, count: int, size: int) -> list[bytes]:

@@ -28,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from bench._stats import percentile
 from uploader.runner import Runner
 from uploader.settings import Settings
 
@@ -139,11 +140,6 @@ async def one_run(poll: bool, seconds: float, poll_interval: float, seed: int) -
     return [arrivals.at[o] - t for o, t in written.items()]
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=15.0, help="how long the writer writes, per run")
@@ -157,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     print(f"{'mode':<9} {'lines':>6} {'p50':>9} {'target':>9} {'p99':>9} {'target':>9} {'max':>9}")
     for mode, values in results.items():
-        p50, p99 = percentile(values, 0.50), percentile(values, 0.99)
+        p50, p99 = percentile(values, 50), percentile(values, 99)
         t50, t99 = targets[mode]
         met = (t50 is None or p50 < t50) and p99 < t99
         ok &= met

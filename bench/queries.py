@@ -32,6 +32,7 @@ from urllib.parse import quote
 import aiohttp
 
 from bench._squadron import Commander, batch, squadron_sites
+from bench._stats import percentile
 from bot.services.bundle import build_services
 from bot.store.db import Database
 from wire import Batch
@@ -41,11 +42,6 @@ SITES_PER_GUILD = 10
 COMMANDERS_PER_GUILD = 4
 BATCH = 2000
 TARGET_STATUS_MS = 20.0
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 async def fill(db_path: Path, total: int) -> tuple[float, list[str]]:

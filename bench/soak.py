@@ -45,6 +45,7 @@ import aiohttp
 
 from bench._procs import STARTUP, BotProcess, clean_env, free_port, peak_rss_kib
 from bench._squadjournals import CommanderJournals, generate
+from bench._stats import percentile
 from bot.domain import aggregates
 from bot.domain.guild import GuildState
 from bot.domain.keys import Envelope
@@ -114,8 +115,7 @@ class SoakResult:
         values = self.calm_latencies if calm else self.latencies
         if not values:
             return float("nan")
-        ordered = sorted(values)
-        return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+        return percentile(values, pct)
 
 
 @dataclass(frozen=True)
