@@ -191,7 +191,7 @@ def test_a_corrupt_line_in_the_middle_of_a_real_file_loses_nothing_else(
     garbage_at = middle + corrupt.index(b"\x00")  # the NULs are stripped, the offset is the file's
     assert [r.getMessage() for r in caplog.records] == [
         f"skipping line of {source.name} at byte {middle}: not a complete JSON object",
-        f"skipping line of {source.name} at byte {garbage_at}: no event name",
+        f"skipping line of {source.name} at byte {garbage_at}: not a JSON object",
     ]
 
 
