@@ -188,8 +188,7 @@ def without_timestamp(data: bytes) -> bytes:
 
 def _line_id(seed: Any, owner: str, offset: int, data: bytes) -> str:
     h = seed.copy()  # `event_id`, with the fingerprint already fed
-    h.update(owner.encode("utf-8") + b"\x00")
-    h.update(b"%d\x00" % offset)
+    h.update(b"%b\x00%d\x00" % (owner.encode("utf-8"), offset))  # one update: same bytes hashed
     h.update(data)
     return str(h.hexdigest())
 
