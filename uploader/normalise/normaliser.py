@@ -1003,3 +1003,8 @@ _RELEVANT_RE = _relevant_pattern(_HANDLERS)
 # A line that does not start with "{": a blank line, a NUL run, a cut line's remainder.
 _BAD_LINE_START = re.compile(rb"\n[^{]")
 _RELEVANT_RE_WITHOUT_SIDE_FILES = _relevant_pattern(_HANDLERS_WITHOUT_SIDE_FILES)
+
+
+def relevant_line_pattern(*, side_files: bool) -> re.Pattern[bytes]:
+    """The regex `feed_chunk` finds the lines of the events we send with (for `bench.normalise`)."""
+    return _RELEVANT_RE if side_files else _RELEVANT_RE_WITHOUT_SIDE_FILES
