@@ -33,6 +33,8 @@ from wire import SCHEMA_VERSION
 
 logger = logging.getLogger(__name__)
 
+_SELECT_BATCHES = "SELECT id, batch_id, payload, n_events, attempts, next_attempt_at, created_at FROM batches"
+
 # Numbered migrations, applied in order and tracked by `PRAGMA user_version`.
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (
@@ -302,9 +304,25 @@ class Outbox:
         existing = self._oldest_batch()
         if existing is not None:
             return existing
+        if not self._make_batch(max_events, max_bytes, uploader_version, platform):
+            return None
+        return self._oldest_batch()
+
+    def batch_after(
+        self, batch: PendingBatch, *, max_events: int, max_bytes: int, uploader_version: str, platform: str
+    ) -> PendingBatch | None:
+        """The batch to send once `batch` is delivered, made now from the queued events when there
+        is none yet: the sender prepares it while `batch` is in flight."""
+        following = self._batch_after(batch)
+        if following is None and self._make_batch(max_events, max_bytes, uploader_version, platform):
+            following = self._batch_after(batch)
+        return following
+
+    def _make_batch(self, max_events: int, max_bytes: int, uploader_version: str, platform: str) -> bool:
+        """Persist one batch (with its `batch_id`) from the oldest queued events; False if none."""
         rows = self._read("SELECT seq, payload FROM events ORDER BY seq LIMIT ?", (max_events,))
         if not rows:
-            return None
+            return False
         batch_id = uuid.uuid4().hex
         overhead = len(batch_json(batch_id, uploader_version, platform, []))
         taken: list[str] = []
@@ -325,13 +343,25 @@ class Outbox:
                 _INSERT_BATCH,
                 (batch_id, first_seq, self._clock(), len(taken), body),
             )
-        return self._oldest_batch()
+        return True
 
     def _oldest_batch(self) -> PendingBatch | None:
-        rows = self._read(
-            """SELECT id, batch_id, payload, n_events, attempts, next_attempt_at, created_at
-               FROM batches ORDER BY sort_key, id LIMIT 1"""
+        return self._batch_row(
+            self._read(_SELECT_BATCHES + " ORDER BY sort_key, id LIMIT 1")
         )
+
+    def _batch_after(self, batch: PendingBatch) -> PendingBatch | None:
+        return self._batch_row(
+            self._read(
+                _SELECT_BATCHES
+                + " WHERE (sort_key, id) > (SELECT sort_key, id FROM batches WHERE id = ?)"
+                " ORDER BY sort_key, id LIMIT 1",
+                (batch.row_id,),
+            )
+        )
+
+    @staticmethod
+    def _batch_row(rows: list[Any]) -> PendingBatch | None:
         if not rows:
             return None
         r = rows[0]

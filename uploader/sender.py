@@ -105,6 +105,8 @@ class Sender:
         self.failure: str | None = None
         self.failure_kind: FailureKind | None = None
         self.token_refused: str | None = None
+        # The next batch's gzip body, made while the one before it was in flight: (batch_id, body).
+        self._ready: tuple[str, bytes] | None = None
 
     async def step(self) -> Step:
         """Try to move the outbox forward by one batch."""
@@ -119,10 +121,39 @@ class Sender:
         now = self._clock()
         if batch.next_attempt_at > now:
             return Step(Outcome.WAIT, delay=batch.next_attempt_at - now)
+        ready, self._ready = self._ready, None
+        body = ready[1] if ready is not None and ready[0] == batch.batch_id else await _compress(batch)
+        post = asyncio.create_task(self._post(batch, body))
+        # Started after the post: while the bot works on this batch, the next one is made and
+        # compressed (a backlog's batches are MBs; compressing one takes tens of ms in which the
+        # bot would otherwise sit idle).
+        prepare = asyncio.create_task(self._prepare_after(batch))
+        try:
+            step = await post
+            await prepare
+        except BaseException:
+            post.cancel()
+            prepare.cancel()
+            await asyncio.gather(post, prepare, return_exceptions=True)
+            raise
+        return step
+
+    async def _prepare_after(self, batch: PendingBatch) -> None:
+        following = self._outbox.batch_after(
+            batch,
+            max_events=self._max_events,
+            max_bytes=self._max_bytes,
+            uploader_version=__version__,
+            platform=self.platform,
+        )
+        if following is not None:
+            self._ready = (following.batch_id, await _compress(following))
+
+    async def _post(self, batch: PendingBatch, body: bytes) -> Step:
         try:
             response = await self._client.post(
                 self._endpoint,
-                content=gzip.compress(batch.payload.encode("utf-8"), compresslevel=6, mtime=0),
+                content=body,
                 headers={
                     "Authorization": f"Bearer {self._token}",
                     "Content-Type": "application/json",
@@ -216,6 +247,11 @@ class Sender:
                 continue
             timeout = None if step.outcome is Outcome.IDLE else step.delay
             await wait_any(self.wake, stop, within=timeout)
+
+
+async def _compress(batch: PendingBatch) -> bytes:
+    # In a thread: zlib releases the GIL, so a big batch compresses beside the event loop.
+    return await asyncio.to_thread(gzip.compress, batch.payload.encode("utf-8"), compresslevel=6, mtime=0)
 
 
 async def wait_any(*events: asyncio.Event, within: float | None) -> None:

@@ -87,6 +87,42 @@ async def test_batches_are_bounded_and_sent_oldest_first(
     assert receiver.accepted_new == [e.id for e in evs]
 
 
+async def test_the_next_batch_is_made_while_one_is_in_flight_and_order_holds(
+    outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock, events: Callable[..., Any]
+) -> None:
+    evs = events(25)
+    _queue(outbox, evs)
+    sender = _sender(outbox, client, receiver.url, clock, batch_max_events=10)
+    assert (await sender.step()).outcome is Outcome.SENT
+    # The second batch was persisted (its batch_id fixed) while the first was with the bot.
+    stats = outbox.stats()
+    assert (stats.batches, stats.pending_events) == (1, 15)
+    while (await sender.step()).outcome is Outcome.SENT:
+        pass
+    assert [len(r.event_ids) for r in receiver.requests] == [10, 10, 5]
+    assert len({r.batch_id for r in receiver.requests}) == 3
+    assert receiver.accepted_new == [e.id for e in evs]
+    assert outbox.pending_events() == 0
+
+
+async def test_a_batch_made_ahead_is_sent_as_itself_after_its_predecessor_is_retried(
+    outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock, events: Callable[..., Any]
+) -> None:
+    evs = events(20)
+    _queue(outbox, evs)
+    receiver.answer(503)
+    sender = _sender(outbox, client, receiver.url, clock, batch_max_events=10)
+    assert (await sender.step()).outcome is Outcome.WAIT
+    clock.now += 3600
+    while (await sender.step()).outcome is Outcome.SENT:
+        pass
+    first, retried, second = receiver.requests
+    assert retried.batch_id == first.batch_id  # the same batch again, not the one made ahead
+    assert retried.event_ids == [e.id for e in evs[:10]]
+    assert second.event_ids == [e.id for e in evs[10:]]
+    assert receiver.accepted_new == [e.id for e in evs]
+
+
 async def test_400_dead_letters_with_the_servers_message_and_moves_on(
     outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock, events: Callable[..., Any]
 ) -> None:
