@@ -99,6 +99,13 @@ class OutboxError(Exception):
     """The outbox could not be opened or written (disk full, read-only folder, damaged file)."""
 
 
+class OutboxConflictError(Exception):
+    """Another writer moved a journal file's offset since this one read it: nothing was written."""
+
+
+ANY_OFFSET = object()  # `commit_chunk(previous=...)` default: write whatever the stored offset is
+
+
 @dataclass(frozen=True, slots=True)
 class SourceState:
     name: str
@@ -258,13 +265,29 @@ class Outbox:
         }
 
     def commit_chunk(
-        self, source: SourceState, events: Sequence[QueuedEvent], normaliser_state: str | None
+        self,
+        source: SourceState,
+        events: Sequence[QueuedEvent],
+        normaliser_state: str | None,
+        *,
+        previous: int | object | None = ANY_OFFSET,
     ) -> int:
         """Queue `events`, move `source`'s offset and save the normaliser state, all in one transaction.
 
         Returns how many events were queued; an id already waiting in the outbox is not queued twice.
+        `previous`: the offset the writer read the outbox to hold for this file (None: no row). If
+        another writer moved it meanwhile (a second uploader on the same state folder, a backfill's
+        reader outliving its killed parent), nothing is written and `OutboxConflictError` is raised: the
+        caller reloads and reads on from the stored offset, so no line is queued twice.
         """
         with self._tx() as db:
+            if previous is not ANY_OFFSET:
+                row = db.execute("SELECT offset FROM sources WHERE name = ?", (source.name,)).fetchone()
+                stored = None if row is None else int(row[0])
+                if stored != previous:
+                    raise OutboxConflictError(
+                        f"{source.name}: the outbox holds offset {stored}, this reader expected {previous}"
+                    )
             before = db.total_changes
             db.executemany(
                 "INSERT OR IGNORE INTO events (event_id, source, offset, payload) VALUES (?, ?, ?, ?)",

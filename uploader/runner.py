@@ -190,7 +190,7 @@ class Runner:
             if sender.token_refused:
                 raise UploadError(ExitCode.TOKEN_REFUSED, f"{sender.token_refused}; check the token with "
                                   "`colony-uploader doctor`")
-            reading_done = not progress.blocked and not progress.stopped
+            reading_done = not (progress.blocked or progress.stopped or progress.conflict)
             pending = outbox.pending_events()
             self.progress.pending = pending
             if reading_done and pending == 0:

@@ -27,7 +27,14 @@ from typing import Any
 from uploader.journal.files import JournalFile, is_journal_name, list_journals
 from uploader.journal.reader import fingerprint, read_complete_lines
 from uploader.normalise.normaliser import Normaliser, NormaliserState, SideFiles
-from uploader.outbox import NORMALISER_STATE, Outbox, QueuedEvent, SourceState
+from uploader.outbox import (
+    ANY_OFFSET,
+    NORMALISER_STATE,
+    Outbox,
+    OutboxConflictError,
+    QueuedEvent,
+    SourceState,
+)
 from uploader.sender import wait_any
 
 logger = logging.getLogger(__name__)
@@ -46,6 +53,7 @@ class TailProgress:
     blocked: bool = False  # the outbox is full: reading paused until the sender drains it
     folder_missing: bool = False
     stopped: bool = False
+    conflict: bool = False  # another reader committed first: poll again to go on from its offset
 
 
 class Tailer:
@@ -129,6 +137,12 @@ class Tailer:
             self._load()
         try:
             self._poll(progress)
+        except OutboxConflictError as exc:
+            # Another reader of this state folder got there first (see `Outbox.commit_chunk`):
+            # nothing of this chunk was written; go on from what the outbox now holds.
+            logger.warning("another reader moved on in the outbox (%s); reloading its state", exc)
+            self._loaded = False
+            progress.conflict = True
         except BaseException:
             # The outbox refused a write (or we were interrupted): the in-memory normaliser may be
             # ahead of what was committed, so start again from what the outbox holds.
@@ -194,13 +208,15 @@ class Tailer:
                 if known is None or (known.size_seen, known.mtime_ns, known.fingerprint, known.offset) != (
                     st.st_size, st.st_mtime_ns, digest, offset
                 ):
-                    self._commit(SourceState(name, digest, offset, st.st_size, st.st_mtime_ns), [])
+                    self._commit(SourceState(name, digest, offset, st.st_size, st.st_mtime_ns), [],
+                                 previous=None if known is None else known.offset)
                 return "ok"
             events = self._normaliser.feed_chunk(name, digest, chunk)
             queued = [QueuedEvent(e.id, e.offset, e.model_dump_json()) for e in events]
             size = max(st.st_size, chunk.next_offset)
+            stored = None if known is None else known.offset
             known = SourceState(name, digest, chunk.next_offset, size, st.st_mtime_ns)
-            self._commit(known, queued)
+            self._commit(known, queued, previous=stored)
             progress.bytes_read += chunk.next_offset - offset
             progress.lines += chunk.line_count
             progress.events += len(queued)
@@ -208,9 +224,11 @@ class Tailer:
             self.total_events += len(queued)
             offset = chunk.next_offset
 
-    def _commit(self, source: SourceState, queued: list[QueuedEvent]) -> None:
+    def _commit(
+        self, source: SourceState, queued: list[QueuedEvent], *, previous: int | object | None = ANY_OFFSET
+    ) -> None:
         state = self._normaliser.state.model_dump_json()
-        self._outbox.commit_chunk(source, queued, state)
+        self._outbox.commit_chunk(source, queued, state, previous=previous)
         self._sources[source.name] = source
         if queued and self._on_commit is not None:
             self._on_commit(len(queued))

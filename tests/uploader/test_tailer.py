@@ -253,3 +253,34 @@ def test_a_bare_cargo_line_carries_the_matching_cargo_json(folder: Path, outbox:
     assert event["kind"] == "cargo"
     assert event["inventory"] == [{"name": "steel", "name_localised": None, "count": 3, "stolen": False,
                                    "mission": False}]
+
+
+def test_two_readers_of_one_outbox_never_queue_a_line_twice(
+    folder: Path, tmp_path: Path, outbox: Outbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A second uploader on the same state folder, or a backfill's reader outliving its killed
+    # parent: both loaded the same offsets; the first to commit wins, the other reloads.
+    (folder / NAME_A).write_bytes(header() + b"".join(jump(i) for i in range(40)))
+    second_box = Outbox(tmp_path / "state" / "outbox.sqlite3")
+    try:
+        first, second = Tailer(folder, outbox, chunk_bytes=512), Tailer(folder, second_box, chunk_bytes=512)
+        first.remaining_bytes()
+        second.remaining_bytes()  # both have loaded the (empty) offsets now
+        assert not first.poll_once().conflict
+        # The sender took everything already: a second queueing could no longer be caught by the
+        # unique event id of the waiting rows.
+        batch = outbox.next_batch(max_events=1000, max_bytes=1 << 20, uploader_version="t", platform="t")
+        assert batch is not None and batch.n_events == 40
+        outbox.delivered(batch)
+        with caplog.at_level(logging.WARNING, logger="uploader.tailer"):
+            assert second.poll_once().conflict
+        assert "another reader moved on in the outbox" in caplog.text
+        again = second.poll_once()
+        assert (again.conflict, again.events) == (False, 0)
+        assert outbox.pending_events() == 0
+        with (folder / NAME_A).open("ab") as f:
+            f.write(jump(40))
+        assert second.poll_once().events == 1  # the reloaded reader goes on where the first stopped
+        assert systems(outbox) == ["Sys 40"]
+    finally:
+        second_box.close()
