@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from uploader.outbox import HISTORY_SINCE, Outbox, OutboxError
+from uploader.reader_process import ReaderProcess, ReadJob, default_start_method
 from uploader.sender import FailureKind, Sender, wait_any
 from uploader.settings import Settings
 from uploader.sidefiles import JournalSideFiles
@@ -88,13 +90,18 @@ class Runner:
         self._clock = clock
         self.progress = Progress()
         self._tailer: Tailer | None = None
+        self._reader: ReaderProcess | None = None
         self._sender: Sender | None = None
         self._pending_outbox: Outbox | None = None
 
     def snapshot(self) -> Progress:
         """Current figures for the progress display (cheap; called a few times a second)."""
         p = self.progress
-        if self._tailer is not None:
+        if self._reader is not None:
+            p.bytes_read = self._reader.bytes_read
+            p.events_queued = self._reader.events
+            p.bytes_total = max(p.bytes_total, p.bytes_read)
+        elif self._tailer is not None:
             p.bytes_read = self._tailer.total_bytes_read
             p.events_queued = self._tailer.total_events
             p.bytes_total = max(p.bytes_total, p.bytes_read)
@@ -136,11 +143,19 @@ class Runner:
                     outbox_max_events=settings.outbox_max_events,
                     on_commit=lambda _n: loop.call_soon_threadsafe(sender.wake.set),
                 )
-                self._tailer, self._sender = tailer, sender
+                self._sender = sender
+                reader = None
+                if backfill and settings.backfill_reader != "thread" and self.journal_dir.is_dir():
+                    # Started before this process has any other thread (fork copies only this one).
+                    reader = self._start_reader(tail_box, since, sender)
+                else:
+                    self._tailer = tailer
                 self.progress.bytes_total = await asyncio.to_thread(tailer.remaining_bytes)
                 stop_sending = asyncio.Event()
                 send_task = asyncio.create_task(sender.run(stop_sending), name="sender")
                 try:
+                    if reader is not None:
+                        return await self._backfill_beside(reader, sender, send_box, send_task, stop)
                     if backfill:
                         return await self._backfill(tailer, sender, send_box, send_task, stop)
                     return await self._live(tailer, sender, send_task, stop, use_watchdog)
@@ -148,6 +163,8 @@ class Runner:
                     # Shutdown order: stop reading (a chunk in progress commits or rolls back
                     # whole), then stop sending (a batch in flight is re-sent with the same id).
                     tailer.stop_flag.set()
+                    if reader is not None:
+                        await reader.close()
                     stop_sending.set()
                     sender.wake.set()
                     send_task.cancel()
@@ -157,6 +174,26 @@ class Runner:
         finally:
             tail_box.close()
             send_box.close()
+
+    def _start_reader(self, outbox: Outbox, since: datetime | None, sender: Sender) -> ReaderProcess:
+        method = self.settings.backfill_reader
+        assert method != "thread"
+        job = ReadJob(
+            journal_dir=self.journal_dir,
+            outbox_path=outbox.path,
+            since=since,
+            outbox_max_events=self.settings.outbox_max_events,
+            parent_pid=os.getpid(),
+            log_level=logging.getLogger().getEffectiveLevel(),
+        )
+        reader = ReaderProcess(
+            job,
+            start_method=default_start_method() if method == "auto" else method,
+            on_commit=lambda _n: sender.wake.set(),
+        )
+        reader.start()
+        self._reader = reader
+        return reader
 
     def _history_since(self, outbox: Outbox) -> datetime | None:
         """`--since` is remembered, so a later `run` does not send the history it left out."""
@@ -196,15 +233,60 @@ class Runner:
             if reading_done and pending == 0:
                 delivered = sender.delivered_events
                 return f"backfill complete: {delivered} event(s) delivered, nothing left to send"
-            if sender.failing_since is not None:
-                failing_for = time.time() - sender.failing_since
-                if failing_for > self.settings.give_up_after:
-                    detail = (sender.failure or "").removeprefix("cannot reach the server: ")
-                    what = ("cannot reach the server at" if sender.failure_kind is FailureKind.UNREACHABLE
-                            else "the server keeps failing at")
-                    raise UploadError(ExitCode.UNREACHABLE, f"{what} {self.settings.url} ({detail}); "
-                                      f"{pending} event(s) kept in the outbox for the next run")
+            self._give_up_if_failing(sender, pending)
             await wait_any(stop, within=0.1)
+
+    async def _backfill_beside(
+        self,
+        reader: ReaderProcess,
+        sender: Sender,
+        outbox: Outbox,
+        send_task: asyncio.Task[None],
+        stop: asyncio.Event,
+    ) -> str:
+        """`_backfill` with the reading done by `reader`, a process of its own: the same checks."""
+        while True:
+            if stop.is_set():
+                await reader.close()
+                pending = outbox.pending_events()
+                raise UploadError(ExitCode.INTERRUPTED,
+                                  f"interrupted; {pending} event(s) kept in the outbox for next time")
+            if reader.failure is not None:
+                kind, text = reader.failure
+                if kind == "outbox":
+                    raise outbox_failure(OutboxError(text))
+                raise UploadError(ExitCode.ERROR, f"reading the journals failed: {text} (details in the "
+                                  "log file); nothing was lost: run the backfill again")
+            if reader.done == "folder_missing":
+                raise UploadError(ExitCode.NO_JOURNALS, f"journal folder disappeared: {self.journal_dir}")
+            if reader.closed.is_set() and reader.done is None:
+                # Killed (by the OS, out of memory...) before it could say why.
+                await reader.close()
+                raise UploadError(ExitCode.ERROR, "the reading process ended unexpectedly (exit code "
+                                  f"{reader.exitcode}); nothing was lost: run the backfill again")
+            if send_task.done():
+                send_task.result()  # re-raises what stopped the sender
+            if sender.token_refused:
+                raise UploadError(ExitCode.TOKEN_REFUSED, f"{sender.token_refused}; check the token with "
+                                  "`colony-uploader doctor`")
+            pending = outbox.pending_events()
+            self.progress.pending = pending
+            if reader.done == "read" and pending == 0:
+                delivered = sender.delivered_events
+                return f"backfill complete: {delivered} event(s) delivered, nothing left to send"
+            self._give_up_if_failing(sender, pending)
+            await wait_any(stop, within=0.1)
+
+    def _give_up_if_failing(self, sender: Sender, pending: int) -> None:
+        if sender.failing_since is None:
+            return
+        failing_for = time.time() - sender.failing_since
+        if failing_for > self.settings.give_up_after:
+            detail = (sender.failure or "").removeprefix("cannot reach the server: ")
+            what = ("cannot reach the server at" if sender.failure_kind is FailureKind.UNREACHABLE
+                    else "the server keeps failing at")
+            raise UploadError(ExitCode.UNREACHABLE, f"{what} {self.settings.url} ({detail}); "
+                              f"{pending} event(s) kept in the outbox for the next run")
 
     async def _live(
         self, tailer: Tailer, sender: Sender, send_task: asyncio.Task[None], stop: asyncio.Event,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator
@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         default=300.0, description="`backfill` stops with an error after this long without delivering"
     )
     log_level: str = "INFO"
+    backfill_reader: Literal["auto", "fork", "spawn", "thread"] = Field(
+        default="auto",
+        description="How `backfill` reads: in a process of its own, started by fork or spawn "
+        "(auto: fork on Linux, spawn elsewhere), or in a thread of the sending process",
+    )
 
     @field_validator("url")
     @classmethod

@@ -67,6 +67,7 @@ class Tailer:
         outbox_max_events: int = 500_000,
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
         on_commit: Callable[[int], object] | None = None,
+        stop_flag: threading.Event | None = None,
     ) -> None:
         self.folder = folder
         self._outbox = outbox
@@ -75,7 +76,7 @@ class Tailer:
         self._max_pending = outbox_max_events
         self._chunk_bytes = chunk_bytes
         self._on_commit = on_commit
-        self.stop_flag = threading.Event()
+        self.stop_flag = stop_flag if stop_flag is not None else threading.Event()
         self._names: frozenset[str] | None = None
         self._files: list[JournalFile] = []
         self._sources: dict[str, SourceState] = {}

@@ -45,13 +45,19 @@ def journals(samples: Path, tmp_path: Path, tools: Any) -> Path:
     return folder
 
 
+# The reader in a process of its own (fork is Linux's default, spawn everyone else's) or a thread.
+READERS = ["auto", "spawn", "thread"] if sys.platform.startswith("linux") else ["auto", "thread"]
+
+
+@pytest.mark.parametrize("reader", READERS)
 def test_backfill_delivers_every_event_then_exits_zero(
-    samples: Path, tmp_path: Path, tools: Any, receiver: Any
+    samples: Path, tmp_path: Path, tools: Any, receiver: Any, reader: str
 ) -> None:
     folder = tools.copy_samples(samples, tmp_path / "journals", (JUNE, APRIL))
     expected = [e.id for e in tools.expected_events(folder)]
     assert len(expected) > 100
-    result = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=folder)
+    result = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=folder,
+                       backfill_reader=reader)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert f"backfill complete: {len(expected)} event(s) delivered" in result.stderr
@@ -61,6 +67,91 @@ def test_backfill_delivers_every_event_then_exits_zero(
     assert again.returncode == 0
     assert "backfill complete: 0 event(s) delivered" in again.stderr
     assert len(receiver.accepted_new) == len(expected)
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_the_readers_warnings_reach_the_log_file_and_the_terminal(
+    samples: Path, tmp_path: Path, tools: Any, receiver: Any, reader: str
+) -> None:
+    folder = tools.copy_samples(samples, tmp_path / "journals", (JUNE,))
+    path = folder / JUNE
+    data = path.read_bytes()
+    middle = data.index(b"\n", len(data) // 2) + 1
+    path.write_bytes(data[:middle] + b"garbage in the middle\n" + data[middle:])
+    result = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=folder,
+                       backfill_reader=reader)
+    assert result.returncode == 0, result.stderr
+    warning = f"skipping line of {JUNE} at byte {middle}: not a JSON object"
+    assert warning in result.stderr
+    log = (tmp_path / "state" / "logs" / "uploader.log").read_text(encoding="utf-8")
+    assert f"WARNING uploader.normalise.normaliser: {warning}" in log
+    assert log.count(warning) == 1  # one writer: the reader's records go through the parent
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the reader through /proc")
+def test_a_backfills_reader_stops_when_its_parent_is_killed(
+    samples: Path, tmp_path: Path, tools: Any, receiver: Any
+) -> None:
+    folder = tools.copy_samples(samples, tmp_path / "journals", (JUNE, APRIL))
+    # A small outbox bound and a slow server: the reader waits for room, so it is alive when killed.
+    env = tools.env(tmp_path, url=receiver.url, token="good-token", journal_dir=folder, batch_max_events=5,
+                    outbox_max_events=20)
+    receiver.latency = 0.02
+    parent = subprocess.Popen(tools.command("backfill"), env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children")
+    try:
+        receiver.wait_for(lambda: children.exists() and children.read_text().split() != [])
+        (reader_pid,) = (int(pid) for pid in children.read_text().split())
+        receiver.wait_for(lambda: len(receiver.requests) >= 3)
+        assert Path(f"/proc/{reader_pid}").exists()
+        parent.kill()
+        parent.wait(timeout=30)
+        # Orphaned, it notices within its watch interval and exits after its chunk.
+        receiver.wait_for(lambda: not Path(f"/proc/{reader_pid}").exists()
+                          or Path(f"/proc/{reader_pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z")
+    finally:
+        receiver.latency = 0.0
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+    # What it committed is whole: a new backfill delivers every event once.
+    after = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=folder)
+    assert after.returncode == 0, after.stderr
+    expected = [e.id for e in tools.expected_events(folder)]
+    assert sorted(set(receiver.accepted_new)) == sorted(expected)
+    assert len(receiver.accepted_new) == len(expected)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the reader through /proc")
+def test_a_killed_reader_is_one_clear_error_and_loses_nothing(
+    samples: Path, tmp_path: Path, tools: Any, receiver: Any
+) -> None:
+    folder = tools.copy_samples(samples, tmp_path / "journals", (JUNE, APRIL))
+    # A small outbox bound and a slow server: the reader waits for room, so it is alive when killed.
+    env = tools.env(tmp_path, url=receiver.url, token="good-token", journal_dir=folder, batch_max_events=5,
+                    outbox_max_events=20)
+    receiver.latency = 0.02
+    process = subprocess.Popen(tools.command("backfill"), env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    try:
+        receiver.wait_for(lambda: children.exists() and children.read_text().split() != [])
+        (reader_pid,) = (int(pid) for pid in children.read_text().split())
+        receiver.wait_for(lambda: len(receiver.requests) >= 3)
+        os.kill(reader_pid, signal.SIGKILL)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        receiver.latency = 0.0
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 1, stderr
+    _one_clear_line(stderr, "the reading process ended unexpectedly (exit code -9); nothing was lost")
+    after = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=folder)
+    assert after.returncode == 0, after.stderr
+    expected = [e.id for e in tools.expected_events(folder)]
+    assert sorted(set(receiver.accepted_new)) == sorted(expected)
 
 
 def test_backfill_since_leaves_older_journals_out(samples: Path, tmp_path: Path, tools: Any,

@@ -270,7 +270,8 @@ def test_two_readers_of_one_outbox_never_queue_a_line_twice(
         # The sender took everything already: a second queueing could no longer be caught by the
         # unique event id of the waiting rows.
         batch = outbox.next_batch(max_events=1000, max_bytes=1 << 20, uploader_version="t", platform="t")
-        assert batch is not None and batch.n_events == 40
+        assert batch is not None
+        assert batch.n_events == 40
         outbox.delivered(batch)
         with caplog.at_level(logging.WARNING, logger="uploader.tailer"):
             assert second.poll_once().conflict
