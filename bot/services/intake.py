@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-
-import aiosqlite
 
 from bot.domain.keys import Envelope, utc
 from bot.notify.feed import ChangeFeed, SiteChange
@@ -97,6 +96,8 @@ class IntakeService:
         # What prepared but not yet committed groups hold, so the next group counts it as stored.
         self._pending_ids: dict[int, set[str]] = {}
         self._pending_batches: dict[tuple[int, str], BatchResult] = {}
+        # Counts state reloads: what was prepared before one is void.
+        self._generation = 0
 
     async def submit(self, token: TokenRecord, batch: Batch) -> BatchResult:
         """Stores the batch (or recognises it as already stored) and returns its counts."""
@@ -126,61 +127,112 @@ class IntakeService:
 
     # --- the writer loop ---------------------------------------------------------------------------
 
-    def _take(self) -> _Group:
+    def _take(self, ready: _Group | None) -> list[_Item]:
+        """Queued uploads, as many as fit beside what `ready` already holds."""
         items: list[_Item] = []
-        events = 0
-        while self._queue and len(items) < MAX_GROUP_BATCHES and events < MAX_GROUP_EVENTS:
+        batches, events = self._size(ready)
+        while self._queue and batches < MAX_GROUP_BATCHES and events < MAX_GROUP_EVENTS:
             item = self._queue.pop(0)
             items.append(item)
+            batches += 1
             events += len(item.batch.events)
-        return _Group(items)
+        return items
+
+    @staticmethod
+    def _size(group: _Group | None) -> tuple[int, int]:
+        if group is None:
+            return 0, 0
+        return len(group.items), sum(len(item.batch.events) for item in group.items)
+
+    def _has_room(self, group: _Group | None) -> bool:
+        batches, events = self._size(group)
+        return batches < MAX_GROUP_BATCHES and events < MAX_GROUP_EVENTS
 
     async def _write_loop(self) -> None:
+        """Two stages at once: one group is written on the database's thread (`writing`) while the
+        uploads arriving meanwhile are prepared into the next (`ready`), which is written as soon as
+        the first is committed."""
         writing: tuple[_Group, asyncio.Task[None]] | None = None
+        ready: _Group | None = None
         try:
             while True:
-                if not self._queue:
-                    if writing is not None:
-                        await self._finish(*writing)
-                        writing = None
-                        continue
-                    if self._closed:
-                        return
-                    self._wake.clear()
-                    await self._wake.wait()
-                    continue
-                group = self._take()
-                try:
-                    prepared = await self._prepare_group(group)
-                except Exception as exc:  # the database itself is failing: these uploads get a 500
-                    logger.exception("cannot prepare %d batches", len(group.items))
-                    for item in group.items:
-                        if not item.done.done():
-                            item.done.set_exception(exc)
-                    self._forget(group)
-                    continue
-                if writing is not None:
-                    if not await self._finish(*writing):
-                        # The group being written failed and the state was reloaded: what was
-                        # prepared on top of it is void; prepare it again.
-                        self._forget(group)
-                        group = _Group(group.items)
-                        prepared = await self._prepare_group(group)
+                if writing is not None and writing[1].done():
+                    generation = self._generation
+                    failed = writing[1].cancelled() or writing[1].exception() is not None
+                    if failed and ready is not None:
+                        # Its ids must not count as stored while the failed group is retried.
+                        self._forget(ready)
+                    await self._finish(*writing)
                     writing = None
-                if prepared:
-                    writing = (group, asyncio.create_task(self._store(group), name="colony-intake-store"))
+                    if ready is not None and (failed or self._generation != generation):
+                        # The state was reloaded: what was prepared on top of it is void.
+                        self._forget(ready)
+                        ready = await self._prepare_or_fail(_Group(ready.items))
+                if writing is None and ready is not None:
+                    writing = (ready, asyncio.create_task(self._store(ready), name="colony-intake-store"))
+                    ready = None
+                    continue
+                if self._queue and self._has_room(ready):
+                    ready = await self._prepare_more(ready, self._take(ready))
+                    continue
+                if writing is None and self._closed:
+                    return
+                self._wake.clear()
+                waiting = asyncio.ensure_future(self._wake.wait())
+                try:
+                    await asyncio.wait(
+                        [waiting] if writing is None else [waiting, writing[1]],
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    waiting.cancel()
         finally:
             if writing is not None:
                 await self._finish(*writing)
+            if ready is not None:  # only when the loop itself failed: do not leave uploads hanging
+                self._forget(ready)
+                for item in ready.items:
+                    if not item.done.done():
+                        item.done.set_exception(IntakeClosedError("the intake writer stopped"))
+
+    async def _prepare_more(self, ready: _Group | None, items: list[_Item]) -> _Group | None:
+        """`items` prepared on top of `ready` and added to it (one transaction for all)."""
+        generation = self._generation
+        group = await self._prepare_or_fail(_Group(items))
+        if ready is None:
+            return group
+        if self._generation != generation:
+            # A bad batch made the state reload from the database, undoing what `ready` held too:
+            # prepare all of it again, in arrival order.
+            self._forget(ready)
+            if group is not None:
+                self._forget(group)
+            return await self._prepare_or_fail(_Group(ready.items + (group.items if group else [])))
+        if group is not None:
+            ready.items.extend(group.items)
+        return ready
+
+    async def _prepare_or_fail(self, group: _Group) -> _Group | None:
+        """The group prepared, or None when nothing in it is left to write."""
+        try:
+            prepared = await self._prepare_group(group)
+        except Exception as exc:  # the database itself is failing: these uploads get a 500
+            logger.exception("cannot prepare %d batches", len(group.items))
+            for item in group.items:
+                if not item.done.done():
+                    item.done.set_exception(exc)
+            self._forget(group)
+            return None
+        return group if prepared else None
 
     async def _prepare_group(self, group: _Group) -> bool:
         """Prepares every batch of the group; False when none is left to write."""
+        todo = [item for item in group.items if not item.done.done()]
+        found = await self._look_up(todo)
         ready = []
-        for item in group.items:
-            if item.done.done():
-                continue
+        for item in todo:
             try:
-                await self._prepare(item)
+                self._prepare(item, *found[id(item)])
                 ready.append(item)
             except Exception as exc:
                 logger.exception("batch %s of guild %s failed", item.batch.batch_id, item.token.guild_id)
@@ -193,21 +245,41 @@ class IntakeService:
                 return await self._prepare_group(group) if rest else False
         return bool(ready)
 
-    async def _prepare(self, item: _Item) -> None:
+    async def _look_up(self, items: list[_Item]) -> dict[int, tuple[BatchResult | None, set[str]]]:
+        """What the database already holds for each batch (its earlier answer, or which of its event
+        ids are stored), all in one call on the reader's thread. Committed data only: what is
+        prepared but not committed yet is in `_pending_ids` / `_pending_batches`."""
+        events = self.events
+        wanted = [
+            (id(item), item.token.guild_id, item.batch.batch_id, [e.id for e in item.batch.events])
+            for item in items
+        ]
+
+        def look(conn: sqlite3.Connection) -> dict[int, tuple[BatchResult | None, set[str]]]:
+            out: dict[int, tuple[BatchResult | None, set[str]]] = {}
+            for key, guild_id, batch_id, ids in wanted:
+                prior = events.batch_result(conn, guild_id, batch_id)
+                out[key] = (prior, set() if prior is not None else events.existing_ids(conn, guild_id, ids))
+            return out
+
+        return await self.db.read(look) if wanted else {}
+
+    def _prepare(self, item: _Item, stored: BatchResult | None, existing: set[str]) -> None:
+        """Applies the batch to the state and takes the rows to write; `stored` is the batch's
+        committed answer if any, `existing` which of its ids the database holds."""
         token, batch = item.token, item.batch
         guild_id = token.guild_id
         key = (guild_id, batch.batch_id)
+        item.replayed, item.rows, item.projections, item.changes = False, [], [], []  # when prepared again
         prior = self._pending_batches.get(key)
         if prior is None:
-            prior = await self.events.batch_result(await self._read(), guild_id, batch.batch_id)
+            prior = stored
         if prior is not None:
             logger.info("batch %s of guild %s replayed: %s", batch.batch_id, guild_id, prior)
             item.result, item.replayed = prior, True
             return
         pending = self._pending_ids.setdefault(guild_id, set())
-        ids = [e.id for e in batch.events]
-        existing = {i for i in ids if i in pending}
-        existing |= await self.events.existing_ids(await self._read(), guild_id, ids)
+        existing |= {e.id for e in batch.events if e.id in pending}
         guild = self.state.get(guild_id)
         before = guild.shown_views()  # for `previous` in the change feed
         received_at = item.received_at = self.clock().isoformat()
@@ -253,26 +325,27 @@ class IntakeService:
                 item.changes.append(SiteChange(guild_id, view, before.get(market_id)))
 
     async def _store(self, group: _Group) -> None:
-        """Writes a prepared group in one transaction (the state already holds it)."""
-        async with self.db.lock:
-            conn = self.db.conn
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                for item in group.items:
-                    if item.replayed or item.done.done():
-                        continue
-                    assert item.result is not None
-                    guild_id = item.token.guild_id
-                    await self.events.insert(conn, item.rows)
-                    await self.events.record_batch(
-                        conn, guild_id, item.batch.batch_id, item.token.id, item.result, item.received_at
-                    )
-                    await self.projections.write_rows(conn, item.projections)
-                await conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    await conn.execute("ROLLBACK")
-                raise
+        """Writes a prepared group in one transaction (the state already holds it), the whole
+        transaction in one call on the database's thread."""
+        items = [i for i in group.items if not (i.replayed or i.done.done())]
+        events, projections = self.events, self.projections
+
+        def write(conn: sqlite3.Connection) -> None:
+            for item in items:
+                assert item.result is not None
+                events.insert(conn, item.rows)
+                events.record_batch(
+                    conn,
+                    item.token.guild_id,
+                    item.batch.batch_id,
+                    item.token.id,
+                    item.result,
+                    item.received_at,
+                )
+                projections.write_rows_now(conn, item.projections)
+
+        if items:
+            await self.db.run_transaction(write)
 
     async def _finish(self, group: _Group, task: asyncio.Task[None]) -> bool:
         """Waits for a group's transaction and answers its uploads; False when it failed (the state
@@ -334,10 +407,6 @@ class IntakeService:
 
     async def _resync(self) -> None:
         """Back to what the database holds (the in-memory state may be ahead of it)."""
+        self._generation += 1
         async with self.db.lock:
             await self.state.reload_locked()
-
-    async def _read(self) -> aiosqlite.Connection:
-        # Committed data, read beside the writer; what is prepared but not committed is in
-        # `_pending_ids` / `_pending_batches`.
-        return self.db.reader

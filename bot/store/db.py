@@ -5,16 +5,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from importlib import resources
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# An INSERT whose statement ends with one row of placeholders: "... VALUES (?, ?, ?)".
+_ONE_ROW = re.compile(r"^(INSERT\b.*\bVALUES\s*)(\(\s*\?(?:\s*,\s*\?)*\s*\))\s*$", re.DOTALL | re.IGNORECASE)
+MAX_ROWS_PER_STATEMENT = 500
 
 
 BACKSTOP_CHECKPOINT_PAGES = 20_000  # ~80 MB of WAL
@@ -23,6 +29,60 @@ CACHE_KIB = 64 * 1024
 
 class StoreError(RuntimeError):
     """The database cannot be used as it is; the message says why and what to do."""
+
+
+async def on_thread(conn: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """`work(sqlite3 connection)` run on `conn`'s own worker thread, in one hop.
+
+    Many statements in one call instead of one await each: between awaits the event loop may be
+    busy for milliseconds (validating an upload), and the database thread would sit idle. aiosqlite
+    has no public call for this; `_execute` is what each of its own methods queues work through.
+    The work runs to its end even if the caller is cancelled meanwhile (it is already queued).
+    """
+    raw = conn._conn  # the sqlite3 connection, used only on the worker thread below
+    task = asyncio.ensure_future(conn._execute(work, raw))  # type: ignore[no-untyped-call]
+    try:
+        return cast(T, await asyncio.shield(task))
+    except asyncio.CancelledError:
+        await task
+        raise
+
+
+def insert_rows(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """`conn.executemany(sql, rows)`, with an `INSERT ... VALUES (?, ...)` sent as multi-row
+    statements (`VALUES (...), (...), ...`) of up to `MAX_ROWS_PER_STATEMENT` rows.
+
+    executemany goes back to Python, taking the GIL, between rows; while the event loop's thread is
+    busy, each of those hand-overs can wait milliseconds. One statement per few hundred rows runs
+    in SQLite from its first row to its last. Values are bound as they are (floats stay exact).
+    Use inside a transaction: a failing statement is then undone with everything else.
+    """
+    match = _ONE_ROW.match(sql)
+    if match is None or len(rows) < 2:
+        conn.executemany(sql, rows)
+        return
+    head, one = match.groups()
+    width = one.count("?")
+    if any(len(row) != width for row in rows):
+        raise sqlite3.ProgrammingError(f"every row must have {width} values for {head.strip()!r}")
+    limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    per = max(1, min(MAX_ROWS_PER_STATEMENT, limit // width))
+    for start in range(0, len(rows), per):
+        part = rows[start : start + per]
+        conn.execute(head + ",".join([one] * len(part)), [value for row in part for value in row])
+
+
+def _transact(work: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection) -> T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        # A COMMIT refused (busy, disk full) can leave the transaction open: close it too.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -147,6 +207,17 @@ class Database:
         except asyncio.CancelledError:
             await task
             raise
+
+    async def run_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """BEGIN IMMEDIATE, `work(conn)`, COMMIT (ROLLBACK on any error) under the lock, all in one
+        call on the connection's thread: no other statement can land inside, and a cancelled
+        caller cannot leave the transaction half done."""
+        async with self.lock:
+            return await on_thread(self.conn, lambda conn: _transact(work, conn))
+
+    async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work(conn)` on the reader connection's thread: several look-ups in one hop."""
+        return await on_thread(self.reader, work)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import aiosqlite
 
+from bot.store.db import insert_rows
 from wire import BatchResult
 
 _CHUNK = 900  # bound the number of SQL parameters per statement
@@ -28,6 +30,11 @@ class EventRow(NamedTuple):
     payload: str
 
 
+_INSERT = (
+    f"INSERT INTO events ({', '.join(EventRow._fields)}) VALUES ({', '.join('?' * len(EventRow._fields))})"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
     guild_id: int
@@ -37,49 +44,44 @@ class StoredEvent:
 
 
 class EventStore:
-    """Statements run inside the caller's transaction (`Database.transaction()`)."""
+    """Statements run inside the caller's transaction (`Database.transaction()`), or, for the
+    intake's, on the connection's own thread (`Database.run_transaction` / `Database.read`), which
+    is why those take a plain `sqlite3.Connection` and are not coroutines."""
 
-    async def batch_result(
-        self, conn: aiosqlite.Connection, guild_id: int, batch_id: str
-    ) -> BatchResult | None:
-        async with conn.execute(
+    def batch_result(self, conn: sqlite3.Connection, guild_id: int, batch_id: str) -> BatchResult | None:
+        row = conn.execute(
             "SELECT accepted, duplicates, ignored FROM batches WHERE guild_id = ? AND batch_id = ?",
             (guild_id, batch_id),
-        ) as cursor:
-            row = await cursor.fetchone()
+        ).fetchone()
         if row is None:
             return None
         return BatchResult(accepted=row[0], duplicates=row[1], ignored=row[2])
 
-    async def existing_ids(self, conn: aiosqlite.Connection, guild_id: int, ids: Sequence[str]) -> set[str]:
+    def existing_ids(self, conn: sqlite3.Connection, guild_id: int, ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
         unique = list(dict.fromkeys(ids))
         for start in range(0, len(unique), _CHUNK):
             chunk = unique[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            async with conn.execute(
+            cursor = conn.execute(
                 f"SELECT id FROM events WHERE guild_id = ? AND id IN ({marks})", (guild_id, *chunk)
-            ) as cursor:
-                found.update(str(row[0]) for row in await cursor.fetchall())
+            )
+            found.update(str(row[0]) for row in cursor.fetchall())
         return found
 
-    async def insert(self, conn: aiosqlite.Connection, rows: Sequence[EventRow]) -> None:
-        await conn.executemany(
-            "INSERT INTO events (guild_id, id, kind, known, ts, user_id, token_id, batch_id, received_at, "
-            "payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+    def insert(self, conn: sqlite3.Connection, rows: Sequence[EventRow]) -> None:
+        insert_rows(conn, _INSERT, rows)
 
-    async def record_batch(
+    def record_batch(
         self,
-        conn: aiosqlite.Connection,
+        conn: sqlite3.Connection,
         guild_id: int,
         batch_id: str,
         token_id: int,
         result: BatchResult,
         received_at: str,
     ) -> None:
-        await conn.execute(
+        conn.execute(
             "INSERT INTO batches (guild_id, batch_id, token_id, accepted, duplicates, ignored, received_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (guild_id, batch_id, token_id, result.accepted, result.duplicates, result.ignored, received_at),

@@ -6,6 +6,7 @@ the JSON `state` columns carry the event order keys that make loading and re-app
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -37,6 +38,7 @@ from bot.domain.commanders import (
 from bot.domain.guild import Changes, GuildState
 from bot.domain.keys import Key
 from bot.domain.sites import Identity, LedgerEntry, Resource, SiteState, Snapshot
+from bot.store.db import insert_rows
 
 PROJECTION_TABLES: tuple[tuple[str, str], ...] = (
     ("stations", "guild_id, market_id"),
@@ -378,6 +380,11 @@ class ProjectionStore:
     async def write_rows(self, conn: aiosqlite.Connection, rows: ProjectionRows) -> None:
         for sql, params in rows:
             await conn.executemany(sql, params)
+
+    def write_rows_now(self, conn: sqlite3.Connection, rows: ProjectionRows) -> None:
+        """`write_rows` on the connection's own thread (inside `Database.run_transaction`)."""
+        for sql, params in rows:
+            insert_rows(conn, sql, params)
 
     async def clear(self, conn: aiosqlite.Connection) -> None:
         self.written = {}

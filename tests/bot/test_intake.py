@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 from bot.store.events import EventRow
 from bot.store.projections import ProjectionStore
@@ -117,12 +118,12 @@ async def test_a_failing_batch_leaves_nothing_behind(bot_api: Bot) -> None:
     before = await bot_api.snapshot()
     view_before = await bot_api.services.queries.site(111, SITE)
 
-    original = bot_api.services.intake.projections.write_rows
+    original = bot_api.services.intake.projections.write_rows_now
 
-    async def broken(*args: object, **kwargs: object) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
-    bot_api.services.intake.projections.write_rows = broken  # type: ignore[method-assign]
+    bot_api.services.intake.projections.write_rows_now = broken  # type: ignore[method-assign]
     try:
         events = [alice.contribution(1, SITE, {"steel": 30}), alice.depot(2, SITE, {"steel": (100, 40)})]
         resp = await bot_api.client.post(
@@ -131,7 +132,7 @@ async def test_a_failing_batch_leaves_nothing_behind(bot_api: Bot) -> None:
         assert resp.status == 500
         assert (await resp.json())["error"]["code"] == "internal"
     finally:
-        bot_api.services.intake.projections.write_rows = original  # type: ignore[method-assign]
+        bot_api.services.intake.projections.write_rows_now = original  # type: ignore[method-assign]
     assert await bot_api.snapshot() == before
     assert await bot_api.services.queries.site(111, SITE) == view_before
     # And the same events go through once the fault is gone.
@@ -157,10 +158,10 @@ async def test_a_bad_batch_in_a_group_fails_alone(bot_api: Bot) -> None:
     poison = bad.events[0].id
     original = intake.events.insert
 
-    async def insert(conn: object, rows: list[EventRow]) -> None:
+    def insert(conn: sqlite3.Connection, rows: list[EventRow]) -> None:
         if any(row.id == poison for row in rows):
             raise RuntimeError("this one cannot be written")
-        await original(conn, rows)  # type: ignore[arg-type]
+        original(conn, rows)
 
     intake.events.insert = insert  # type: ignore[method-assign]
     results = await asyncio.gather(
