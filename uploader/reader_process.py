@@ -4,8 +4,8 @@ Reading and normalising a long history is CPU-bound Python, and so is sending (h
 batches). In one process the two share one interpreter lock and take turns; in two they use two
 cores, and a backfill takes about half the time. The processes share only the outbox file (SQLite
 serialises the writers; a chunk commits only if its file's offset is still what its reader loaded,
-see `Outbox.commit_chunk`) and two one-way pipes: progress up, a stop request down. The reader's
-log records go up a queue to the parent's handlers (one log file, one writer).
+see `Outbox.commit_chunk`) and two one-way pipes: progress and log records up (the parent's
+handlers write them: one log file, one writer), a stop request down.
 
 The reader stops at a chunk boundary (each chunk commits whole or not at all) when asked, when its
 pipe from the parent closes, or when the parent is gone (killed), so it never outlives a backfill
@@ -63,19 +63,30 @@ class ReadJob:
     log_level: int
 
 
-# Messages up the pipe: ("commit", events, bytes_read) after each chunk with events; then one of
-# ("done", "read" | "folder_missing" | "stopped") or ("failed", "outbox" | "error", text).
+# Messages up the pipe: ("log", record attributes) and ("commit", events, bytes_read) after each
+# chunk with events; then one of ("done", "read" | "folder_missing" | "stopped") or
+# ("failed", "outbox" | "error", text).
 Message = tuple[Any, ...]
 
 
-def read_in_process(job: ReadJob, up: Connection, down: Connection, log_queue: Any) -> None:
+def read_in_process(
+    job: ReadJob, up: Connection, down: Connection, inherited: tuple[Connection, ...]
+) -> None:
     """The reader process: read every journal into the outbox once, then report and exit."""
+    for end in inherited:  # fork copied the parent's ends: closed, so the parent's death shows
+        end.close()
     # Ctrl-C reaches the whole process group: the parent decides, and stops us by the pipe.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGTERM"):
+        # fork copied the parent's asyncio handler, which only wakes a loop we do not run.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with contextlib.suppress(ValueError):  # (only the main thread may; the target runs there)
+        signal.set_wakeup_fd(-1)
+    logging.raiseExceptions = False  # a record the dead parent cannot take is dropped quietly
     root = logging.getLogger()
     for handler in list(root.handlers):  # inherited with fork: the parent alone writes the log
         root.removeHandler(handler)
-    root.addHandler(logging.handlers.QueueHandler(log_queue))
+    root.addHandler(logging.handlers.QueueHandler(_PipeQueue(up)))  # type: ignore[arg-type]
     root.setLevel(job.log_level)
     stop = threading.Event()
     watcher = threading.Thread(target=_watch, args=(job.parent_pid, down, stop), daemon=True)
@@ -95,14 +106,25 @@ def read_in_process(job: ReadJob, up: Connection, down: Connection, log_queue: A
         up.send(("done", reason))
     except OutboxError as exc:
         _send_quietly(up, ("failed", "outbox", str(exc)))
-    except (BrokenPipeError, EOFError):
-        pass  # the parent is gone: nobody to tell
+    except OSError:
+        pass  # the pipe broke: the parent is gone, nobody to tell
     except Exception as exc:
         logger.exception("the backfill's reader failed")
         _send_quietly(up, ("failed", "error", f"{type(exc).__name__}: {exc}"))
     finally:
         stop.set()
         up.close()
+
+
+class _PipeQueue:
+    """What `QueueHandler` puts records into: the pipe up, so they come in order with the rest."""
+
+    def __init__(self, up: Connection) -> None:
+        self._up = up
+
+    def put_nowait(self, record: logging.LogRecord) -> None:
+        # `QueueHandler.prepare` has merged the message and its arguments: the dict pickles.
+        self._up.send(("log", record.__dict__))
 
 
 def _read_all(tailer: Tailer, stop: threading.Event) -> str:
@@ -127,9 +149,8 @@ def _watch(parent_pid: int, down: Connection, stop: threading.Event) -> None:
                 down.recv()  # the only message is "stop"
                 break
         except (EOFError, OSError):
-            break  # the parent closed its end, or died (spawn: the reader holds no copy of it)
-        # With fork the reader also holds the parent's end, so no EOF comes: orphaned children
-        # are re-parented on POSIX, which the parent pid shows.
+            break  # the parent closed its end, or died
+        # Belt and braces on POSIX: an orphan is re-parented, which the parent pid shows.
         if os.name == "posix" and os.getppid() != parent_pid:
             break
     stop.set()
@@ -149,15 +170,15 @@ class ReaderProcess:
         context: Any = multiprocessing.get_context(start_method)
         self._up_recv, self._up_send = context.Pipe(duplex=False)
         self._down_recv, self._down_send = context.Pipe(duplex=False)
-        self._log_queue: Any = context.Queue()
+        # A forked child starts with our ends too; a spawned one gets only what it is given.
+        inherited = (self._up_recv, self._down_send) if start_method == "fork" else ()
         self._process = context.Process(
             target=read_in_process,
-            args=(job, self._up_send, self._down_recv, self._log_queue),
+            args=(job, self._up_send, self._down_recv, inherited),
             name="colony-uploader-reader",
             daemon=True,
         )
         self._on_commit = on_commit
-        self._listener: logging.handlers.QueueListener | None = None
         self._relay: threading.Thread | None = None
         self.bytes_read = 0
         self.events = 0
@@ -172,11 +193,6 @@ class ReaderProcess:
         # Our copies of the reader's ends: closed, so its death closes the pipe up.
         self._up_send.close()
         self._down_recv.close()
-        handlers = logging.getLogger().handlers
-        self._listener = logging.handlers.QueueListener(
-            self._log_queue, *handlers, respect_handler_level=True
-        )
-        self._listener.start()
         self._relay = threading.Thread(target=self._relay_messages, args=(loop,), daemon=True)
         self._relay.start()
 
@@ -192,7 +208,12 @@ class ReaderProcess:
                 message = self._up_recv.recv()
             except (EOFError, OSError):
                 break
-            loop.call_soon_threadsafe(self._handle, message)
+            if message[0] == "log":
+                # Handled here, in order, by our own handlers (the child's level already applied).
+                record = logging.makeLogRecord(message[1])
+                logging.getLogger(record.name).handle(record)
+            else:
+                loop.call_soon_threadsafe(self._handle, message)
         loop.call_soon_threadsafe(self.closed.set)
 
     def _handle(self, message: Message) -> None:
@@ -227,8 +248,5 @@ class ReaderProcess:
             await asyncio.to_thread(self._process.join, 5.0)
         if self._relay is not None:
             await asyncio.to_thread(self._relay.join, 5.0)
-        if self._listener is not None:
-            self._listener.stop()
         self._down_send.close()
         self._up_recv.close()
-        self._log_queue.close()

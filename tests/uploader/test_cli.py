@@ -124,8 +124,9 @@ def test_a_backfills_reader_stops_when_its_parent_is_killed(
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the reader through /proc")
+@pytest.mark.parametrize("signal_number", [9, 15], ids=["SIGKILL", "SIGTERM"])
 def test_a_killed_reader_is_one_clear_error_and_loses_nothing(
-    samples: Path, tmp_path: Path, tools: Any, receiver: Any
+    samples: Path, tmp_path: Path, tools: Any, receiver: Any, signal_number: int
 ) -> None:
     folder = tools.copy_samples(samples, tmp_path / "journals", (JUNE, APRIL))
     # A small outbox bound and a slow server: the reader waits for room, so it is alive when killed.
@@ -139,7 +140,7 @@ def test_a_killed_reader_is_one_clear_error_and_loses_nothing(
         receiver.wait_for(lambda: children.exists() and children.read_text().split() != [])
         (reader_pid,) = (int(pid) for pid in children.read_text().split())
         receiver.wait_for(lambda: len(receiver.requests) >= 3)
-        os.kill(reader_pid, signal.SIGKILL)
+        os.kill(reader_pid, signal_number)
         _, stderr = process.communicate(timeout=60)
     finally:
         receiver.latency = 0.0
@@ -147,7 +148,8 @@ def test_a_killed_reader_is_one_clear_error_and_loses_nothing(
             process.kill()
             process.wait()
     assert process.returncode == 1, stderr
-    _one_clear_line(stderr, "the reading process ended unexpectedly (exit code -9); nothing was lost")
+    _one_clear_line(stderr, f"the reading process ended unexpectedly (exit code -{signal_number}); "
+                    "nothing was lost")
     after = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=folder)
     assert after.returncode == 0, after.stderr
     expected = [e.id for e in tools.expected_events(folder)]
