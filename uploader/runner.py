@@ -72,6 +72,59 @@ async def _poll_until_stopped(tailer: Tailer, stop: asyncio.Event) -> TailProgre
         stopping.cancel()
 
 
+class ThreadReader:
+    """`backfill_reader=thread`: the backfill's reading in a worker thread of this process, with
+    the interface of `ReaderProcess`, so the backfill watches either the same way."""
+
+    exitcode: int | None = None
+
+    def __init__(self, tailer: Tailer) -> None:
+        self._tailer = tailer
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.done: str | None = None
+        self.failure: tuple[str, str] | None = None
+        self.closed = asyncio.Event()
+
+    @property
+    def bytes_read(self) -> int:
+        return self._tailer.total_bytes_read
+
+    @property
+    def events(self) -> int:
+        return self._tailer.total_events
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._read(), name="reader")
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                progress = await _poll_until_stopped(self._tailer, self._stop)
+                if progress.folder_missing:
+                    self.done = "folder_missing"
+                    return
+                if progress.stopped or self._stop.is_set():
+                    self.done = "stopped"
+                    return
+                if not (progress.blocked or progress.conflict):
+                    self.done = "read"
+                    return
+                await wait_any(self._stop, within=0.1)  # the outbox is full: the sender drains it
+        except OutboxError as exc:
+            self.failure = ("outbox", str(exc))
+        except Exception as exc:
+            logger.exception("reading the journals failed")
+            self.failure = ("error", f"{type(exc).__name__}: {exc}")
+        finally:
+            self.closed.set()
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
 class Runner:
     def __init__(
         self,
@@ -90,7 +143,7 @@ class Runner:
         self._clock = clock
         self.progress = Progress()
         self._tailer: Tailer | None = None
-        self._reader: ReaderProcess | None = None
+        self._reader: ReaderProcess | ThreadReader | None = None
         self._sender: Sender | None = None
         self._pending_outbox: Outbox | None = None
 
@@ -144,10 +197,19 @@ class Runner:
                     on_commit=lambda _n: loop.call_soon_threadsafe(sender.wake.set),
                 )
                 self._sender = sender
-                reader = None
-                if backfill and settings.backfill_reader != "thread" and self.journal_dir.is_dir():
-                    # Started before this process has any other thread (fork copies only this one).
-                    reader = self._start_reader(tail_box, since, sender)
+                reader: ReaderProcess | ThreadReader | None = None
+                if backfill:
+                    if not self.journal_dir.is_dir():
+                        raise UploadError(ExitCode.NO_JOURNALS, f"journal folder not found: "
+                                          f"{self.journal_dir} (set COLONY_UPLOADER_JOURNAL_DIR; "
+                                          "`colony-uploader doctor` shows where it looked)")
+                    if settings.backfill_reader == "thread":
+                        reader = ThreadReader(tailer)
+                    else:
+                        # Started before this process has any other thread (fork copies only this one).
+                        reader = self._reader_process(tail_box, since, sender)
+                    reader.start()
+                    self._reader = reader
                 else:
                     self._tailer = tailer
                 self.progress.bytes_total = await asyncio.to_thread(tailer.remaining_bytes)
@@ -155,9 +217,7 @@ class Runner:
                 send_task = asyncio.create_task(sender.run(stop_sending), name="sender")
                 try:
                     if reader is not None:
-                        return await self._backfill_beside(reader, sender, send_box, send_task, stop)
-                    if backfill:
-                        return await self._backfill(tailer, sender, send_box, send_task, stop)
+                        return await self._backfill(reader, sender, send_box, send_task, stop)
                     return await self._live(tailer, sender, send_task, stop, use_watchdog)
                 finally:
                     # Shutdown order: stop reading (a chunk in progress commits or rolls back
@@ -175,7 +235,7 @@ class Runner:
             tail_box.close()
             send_box.close()
 
-    def _start_reader(self, outbox: Outbox, since: datetime | None, sender: Sender) -> ReaderProcess:
+    def _reader_process(self, outbox: Outbox, since: datetime | None, sender: Sender) -> ReaderProcess:
         method = self.settings.backfill_reader
         assert method != "thread"
         job = ReadJob(
@@ -186,14 +246,11 @@ class Runner:
             parent_pid=os.getpid(),
             log_level=logging.getLogger().getEffectiveLevel(),
         )
-        reader = ReaderProcess(
+        return ReaderProcess(
             job,
             start_method=default_start_method() if method == "auto" else method,
             on_commit=lambda _n: sender.wake.set(),
         )
-        reader.start()
-        self._reader = reader
-        return reader
 
     def _history_since(self, outbox: Outbox) -> datetime | None:
         """`--since` is remembered, so a later `run` does not send the history it left out."""
@@ -205,46 +262,13 @@ class Runner:
 
     async def _backfill(
         self,
-        tailer: Tailer,
+        reader: ReaderProcess | ThreadReader,
         sender: Sender,
         outbox: Outbox,
         send_task: asyncio.Task[None],
         stop: asyncio.Event,
     ) -> str:
-        if not self.journal_dir.is_dir():
-            raise UploadError(ExitCode.NO_JOURNALS, f"journal folder not found: {self.journal_dir} (set "
-                              "COLONY_UPLOADER_JOURNAL_DIR; `colony-uploader doctor` shows where it looked)")
-        while True:
-            progress = await _poll_until_stopped(tailer, stop)
-            if stop.is_set():
-                pending = outbox.pending_events()
-                raise UploadError(ExitCode.INTERRUPTED,
-                                  f"interrupted; {pending} event(s) kept in the outbox for next time")
-            if progress.folder_missing:
-                raise UploadError(ExitCode.NO_JOURNALS, f"journal folder disappeared: {self.journal_dir}")
-            if send_task.done():
-                send_task.result()  # re-raises what stopped the sender
-            if sender.token_refused:
-                raise UploadError(ExitCode.TOKEN_REFUSED, f"{sender.token_refused}; check the token with "
-                                  "`colony-uploader doctor`")
-            reading_done = not (progress.blocked or progress.stopped or progress.conflict)
-            pending = outbox.pending_events()
-            self.progress.pending = pending
-            if reading_done and pending == 0:
-                delivered = sender.delivered_events
-                return f"backfill complete: {delivered} event(s) delivered, nothing left to send"
-            self._give_up_if_failing(sender, pending)
-            await wait_any(stop, within=0.1)
-
-    async def _backfill_beside(
-        self,
-        reader: ReaderProcess,
-        sender: Sender,
-        outbox: Outbox,
-        send_task: asyncio.Task[None],
-        stop: asyncio.Event,
-    ) -> str:
-        """`_backfill` with the reading done by `reader`, a process of its own: the same checks."""
+        """Send while `reader` reads; done once it has read everything and all is delivered."""
         while True:
             if stop.is_set():
                 await reader.close()
@@ -260,7 +284,7 @@ class Runner:
             if reader.done == "folder_missing":
                 raise UploadError(ExitCode.NO_JOURNALS, f"journal folder disappeared: {self.journal_dir}")
             if reader.closed.is_set() and reader.done is None:
-                # Killed (by the OS, out of memory...) before it could say why.
+                # A process killed (by the OS, out of memory...) before it could say why.
                 await reader.close()
                 raise UploadError(ExitCode.ERROR, "the reading process ended unexpectedly (exit code "
                                   f"{reader.exitcode}); nothing was lost: run the backfill again")

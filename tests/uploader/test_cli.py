@@ -211,7 +211,8 @@ def test_undetectable_journal_folder(tmp_path: Path, tools: Any, receiver: Any) 
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
-def test_full_disk(journals: Path, tmp_path: Path, tools: Any, receiver: Any) -> None:
+@pytest.mark.parametrize("reader", READERS)
+def test_full_disk(journals: Path, tmp_path: Path, tools: Any, receiver: Any, reader: str) -> None:
     import resource
 
     def small_disk() -> None:
@@ -220,7 +221,8 @@ def test_full_disk(journals: Path, tmp_path: Path, tools: Any, receiver: Any) ->
         resource.setrlimit(resource.RLIMIT_FSIZE, (96 * 1024, 96 * 1024))
 
     result = subprocess.run(tools.command("backfill"), env=tools.env(tmp_path, url=receiver.url,
-                            token="good-token", journal_dir=journals, batch_max_events=5),
+                            token="good-token", journal_dir=journals, batch_max_events=5,
+                            backfill_reader=reader),
                             cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
                             preexec_fn=small_disk)
     assert result.returncode == 6, result.stderr
@@ -353,11 +355,13 @@ def test_progress_bar_and_plain_line_show_bytes_and_events() -> None:
     assert display.bar(Progress(), width=4).startswith("\r[####] 100% ")
 
 
+@pytest.mark.parametrize("reader", READERS)
 def test_sigint_during_a_backfill_stops_it_and_the_next_run_resumes(
-    samples: Path, tmp_path: Path, tools: Any, receiver: Any
+    samples: Path, tmp_path: Path, tools: Any, receiver: Any, reader: str
 ) -> None:
     folder = tools.copy_samples(samples, tmp_path / "journals", (JUNE, APRIL))
-    env = tools.env(tmp_path, url=receiver.url, token="good-token", journal_dir=folder, batch_max_events=5)
+    env = tools.env(tmp_path, url=receiver.url, token="good-token", journal_dir=folder, batch_max_events=5,
+                    backfill_reader=reader)
     process = subprocess.Popen(tools.command("backfill"), env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
 
