@@ -202,3 +202,20 @@ async def test_what_was_prepared_on_a_failed_write_is_prepared_again(bot_api: Bo
     assert {(c.commander, c.tonnes) for c in view.contributions} == {("Alice", 3)}
     fresh = await ProjectionStore().load(bot_api.db.conn)
     assert fresh[111].site_view(SITE) == view
+
+
+async def test_stored_payloads_are_the_models_canonical_json(bot_api: Bot) -> None:
+    """The payload column (what `rebuild` reads) is `model_dump_json()` of each validated event,
+    whatever the client's own formatting, for a known kind and a newer one with extra fields."""
+    token = await bot_api.token()
+    alice = Journal("Alice")
+    known = alice.depot(0, SITE, {"steel": (100, 10)}) | {"timestamp": "2025-04-08T22:00:00+02:00"}
+    newer = alice.event("fleet_storage", 1, note="é😀 \u2028", big=2**70, ratio=0.1)
+    body = batch([known, newer])
+    status, answer = await bot_api.post(token, body)
+    assert (status, answer) == (200, {"accepted": 1, "duplicates": 0, "ignored": 1})
+    expected = [event.model_dump_json() for event in Batch.model_validate(body).events]
+    stored = await bot_api.db.read(
+        lambda conn: conn.execute("SELECT payload FROM events ORDER BY seq").fetchall()
+    )
+    assert [row[0] for row in stored] == expected
