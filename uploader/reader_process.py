@@ -106,9 +106,9 @@ def read_in_process(
         up.send(("done", reason))
     except OutboxError as exc:
         _send_quietly(up, ("failed", "outbox", str(exc)))
-    except OSError:
-        pass  # the pipe broke: the parent is gone, nobody to tell
-    except Exception as exc:
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the pipe up broke: the parent is gone, nobody to tell
+    except Exception as exc:  # a journal that cannot be read, a bug: said, not swallowed
         logger.exception("the backfill's reader failed")
         _send_quietly(up, ("failed", "error", f"{type(exc).__name__}: {exc}"))
     finally:

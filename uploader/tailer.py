@@ -223,6 +223,8 @@ class Tailer:
             progress.events += len(queued)
             self.total_bytes_read += chunk.next_offset - offset
             self.total_events += len(queued)
+            if queued and self._on_commit is not None:
+                self._on_commit(len(queued))  # after the counters: a listener may read them
             offset = chunk.next_offset
 
     def _commit(
@@ -231,8 +233,6 @@ class Tailer:
         state = self._normaliser.state.model_dump_json()
         self._outbox.commit_chunk(source, queued, state, previous=previous)
         self._sources[source.name] = source
-        if queued and self._on_commit is not None:
-            self._on_commit(len(queued))
 
 
 # --- the live loop -------------------------------------------------------------------------------
