@@ -191,6 +191,7 @@ async def main() -> None:
     paced_work = [bodies(100 + c, paced_count, args.paced_batch) for c in range(args.clients)]
     floor = baseline(work)
 
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="colony-bench-") as folder:
         db = Path(folder) / "colony.db"
         tokens = await issue_tokens(db, args.clients)
@@ -206,6 +207,8 @@ async def main() -> None:
     pms = [x * 1000 for x in paced_lat]
     print()
     print(f"intake, {args.clients} clients, {os.cpu_count()} CPUs, SQLite synchronous={args.synchronous}")
+    # The machine may be shared: other work on the same CPUs weighs most on the throughput figure.
+    print(f"  load average (1 min) before / after: {load_before[0]:.2f} / {os.getloadavg()[0]:.2f}")
     print(f"  baseline (wire validation only, this process): {floor:10,.0f} events/s")
     verdict = "OK" if rate >= TARGET_EVENTS_PER_S else "MISSED"
     print(

@@ -18,6 +18,7 @@ import asyncio
 import functools
 import logging
 import sqlite3
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,11 +51,18 @@ class IntakeStats:
     last_batch_at: datetime | None = None
 
 
+_Found = tuple[BatchResult | None, set[str]]  # a batch's stored answer, or which of its ids are stored
+
+
 @dataclass(slots=True)
 class _Item:
     token: TokenRecord
     batch: Batch
     done: asyncio.Future[BatchResult]
+    # What the database held when the item arrived (looked up at once, beside the writer), and how
+    # many groups were committed when that look-up was asked for.
+    found: asyncio.Future[_Found] | None = None
+    commits_seen: int = 0
     # Filled by `_prepare`:
     result: BatchResult | None = None
     replayed: bool = False
@@ -71,6 +79,11 @@ class _Group:
 
 # A plain tuple made an EventRow without the NamedTuple constructor's Python-level argument handling.
 _event_row = functools.partial(tuple.__new__, EventRow)
+
+
+def _retrieved(future: asyncio.Future[_Found]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 class IntakeClosedError(RuntimeError):
@@ -103,12 +116,19 @@ class IntakeService:
         self._pending_batches: dict[tuple[int, str], BatchResult] = {}
         # Counts state reloads: what was prepared before one is void.
         self._generation = 0
+        # Committed groups, counted; and what the latest of them stored, kept while an upload that
+        # was looked up before them still waits to be prepared (its look-up may not show them).
+        self._commits = 0
+        self._recent: deque[tuple[int, dict[int, set[str]], dict[tuple[int, str], BatchResult]]] = deque()
 
     async def submit(self, token: TokenRecord, batch: Batch) -> BatchResult:
         """Stores the batch (or recognises it as already stored) and returns its counts."""
         if self._closed:
             raise IntakeClosedError("the bot is stopping")
         item = _Item(token, batch, asyncio.get_running_loop().create_future())
+        item.commits_seen = self._commits
+        item.found = asyncio.ensure_future(self._look_up_one(item))
+        item.found.add_done_callback(_retrieved)  # an upload failed before its look-up was read
         self._queue.append(item)
         self._wake.set()
         if self._writer is None or self._writer.done():
@@ -233,7 +253,7 @@ class IntakeService:
     async def _prepare_group(self, group: _Group) -> bool:
         """Prepares every batch of the group; False when none is left to write."""
         todo = [item for item in group.items if not item.done.done()]
-        found = await self._look_up(todo)
+        found = await self._found(todo)
         ready = []
         for item in todo:
             try:
@@ -250,18 +270,57 @@ class IntakeService:
                 return await self._prepare_group(group) if rest else False
         return bool(ready)
 
-    async def _look_up(self, items: list[_Item]) -> dict[int, tuple[BatchResult | None, set[str]]]:
+    async def _found(self, items: list[_Item]) -> dict[int, _Found]:
+        """What the database holds for each item, up to the last commit: its look-up, taken when it
+        arrived, completed with the groups committed since from `_recent` (or, should those be
+        gone, looked up again)."""
+        out: dict[int, _Found] = {}
+        stale: list[_Item] = []
+        oldest = self._recent[0][0] if self._recent else self._commits + 1
+        for item in items:
+            if item.found is None or (item.commits_seen < self._commits and oldest > item.commits_seen + 1):
+                stale.append(item)
+                continue
+            try:
+                prior, existing = await item.found
+            except Exception:
+                stale.append(item)  # looked up again below; a database that still fails is reported
+                continue
+            key = (item.token.guild_id, item.batch.batch_id)
+            existing = set(existing)  # the look-up's own set is kept for a later re-preparation
+            for number, ids, batches in self._recent:
+                if number > item.commits_seen:
+                    if prior is None:
+                        prior = batches.get(key)
+                    existing |= ids.get(item.token.guild_id, set())
+            out[id(item)] = (prior, set() if prior is not None else existing)
+        if stale:
+            out.update(await self._look_up(stale))
+        # What is still queued was looked up no earlier than its own arrival: older entries can go.
+        floor = min((item.commits_seen for item in self._queue), default=self._commits)
+        while self._recent and self._recent[0][0] <= floor:
+            self._recent.popleft()
+        return out
+
+    async def _look_up_one(self, item: _Item) -> _Found:
+        return (await self._look_up([item]))[id(item)]
+
+    async def _look_up(self, items: list[_Item]) -> dict[int, _Found]:
         """What the database already holds for each batch (its earlier answer, or which of its event
         ids are stored), all in one call on the reader's thread. Committed data only: what is
-        prepared but not committed yet is in `_pending_ids` / `_pending_batches`."""
+        prepared but not committed yet is in `_pending_ids` / `_pending_batches`, what was
+        committed after the call in `_recent`."""
         events = self.events
+        commits = self._commits
         wanted = [
             (id(item), item.token.guild_id, item.batch.batch_id, [e.id for e in item.batch.events])
             for item in items
         ]
+        for item in items:
+            item.commits_seen = commits
 
-        def look(conn: sqlite3.Connection) -> dict[int, tuple[BatchResult | None, set[str]]]:
-            out: dict[int, tuple[BatchResult | None, set[str]]] = {}
+        def look(conn: sqlite3.Connection) -> dict[int, _Found]:
+            out: dict[int, _Found] = {}
             for key, guild_id, batch_id, ids in wanted:
                 prior = events.batch_result(conn, guild_id, batch_id)
                 out[key] = (prior, set() if prior is not None else events.existing_ids(conn, guild_id, ids))
@@ -377,6 +436,14 @@ class IntakeService:
     def _done(self, group: _Group) -> None:
         self._forget(group)
         self.stats.transactions += 1
+        self._commits += 1
+        ids: dict[int, set[str]] = {}
+        batches: dict[tuple[int, str], BatchResult] = {}
+        for item in group.items:
+            if not item.done.done() and not item.replayed and item.result is not None:
+                ids.setdefault(item.token.guild_id, set()).update(row.id for row in item.rows)
+                batches[(item.token.guild_id, item.batch.batch_id)] = item.result
+        self._recent.append((self._commits, ids, batches))  # dropped once no upload needs it (`_found`)
         now = self.clock()
         for item in group.items:
             if item.done.done():

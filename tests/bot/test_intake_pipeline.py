@@ -219,3 +219,37 @@ async def test_stored_payloads_are_the_models_canonical_json(bot_api: Bot) -> No
         lambda conn: conn.execute("SELECT payload FROM events ORDER BY seq").fetchall()
     )
     assert [row[0] for row in stored] == expected
+
+
+async def test_a_look_up_older_than_a_commit_still_sees_it(
+    bot_api: Bot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An upload is looked up in the database when it arrives; prepared only after a group that
+    stored one of its events has committed (and left the pending set), it still counts that event
+    as a duplicate instead of failing on the unique index."""
+    monkeypatch.setattr("bot.services.intake.MAX_GROUP_BATCHES", 1)  # one upload per transaction
+    token = await bot_api.token()
+    record = await bot_api.services.tokens.authenticate(token)
+    assert record is not None
+    intake = bot_api.services.intake
+    a, c = Journal("Alice", source="a.log"), Journal("Carol", source="c.log")
+    shared = a.contribution(1, SITE, {"steel": 7})
+    first = Batch.model_validate(batch([shared]))
+    other = Batch.model_validate(batch([c.contribution(2, SITE, {"steel": 1})]))
+    last = Batch.model_validate(batch([shared, a.contribution(3, SITE, {"steel": 3})]))
+    with _held_insert(bot_api, set()) as (writing, release):
+        one = asyncio.create_task(intake.submit(record, first))
+        await _until(writing.is_set, "the first batch is being written")
+        two = asyncio.create_task(intake.submit(record, other))  # prepared next: the group is full
+        await _until(lambda: other.events[0].id in intake._pending_ids.get(111, set()), "it is prepared")
+        three = asyncio.create_task(intake.submit(record, last))
+        await _until(
+            lambda: any(i.batch is last and i.found is not None and i.found.done() for i in intake._queue),
+            "the last batch is looked up, before the first commits",
+        )
+        release.set()
+        results = await asyncio.wait_for(asyncio.gather(one, two, three), BOUND)
+    assert results[2] == BatchResult(accepted=1, duplicates=1, ignored=0)
+    assert "retrying them one by one" not in caplog.text
+    count, _ = await bot_api.snapshot()
+    assert count == 3
