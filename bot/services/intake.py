@@ -15,6 +15,7 @@ notifier task does the rest.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import sqlite3
@@ -110,6 +111,9 @@ class IntakeService:
         self._queue: list[_Item] = []
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
+        # The group being written, and the next one, prepared meanwhile (see `_write_loop`).
+        self._writing: tuple[_Group, asyncio.Task[None]] | None = None
+        self._ready: _Group | None = None
         self._closed = False
         # What prepared but not yet committed groups hold, so the next group counts it as stored.
         self._pending_ids: dict[int, set[str]] = {}
@@ -174,68 +178,104 @@ class IntakeService:
         return batches < MAX_GROUP_BATCHES and events < MAX_GROUP_EVENTS
 
     async def _write_loop(self) -> None:
-        """Two stages at once: one group is written on the database's thread (`writing`) while the
-        uploads arriving meanwhile are prepared into the next (`ready`), which is written as soon as
-        the first is committed."""
-        writing: tuple[_Group, asyncio.Task[None]] | None = None
-        ready: _Group | None = None
+        """Two stages at once: one group is written on the database's thread (`_writing`) while the
+        uploads arriving meanwhile are prepared into the next (`_ready`, always whole: prepared
+        uploads join it only once ready), which is written as soon as the first is committed."""
         try:
             while True:
+                writing = self._writing
                 if writing is not None and writing[1].done():
-                    generation = self._generation
-                    failed = writing[1].cancelled() or writing[1].exception() is not None
-                    if failed and ready is not None:
-                        # Its ids must not count as stored while the failed group is retried.
-                        self._forget(ready)
-                    await self._finish(*writing)
-                    writing = None
-                    if ready is not None and (failed or self._generation != generation):
-                        # The state was reloaded: what was prepared on top of it is void.
-                        self._forget(ready)
-                        ready = await self._prepare_or_fail(_Group(ready.items))
-                if writing is None and ready is not None:
-                    writing = (ready, asyncio.create_task(self._store(ready), name="colony-intake-store"))
-                    ready = None
+                    self._writing = None
+                    if writing[1].cancelled() or writing[1].exception() is not None:
+                        await self._recover(*writing)
+                if self._writing is None and self._ready is not None:
+                    self._start_writing()
+                    # Let the store hand its transaction to the database thread, and the uploads
+                    # just answered send their answers, before preparing more in this thread.
+                    await asyncio.sleep(0)
                     continue
-                if self._queue and self._has_room(ready):
-                    ready = await self._prepare_more(ready, self._take(ready))
+                if self._queue and self._has_room(self._ready):
+                    await self._prepare_more(self._take(self._ready))
                     continue
-                if writing is None and self._closed:
+                if self._writing is None and self._closed:
                     return
                 self._wake.clear()
                 waiting = asyncio.ensure_future(self._wake.wait())
                 try:
-                    await asyncio.wait(
-                        [waiting] if writing is None else [waiting, writing[1]],
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )
+                    tasks = [waiting] if self._writing is None else [waiting, self._writing[1]]
+                    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     waiting.cancel()
         finally:
-            if writing is not None:
-                await self._finish(*writing)
+            while self._writing is not None:
+                group, task = self._writing
+                with contextlib.suppress(Exception):
+                    await task
+                if self._writing is not None and self._writing[1] is task:  # else it started the next
+                    self._writing = None
+                    if task.cancelled() or task.exception() is not None:
+                        await self._finish(group, task)
+            ready, self._ready = self._ready, None
             if ready is not None:  # only when the loop itself failed: do not leave uploads hanging
                 self._forget(ready)
                 for item in ready.items:
                     if not item.done.done():
                         item.done.set_exception(IntakeClosedError("the intake writer stopped"))
 
-    async def _prepare_more(self, ready: _Group | None, items: list[_Item]) -> _Group | None:
-        """`items` prepared on top of `ready` and added to it (one transaction for all)."""
+    def _start_writing(self) -> None:
+        group, self._ready = self._ready, None
+        assert group is not None
+        self._writing = (group, asyncio.create_task(self._write(group), name="colony-intake-store"))
+
+    async def _write(self, group: _Group) -> None:
+        """Writes the group; once committed, answers its uploads and hands the next group (if one is
+        ready) to the database thread at once, without waiting for the loop to come round. A failure
+        is left to the loop (`_recover`)."""
+        await self._store(group)
+        self._done(group)
+        if self._ready is not None and self._writing is not None and self._writing[0] is group:
+            self._start_writing()
+
+    async def _recover(self, group: _Group, task: asyncio.Task[None]) -> None:
+        """After a failed transaction: its batches written again one by one, and what was prepared
+        on top of it prepared again (the state was reloaded)."""
+        ready, self._ready = self._ready, None
+        if ready is not None:
+            # Its ids must not count as stored while the failed group is retried.
+            self._forget(ready)
+        await self._finish(group, task)
+        if ready is not None:
+            self._forget(ready)
+            self._ready = await self._prepare_or_fail(_Group(ready.items))
+
+    async def _prepare_more(self, items: list[_Item]) -> None:
+        """`items` prepared on top of `_ready` and added to it (one transaction for all)."""
+        ready = self._ready
         generation = self._generation
         group = await self._prepare_or_fail(_Group(items))
-        if ready is None:
-            return group
-        if self._generation != generation:
+        if ready is not self._ready:
+            # `ready` went to the database meanwhile (or was prepared again): these start the next.
+            if group is not None:
+                if self._ready is None:
+                    self._ready = group
+                else:
+                    self._ready.items.extend(group.items)
+            return
+        if ready is not None and self._generation != generation:
             # A bad batch made the state reload from the database, undoing what `ready` held too:
             # prepare all of it again, in arrival order.
+            self._ready = None
             self._forget(ready)
             if group is not None:
                 self._forget(group)
-            return await self._prepare_or_fail(_Group(ready.items + (group.items if group else [])))
-        if group is not None:
+            self._ready = await self._prepare_or_fail(_Group(ready.items + (group.items if group else [])))
+            return
+        if group is None:
+            return
+        if ready is None:
+            self._ready = group
+        else:
             ready.items.extend(group.items)
-        return ready
 
     async def _prepare_or_fail(self, group: _Group) -> _Group | None:
         """The group prepared, or None when nothing in it is left to write."""
@@ -255,9 +295,13 @@ class IntakeService:
         todo = [item for item in group.items if not item.done.done()]
         found = await self._found(todo)
         ready = []
-        for item in todo:
+        for n, item in enumerate(todo):
+            if n:
+                await asyncio.sleep(0)  # one upload at a time: answers and new arrivals go between
             try:
-                self._prepare(item, *found[id(item)])
+                # No await between these two: each id committed since the look-up is then either
+                # still pending or already in `_recent`.
+                self._prepare(item, *self._since(item, *found[id(item)]))
                 ready.append(item)
             except Exception as exc:
                 logger.exception("batch %s of guild %s failed", item.batch.batch_id, item.token.guild_id)
@@ -268,39 +312,40 @@ class IntakeService:
                 rest = [i for i in group.items if not i.done.done()]
                 group.items[:] = rest
                 return await self._prepare_group(group) if rest else False
-        return bool(ready)
-
-    async def _found(self, items: list[_Item]) -> dict[int, _Found]:
-        """What the database holds for each item, up to the last commit: its look-up, taken when it
-        arrived, completed with the groups committed since from `_recent` (or, should those be
-        gone, looked up again)."""
-        out: dict[int, _Found] = {}
-        stale: list[_Item] = []
-        oldest = self._recent[0][0] if self._recent else self._commits + 1
-        for item in items:
-            if item.found is None or (item.commits_seen < self._commits and oldest > item.commits_seen + 1):
-                stale.append(item)
-                continue
-            try:
-                prior, existing = await item.found
-            except Exception:
-                stale.append(item)  # looked up again below; a database that still fails is reported
-                continue
-            key = (item.token.guild_id, item.batch.batch_id)
-            existing = set(existing)  # the look-up's own set is kept for a later re-preparation
-            for number, ids, batches in self._recent:
-                if number > item.commits_seen:
-                    if prior is None:
-                        prior = batches.get(key)
-                    existing |= ids.get(item.token.guild_id, set())
-            out[id(item)] = (prior, set() if prior is not None else existing)
-        if stale:
-            out.update(await self._look_up(stale))
         # What is still queued was looked up no earlier than its own arrival: older entries can go.
         floor = min((item.commits_seen for item in self._queue), default=self._commits)
         while self._recent and self._recent[0][0] <= floor:
             self._recent.popleft()
+        return bool(ready)
+
+    async def _found(self, items: list[_Item]) -> dict[int, _Found]:
+        """Each item's look-up, taken when it arrived; looked up again when the commits since then
+        are no longer all in `_recent` (entries are dropped only at the end of `_prepare_group`)."""
+        out: dict[int, _Found] = {}
+        stale: list[_Item] = []
+        for item in items:
+            oldest = self._recent[0][0] if self._recent else self._commits + 1
+            if item.found is None or (item.commits_seen < self._commits and oldest > item.commits_seen + 1):
+                stale.append(item)
+                continue
+            try:
+                out[id(item)] = await item.found
+            except Exception:
+                stale.append(item)  # looked up again below; a database that still fails is reported
+        if stale:
+            out.update(await self._look_up(stale))
         return out
+
+    def _since(self, item: _Item, prior: BatchResult | None, existing: set[str]) -> _Found:
+        """An item's look-up completed with the groups committed after it."""
+        key = (item.token.guild_id, item.batch.batch_id)
+        existing = set(existing)  # the look-up's own set is kept for a later re-preparation
+        for number, ids, batches in self._recent:
+            if number > item.commits_seen:
+                if prior is None:
+                    prior = batches.get(key)
+                existing |= ids.get(item.token.guild_id, set())
+        return prior, set() if prior is not None else existing
 
     async def _look_up_one(self, item: _Item) -> _Found:
         return (await self._look_up([item]))[id(item)]
