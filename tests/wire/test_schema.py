@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 
 import pytest
 from pydantic import ValidationError
@@ -53,3 +54,21 @@ def test_schema_is_valid_json_with_every_kind() -> None:
     text = json.dumps(schema)
     for kind in KNOWN_KINDS:
         assert f'"{kind}"' in text
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", "2025-04-08T21:46:09", "yesterday"],
+    ids=["after-utc-max", "before-utc-min", "naive", "not-a-time"],
+)
+def test_a_time_without_a_utc_equivalent_or_zone_is_refused(stamp: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        ShutdownEvent.model_validate(_event("shutdown", source="J.log", offset=0) | {"timestamp": stamp})
+    assert err.value.errors()[0]["loc"] == ("timestamp",)
+
+
+@pytest.mark.parametrize("stamp", ["9999-12-29T12:00:00-08:00", "0001-01-02T12:00:00+08:00",
+                                   "2025-04-08T21:46:09+02:00"])
+def test_every_time_taken_converts_to_utc(stamp: str) -> None:
+    event = ShutdownEvent.model_validate(_event("shutdown", source="J.log", offset=0) | {"timestamp": stamp})
+    assert event.timestamp.astimezone(UTC).tzinfo is UTC
