@@ -45,10 +45,15 @@ _BLOCKED_WAIT = 0.5
 _CLOSE_TIMEOUT = 30.0
 
 
-def default_start_method() -> StartMethod:
-    """fork on Linux (no second interpreter start-up); spawn elsewhere (Windows has only spawn,
-    and fork is unsafe with macOS system libraries)."""
-    return "fork" if sys.platform.startswith("linux") else "spawn"
+def start_method_for(setting: Literal["auto", "fork", "spawn"]) -> StartMethod:
+    """`fork` or `spawn` as set; for `auto`, fork on Linux (no second interpreter start-up) unless
+    this process already runs other threads (a forked child gets copies of their locks, held or
+    not), spawn elsewhere (Windows has only spawn; fork is unsafe with macOS system libraries)."""
+    if setting != "auto":
+        return setting
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        return "fork"
+    return "spawn"
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 
 from uploader.outbox import HISTORY_SINCE, Outbox, OutboxError
-from uploader.reader_process import ReaderProcess, ReadJob, default_start_method
+from uploader.reader_process import ReaderProcess, ReadJob, start_method_for
 from uploader.sender import FailureKind, Sender, wait_any
 from uploader.settings import Settings
 from uploader.sidefiles import JournalSideFiles
@@ -248,7 +248,7 @@ class Runner:
         )
         return ReaderProcess(
             job,
-            start_method=default_start_method() if method == "auto" else method,
+            start_method=start_method_for(method),
             on_commit=lambda _n: sender.wake.set(),
         )
 

@@ -10,11 +10,12 @@ import json
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
-from uploader.reader_process import ReaderProcess, ReadJob, StartMethod
+from uploader.reader_process import ReaderProcess, ReadJob, StartMethod, start_method_for
 
 pytestmark = pytest.mark.uploader_only
 
@@ -85,3 +86,16 @@ async def test_a_reader_reads_reports_its_commits_and_is_done(tmp_path: Path, me
     assert committed == [1]
     assert reader.events == 1
     assert reader.bytes_read == (tmp_path / "journals" / "Journal.2025-04-08T195849.01.log").stat().st_size
+
+
+def test_the_start_method_is_as_set_and_auto_never_forks_a_threaded_process() -> None:
+    assert start_method_for("spawn") == "spawn"
+    assert start_method_for("fork") == "fork"
+    release = threading.Event()
+    other = threading.Thread(target=release.wait, daemon=True)
+    other.start()
+    try:
+        assert start_method_for("auto") == "spawn"
+    finally:
+        release.set()
+        other.join()
