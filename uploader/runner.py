@@ -285,7 +285,6 @@ class Runner:
                 raise UploadError(ExitCode.NO_JOURNALS, f"journal folder disappeared: {self.journal_dir}")
             if reader.closed.is_set() and reader.done is None:
                 # A process killed (by the OS, out of memory...) before it could say why.
-                await reader.close()
                 raise UploadError(ExitCode.ERROR, "the reading process ended unexpectedly (exit code "
                                   f"{reader.exitcode}); nothing was lost: run the backfill again")
             if send_task.done():

@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     backfill_reader: Literal["auto", "fork", "spawn", "thread"] = Field(
         default="auto",
         description="How `backfill` reads: in a process of its own, started by fork or spawn "
-        "(auto: fork on Linux, spawn elsewhere), or in a thread of the sending process",
+        "(auto: fork on Linux, spawn elsewhere or when other threads run), or in a thread of the "
+        "sending process",
     )
 
     @field_validator("url")

@@ -28,7 +28,6 @@ from uploader.journal.files import JournalFile, is_journal_name, list_journals
 from uploader.journal.reader import fingerprint, read_complete_lines
 from uploader.normalise.normaliser import Normaliser, NormaliserState, SideFiles
 from uploader.outbox import (
-    ANY_OFFSET,
     NORMALISER_STATE,
     Outbox,
     OutboxConflictError,
@@ -209,15 +208,14 @@ class Tailer:
                 if known is None or (known.size_seen, known.mtime_ns, known.fingerprint, known.offset) != (
                     st.st_size, st.st_mtime_ns, digest, offset
                 ):
-                    self._commit(SourceState(name, digest, offset, st.st_size, st.st_mtime_ns), [],
-                                 previous=None if known is None else known.offset)
+                    self._commit(SourceState(name, digest, offset, st.st_size, st.st_mtime_ns), [], known)
                 return "ok"
             events = self._normaliser.feed_chunk(name, digest, chunk)
             queued = [QueuedEvent(e.id, e.offset, e.model_dump_json()) for e in events]
             size = max(st.st_size, chunk.next_offset)
-            stored = None if known is None else known.offset
-            known = SourceState(name, digest, chunk.next_offset, size, st.st_mtime_ns)
-            self._commit(known, queued, previous=stored)
+            committed = SourceState(name, digest, chunk.next_offset, size, st.st_mtime_ns)
+            self._commit(committed, queued, known)
+            known = committed
             progress.bytes_read += chunk.next_offset - offset
             progress.lines += chunk.line_count
             progress.events += len(queued)
@@ -227,10 +225,10 @@ class Tailer:
                 self._on_commit(len(queued))  # after the counters: a listener may read them
             offset = chunk.next_offset
 
-    def _commit(
-        self, source: SourceState, queued: list[QueuedEvent], *, previous: int | object | None = ANY_OFFSET
-    ) -> None:
+    def _commit(self, source: SourceState, queued: list[QueuedEvent], loaded: SourceState | None) -> None:
+        """Commit unless another reader moved the file on since `loaded` (what we last knew of it)."""
         state = self._normaliser.state.model_dump_json()
+        previous = None if loaded is None else loaded.offset
         self._outbox.commit_chunk(source, queued, state, previous=previous)
         self._sources[source.name] = source
 
