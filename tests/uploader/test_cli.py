@@ -88,25 +88,46 @@ def test_the_readers_warnings_reach_the_log_file_and_the_terminal(
     assert log.count(warning) == 1  # one writer: the reader's records go through the parent
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the reader through /proc")
-def test_a_backfills_reader_stops_when_its_parent_is_killed(
+def _backfill_with_a_waiting_reader(
     samples: Path, tmp_path: Path, tools: Any, receiver: Any
-) -> None:
-    folder = tools.copy_samples(samples, tmp_path / "journals", (JUNE, APRIL))
-    # A small outbox bound and a slow server: the reader waits for room, so it is alive when killed.
+) -> tuple[Path, subprocess.Popen[str], int]:
+    """A backfill whose reader process is alive: a small outbox bound and a slow server keep it
+    waiting for room. Its journal folder, the backfill process, the reader's pid (from /proc)."""
+    folder: Path = tools.copy_samples(samples, tmp_path / "journals", (JUNE, APRIL))
     env = tools.env(tmp_path, url=receiver.url, token="good-token", journal_dir=folder, batch_max_events=5,
                     outbox_max_events=20)
     receiver.latency = 0.02
-    parent = subprocess.Popen(tools.command("backfill"), env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children")
+    process = subprocess.Popen(tools.command("backfill"), env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
     try:
         receiver.wait_for(lambda: children.exists() and children.read_text().split() != [])
         (reader_pid,) = (int(pid) for pid in children.read_text().split())
         receiver.wait_for(lambda: len(receiver.requests) >= 3)
+    except BaseException:
+        receiver.latency = 0.0
+        process.kill()  # its reader follows within its watch interval
+        process.communicate()
+        raise
+    return folder, process, reader_pid
+
+
+def _backfill_again(folder: Path, tmp_path: Path, tools: Any, receiver: Any) -> list[str]:
+    """A new backfill to completion; the ids the journals hold."""
+    after = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=folder)
+    assert after.returncode == 0, after.stderr
+    return [e.id for e in tools.expected_events(folder)]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the reader through /proc")
+def test_a_backfills_reader_stops_when_its_parent_is_killed(
+    samples: Path, tmp_path: Path, tools: Any, receiver: Any
+) -> None:
+    folder, parent, reader_pid = _backfill_with_a_waiting_reader(samples, tmp_path, tools, receiver)
+    try:
         assert Path(f"/proc/{reader_pid}").exists()
         parent.kill()
-        parent.wait(timeout=30)
+        parent.communicate(timeout=30)
         # Orphaned, it notices within its watch interval and exits after its chunk.
         receiver.wait_for(lambda: not Path(f"/proc/{reader_pid}").exists()
                           or Path(f"/proc/{reader_pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z")
@@ -116,9 +137,7 @@ def test_a_backfills_reader_stops_when_its_parent_is_killed(
             parent.kill()
             parent.wait()
     # What it committed is whole: a new backfill delivers every event once.
-    after = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=folder)
-    assert after.returncode == 0, after.stderr
-    expected = [e.id for e in tools.expected_events(folder)]
+    expected = _backfill_again(folder, tmp_path, tools, receiver)
     assert sorted(set(receiver.accepted_new)) == sorted(expected)
     assert len(receiver.accepted_new) == len(expected)
 
@@ -128,18 +147,8 @@ def test_a_backfills_reader_stops_when_its_parent_is_killed(
 def test_a_killed_reader_is_one_clear_error_and_loses_nothing(
     samples: Path, tmp_path: Path, tools: Any, receiver: Any, signal_number: int
 ) -> None:
-    folder = tools.copy_samples(samples, tmp_path / "journals", (JUNE, APRIL))
-    # A small outbox bound and a slow server: the reader waits for room, so it is alive when killed.
-    env = tools.env(tmp_path, url=receiver.url, token="good-token", journal_dir=folder, batch_max_events=5,
-                    outbox_max_events=20)
-    receiver.latency = 0.02
-    process = subprocess.Popen(tools.command("backfill"), env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    folder, process, reader_pid = _backfill_with_a_waiting_reader(samples, tmp_path, tools, receiver)
     try:
-        receiver.wait_for(lambda: children.exists() and children.read_text().split() != [])
-        (reader_pid,) = (int(pid) for pid in children.read_text().split())
-        receiver.wait_for(lambda: len(receiver.requests) >= 3)
         os.kill(reader_pid, signal_number)
         _, stderr = process.communicate(timeout=60)
     finally:
@@ -150,9 +159,7 @@ def test_a_killed_reader_is_one_clear_error_and_loses_nothing(
     assert process.returncode == 1, stderr
     _one_clear_line(stderr, f"the reading process ended unexpectedly (exit code -{signal_number}); "
                     "nothing was lost")
-    after = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=folder)
-    assert after.returncode == 0, after.stderr
-    expected = [e.id for e in tools.expected_events(folder)]
+    expected = _backfill_again(folder, tmp_path, tools, receiver)
     assert sorted(set(receiver.accepted_new)) == sorted(expected)
 
 
