@@ -25,6 +25,7 @@ import httpx
 from pydantic import ValidationError
 
 from uploader import __version__
+from uploader.instance import AlreadyRunningError, InstanceLock
 from uploader.journal.files import list_journals
 from uploader.locate import Located, locate
 from uploader.outbox import Outbox, OutboxError
@@ -218,6 +219,20 @@ def _install_signals(stop: asyncio.Event) -> None:
 
 async def _upload(settings: Settings, *, backfill: bool, since: datetime | None, poll: bool) -> int:
     journal_dir = _journal_dir_or_fail(settings)
+    lock = InstanceLock(settings.state_dir)
+    try:
+        lock.acquire("backfill" if backfill else "run")
+    except AlreadyRunningError as exc:
+        raise UploadError(ExitCode.ALREADY_RUNNING, str(exc)) from None
+    except OSError as exc:
+        raise UploadError(ExitCode.OUTBOX, f"cannot create the lock file {lock.path}: {exc}") from exc
+    with lock:
+        return await _upload_locked(settings, journal_dir, backfill=backfill, since=since, poll=poll)
+
+
+async def _upload_locked(
+    settings: Settings, journal_dir: Path, *, backfill: bool, since: datetime | None, poll: bool
+) -> int:
     runner = Runner(settings, journal_dir, since=since)
     stop = asyncio.Event()
     _install_signals(stop)

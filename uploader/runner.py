@@ -36,6 +36,7 @@ class ExitCode(enum.IntEnum):
     UNREACHABLE = 4  # the server could not be reached, or kept failing, for `give_up_after`
     NO_JOURNALS = 5
     OUTBOX = 6  # the outbox could not be written (full disk, read-only folder)
+    ALREADY_RUNNING = 7  # another uploader is sending from the same state folder
     INTERRUPTED = 130
 
 

@@ -416,3 +416,26 @@ def test_idle_run_uses_no_measurable_cpu(journals: Path, tmp_path: Path, tools: 
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
     assert used < 0.3, f"{used:.2f} s of CPU in 3 s of idling"
+
+
+def test_a_second_uploader_on_the_same_state_folder_is_refused(
+    journals: Path, tmp_path: Path, tools: Any, receiver: Any
+) -> None:
+    n = len(tools.expected_events(journals))
+    first = subprocess.Popen(tools.command("run", "--poll"), env=tools.env(
+        tmp_path, url=receiver.url, token="good-token", journal_dir=journals, poll_interval=0.2),
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        receiver.wait_for(lambda: len(receiver.accepted_new) == n, 60.0)
+        second = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=journals)
+        assert second.returncode == 7
+        _one_clear_line(second.stderr, f"another uploader (pid {first.pid}, run) is already using "
+                        f"{tmp_path / 'state'}; stop it first")
+        assert _pending(tmp_path) == 0  # the second one queued nothing
+        assert len(receiver.accepted_new) == n  # and sent nothing
+    finally:
+        first.kill()  # not stopped cleanly: its lock must not outlive it
+        first.communicate()
+    after = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=journals)
+    assert after.returncode == 0, after.stderr
+    assert "backfill complete: 0 event(s) delivered" in after.stderr
