@@ -12,23 +12,30 @@ import sys
 from pathlib import Path
 from typing import IO
 
+# The byte locked on Windows, where a lock is mandatory and covers a byte range from the file's
+# current position: always the same byte (else a second process, opening the file at its end,
+# would lock another byte and succeed), and far past the holder line, which stays readable.
+_LOCKED_BYTE = 1 << 20
+
 if sys.platform == "win32":
     import msvcrt
 
-    def _try_lock(fd: int) -> None:
-        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    def _try_lock(handle: IO[bytes]) -> None:
+        handle.seek(_LOCKED_BYTE)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
 
-    def _unlock(fd: int) -> None:
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+    def _unlock(handle: IO[bytes]) -> None:
+        handle.seek(_LOCKED_BYTE)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
 
 else:
     import fcntl
 
-    def _try_lock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    def _try_lock(handle: IO[bytes]) -> None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
 
-    def _unlock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+    def _unlock(handle: IO[bytes]) -> None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 class DatabaseInUseError(Exception):
@@ -45,7 +52,7 @@ class DatabaseLock:
         when the lock file cannot be created."""
         handle = self.path.open("a+b")  # OSError (no folder, no permission) is the caller's to word
         try:
-            _try_lock(handle.fileno())
+            _try_lock(handle)
         except OSError:
             handle.seek(0)
             holder = handle.read(200).decode("utf-8", "replace").strip() or "another process"
@@ -64,5 +71,5 @@ class DatabaseLock:
         if handle is not None:
             handle.seek(0)
             handle.truncate()
-            _unlock(handle.fileno())
+            _unlock(handle)
             handle.close()
