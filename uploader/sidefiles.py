@@ -66,6 +66,11 @@ class JournalSideFiles:
         self._window = window
         self._sleep = sleep
         self._now = now
+        # Per file, a moment it is known to describe or to come after (the game only rewrites it
+        # with the present): an old line (a backfill's) earlier than that by more than the window
+        # cannot match, and costs no read at all. Else a history of bare Cargo lines read (or
+        # failed to open) the file once per line.
+        self._floor: dict[str, datetime] = {}
 
     def cargo(self, event_time: datetime) -> list[CargoItem] | None:
         document = self._matching(CARGO_FILE, event_time, lambda d: True)
@@ -117,18 +122,26 @@ class JournalSideFiles:
     ) -> dict[str, Any] | None:
         """The side file's content when it describes the line at `event_time`, else None."""
         path = self._folder / name
-        live = self._now() - event_time < self._window
+        now = self._now()
+        live = now - event_time < self._window
+        floor = self._floor.get(name)
+        if not live and floor is not None and floor > event_time + self._window:
+            return None
         for attempt in range(self._attempts):
             if attempt:
                 self._sleep(self._pause)
             document = self._read(path)
             if document is None:
                 if not path.exists():
+                    # Written from now on, it will describe now or later (less the window: the
+                    # game's clock is this PC's, but be generous).
+                    self._raise_floor(name, now - self._window)
                     return None
                 continue  # caught mid-rewrite: read again
             stamp = _timestamp(document)
             if stamp is None:
                 continue
+            self._raise_floor(name, stamp)
             if stamp > event_time + self._window:
                 return None  # describes a later moment than the line
             if stamp >= event_time and belongs(document):
@@ -136,6 +149,11 @@ class JournalSideFiles:
             if not live:
                 return None  # an old line: the file will not catch up
         return None
+
+    def _raise_floor(self, name: str, moment: datetime) -> None:
+        floor = self._floor.get(name)
+        if floor is None or moment > floor:
+            self._floor[name] = moment
 
     @staticmethod
     def _read(path: Path) -> dict[str, Any] | None:

@@ -81,3 +81,54 @@ def test_missing_or_strange_files_give_none(tmp_path: Path) -> None:
     (tmp_path / "Cargo.json").write_text(json.dumps({"timestamp": CARGO_TIME.isoformat(), "Inventory": [
         {"Name": "steel", "Count": -3}]}), encoding="utf-8")
     assert side.cargo(CARGO_TIME) is None
+
+
+def _counting(side: JournalSideFiles, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    reads: list[Path] = []
+    real = JournalSideFiles._read
+
+    def read(path: Path) -> dict[str, object] | None:
+        reads.append(path)
+        return real(path)
+
+    monkeypatch.setattr(side, "_read", read)
+    return reads
+
+
+def test_a_backfills_old_lines_read_a_newer_side_file_once(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    side = _side(folder, CARGO_TIME + timedelta(days=400))
+    reads = _counting(side, monkeypatch)
+    history = [CARGO_TIME - timedelta(hours=h) for h in range(50, 0, -1)]
+    assert all(side.cargo(t) is None for t in history)
+    assert reads == [folder / "Cargo.json"]  # it describes a later moment than all of them
+    # A line from the moment the file describes still gets it (the floor only skips older ones).
+    items = side.cargo(CARGO_TIME)
+    assert items is not None
+    assert [i.name for i in items] == ["scrap", "biowaste"]
+    # Market.json has its own floor: a different file, read once for its own old lines.
+    assert side.market(3223343616, MARKET_TIME - timedelta(hours=1)) is None
+    assert side.market(3223343616, MARKET_TIME - timedelta(hours=2)) is None
+    assert reads.count(folder / "Market.json") == 1
+
+
+def test_a_missing_side_file_is_looked_for_once_by_old_lines_and_always_by_live_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = CARGO_TIME + timedelta(days=1)
+    side = _side(tmp_path, now)
+    reads = _counting(side, monkeypatch)
+    for hours in range(30, 0, -1):
+        assert side.cargo(now - timedelta(hours=hours)) is None
+    assert len(reads) == 1
+    # Written now, it describes now: a live line finds it (old lines still cannot match it).
+    (tmp_path / "Cargo.json").write_text(json.dumps(
+        {"timestamp": now.isoformat().replace("+00:00", "Z"), "Vessel": "Ship", "Count": 2,
+         "Inventory": [{"Name": "steel", "Count": 2, "Stolen": 0}]}
+    ))  # fmt: skip
+    live = side.cargo(now)
+    assert live is not None
+    assert [(i.name, i.count) for i in live] == [("steel", 2)]
+    assert side.cargo(now - timedelta(hours=3)) is None
+    assert len(reads) == 2  # the live line's read only
