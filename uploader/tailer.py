@@ -211,7 +211,10 @@ class Tailer:
                     self._commit(SourceState(name, digest, offset, st.st_size, st.st_mtime_ns), [], known)
                 return "ok"
             events = self._normaliser.feed_chunk(name, digest, chunk)
-            queued = [QueuedEvent(e.id, e.offset, e.model_dump_json()) for e in events]
+            # The serializer itself: what model_dump_json() calls, without its per-call set-up.
+            queued = [
+                QueuedEvent(e.id, e.offset, e.__pydantic_serializer__.to_json(e).decode()) for e in events
+            ]
             size = max(st.st_size, chunk.next_offset)
             committed = SourceState(name, digest, chunk.next_offset, size, st.st_mtime_ns)
             self._commit(committed, queued, known)

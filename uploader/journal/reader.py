@@ -45,9 +45,10 @@ class Chunk:
     def lines(self) -> list[RawLine]:
         return split_lines(self.data, self.base) if self.data else []
 
-    @property
+    @cached_property
     def line_count(self) -> int:
-        """Terminated lines in the chunk, blank ones included (cheap: no split)."""
+        """Terminated lines in the chunk, blank ones included (no split; counted once, as both the
+        normaliser and the tailer's progress want it)."""
         return self.data.count(b"\n")
 
 

@@ -322,7 +322,7 @@ class Normaliser:
         never become Python objects, exactly as in `feed`, which never parses nor judges them.
         """
         data = chunk.data
-        count = data.count(b"\n")
+        count = chunk.line_count
         if not count:
             return []
         if data[0] != 0x7B or data.find(b"\x00") >= 0 or _BAD_LINE_START.search(data) is not None:
