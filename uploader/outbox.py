@@ -320,29 +320,48 @@ class Outbox:
     # --- the sender's side -----------------------------------------------------------------------
 
     def next_batch(
-        self, *, max_events: int, max_bytes: int, uploader_version: str, platform: str
+        self, *, max_events: int, max_bytes: int, uploader_version: str, platform: str, min_events: int = 1
     ) -> PendingBatch | None:
         """The oldest batch waiting to be sent; when there is none, one made from the oldest queued
-        events (bounded in events and bytes) and persisted with its `batch_id` before it is sent."""
+        events (bounded in events and bytes) and persisted with its `batch_id` before it is sent,
+        if at least `min_events` are queued."""
         existing = self._oldest_batch()
         if existing is not None:
             return existing
-        if not self._make_batch(max_events, max_bytes, uploader_version, platform):
+        if not self._make_batch(max_events, max_bytes, uploader_version, platform, min_events):
             return None
         return self._oldest_batch()
 
     def batch_after(
-        self, batch: PendingBatch, *, max_events: int, max_bytes: int, uploader_version: str, platform: str
+        self,
+        batch: PendingBatch,
+        *,
+        max_events: int,
+        max_bytes: int,
+        uploader_version: str,
+        platform: str,
+        min_events: int = 1,
     ) -> PendingBatch | None:
         """The batch to send once `batch` is delivered, made now from the queued events when there
-        is none yet: the sender prepares it while `batch` is in flight."""
+        is none yet (and `min_events` are queued): the sender prepares it while `batch` is in flight."""
         following = self._batch_after(batch)
-        if following is None and self._make_batch(max_events, max_bytes, uploader_version, platform):
+        if following is None and self._make_batch(
+            max_events, max_bytes, uploader_version, platform, min_events
+        ):
             following = self._batch_after(batch)
         return following
 
-    def _make_batch(self, max_events: int, max_bytes: int, uploader_version: str, platform: str) -> bool:
-        """Persist one batch (with its `batch_id`) from the oldest queued events; False if none."""
+    def queued_events(self) -> int:
+        """Events queued and not yet in a batch."""
+        return int(self._read("SELECT COUNT(*) FROM events")[0][0])
+
+    def _make_batch(
+        self, max_events: int, max_bytes: int, uploader_version: str, platform: str, min_events: int = 1
+    ) -> bool:
+        """Persist one batch (with its `batch_id`) from the oldest queued events; False if fewer
+        than `min_events` (at least one) are queued."""
+        if min_events > 1 and self.queued_events() < min_events:
+            return False  # counted first: reading a full batch's payloads to find it short costs MBs
         rows = self._read("SELECT seq, payload FROM events ORDER BY seq LIMIT ?", (max_events,))
         if not rows:
             return False

@@ -60,6 +60,11 @@ def outbox_failure(exc: OutboxError) -> UploadError:
     return UploadError(ExitCode.OUTBOX, f"{exc} (is the disk full? nothing was lost; free space and rerun)")
 
 
+async def _set_when(happened: asyncio.Event, then: asyncio.Event) -> None:
+    await happened.wait()
+    then.set()
+
+
 async def _poll_until_stopped(tailer: Tailer, stop: asyncio.Event) -> TailProgress:
     """One `poll_once` in a worker thread; a stop meanwhile ends it after the chunk in progress."""
     reading = asyncio.ensure_future(asyncio.to_thread(tailer.poll_once))
@@ -179,6 +184,7 @@ class Runner:
             timeout = httpx.Timeout(settings.http_timeout, connect=min(10.0, settings.http_timeout))
             transport = httpx.AsyncHTTPTransport(retries=1)  # connect blips only; the rest is ours
             async with httpx.AsyncClient(timeout=timeout, transport=transport) as client:
+                reading: list[ReaderProcess | ThreadReader] = []  # a backfill's reader, once started
                 sender = Sender(
                     send_box,
                     client,
@@ -188,6 +194,7 @@ class Runner:
                     batch_max_bytes=settings.batch_max_bytes,
                     backoff_base=settings.backoff_base,
                     backoff_cap=settings.backoff_cap,
+                    more_coming=lambda: any(r.done is None and not r.closed.is_set() for r in reading),
                 )
                 tailer = Tailer(
                     self.journal_dir,
@@ -210,6 +217,7 @@ class Runner:
                         # Started before this process has any other thread (fork copies only this one).
                         reader = self._reader_process(tail_box, since, sender)
                     reader.start()
+                    reading.append(reader)
                     self._reader = reader
                 else:
                     self._tailer = tailer
@@ -270,6 +278,21 @@ class Runner:
         stop: asyncio.Event,
     ) -> str:
         """Send while `reader` reads; done once it has read everything and all is delivered."""
+        # The sender fills its batches while the reader reads: once it is done, send the rest now.
+        finished = asyncio.create_task(_set_when(reader.closed, sender.wake))
+        try:
+            return await self._watch_backfill(reader, sender, outbox, send_task, stop)
+        finally:
+            finished.cancel()
+
+    async def _watch_backfill(
+        self,
+        reader: ReaderProcess | ThreadReader,
+        sender: Sender,
+        outbox: Outbox,
+        send_task: asyncio.Task[None],
+        stop: asyncio.Event,
+    ) -> str:
         while True:
             if stop.is_set():
                 await reader.close()

@@ -81,6 +81,8 @@ class Sender:
         backoff_base: float = 1.0,
         backoff_cap: float = 300.0,
         token_pause: float = 600.0,
+        more_coming: Callable[[], bool] | None = None,
+        linger: float = 2.0,
         clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -107,17 +109,29 @@ class Sender:
         self.token_refused: str | None = None
         # The next batch's gzip body, made while the one before it was in flight: (batch_id, body).
         self._ready: tuple[str, bytes] | None = None
+        # While `more_coming()` (a backfill's reader is still reading), a new batch waits until it
+        # is full, for at most `linger` seconds: a history goes in few, full requests (the bot's
+        # per-token rate limit counts requests, and each has a fixed cost), not one per chunk read.
+        self._more_coming = more_coming
+        self._linger = linger
+        self._filling_since: float | None = None
 
     async def step(self) -> Step:
         """Try to move the outbox forward by one batch."""
+        min_events = self._min_events()
         batch = self._outbox.next_batch(
             max_events=self._max_events,
             max_bytes=self._max_bytes,
             uploader_version=__version__,
             platform=self.platform,
+            min_events=min_events,
         )
         if batch is None:
+            if min_events > 1 and self._filling_since is not None:
+                # Woken by the reader's next commit, or when the wait is up.
+                return Step(Outcome.WAIT, delay=max(0.0, self._filling_since + self._linger - self._clock()))
             return Step(Outcome.IDLE)
+        self._filling_since = None
         now = self._clock()
         if batch.next_attempt_at > now:
             return Step(Outcome.WAIT, delay=batch.next_attempt_at - now)
@@ -138,6 +152,17 @@ class Sender:
             raise
         return step
 
+    def _min_events(self) -> int:
+        """Events a new batch needs: a full batch while more are coming, unless that was already
+        awaited for `linger` seconds; else one."""
+        if self._more_coming is None or not self._more_coming():
+            self._filling_since = None
+            return 1
+        now = self._clock()
+        if self._filling_since is None:
+            self._filling_since = now
+        return 1 if now - self._filling_since >= self._linger else self._max_events
+
     async def _prepare_after(self, batch: PendingBatch) -> None:
         following = self._outbox.batch_after(
             batch,
@@ -145,6 +170,7 @@ class Sender:
             max_bytes=self._max_bytes,
             uploader_version=__version__,
             platform=self.platform,
+            min_events=self._min_events(),
         )
         if following is not None:
             self._ready = (following.batch_id, await _compress(following))

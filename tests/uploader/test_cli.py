@@ -439,3 +439,34 @@ def test_a_second_uploader_on_the_same_state_folder_is_refused(
     after = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=journals)
     assert after.returncode == 0, after.stderr
     assert "backfill complete: 0 event(s) delivered" in after.stderr
+
+
+def _long_journal(folder: Path, jumps: int) -> Path:
+    """One journal of `jumps` FSDJump lines of about 1 KB each: several of the reader's 1 MiB chunks."""
+    folder.mkdir(parents=True)
+    lines = [
+        '{ "timestamp":"2025-04-08T20:00:00Z", "event":"Fileheader", "part":1, "gameversion":"4.1" }',
+        '{ "timestamp":"2025-04-08T20:00:01Z", "event":"Commander", "FID":"F1", "Name":"Filler" }',
+    ]
+    pad = "x" * 900  # a field we do not send: only the line's size matters here
+    for n in range(jumps):
+        stamp = f"2025-04-08T{20 + n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}Z"
+        lines.append(f'{{ "timestamp":"{stamp}", "event":"FSDJump", "StarSystem":"System {n}", '
+                     f'"SystemAddress":{1000 + n}, "Padding":"{pad}" }}')
+    (folder / "Journal.2025-04-08T200000.01.log").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_a_backfill_sends_full_batches_while_its_reader_reads(
+    tmp_path: Path, tools: Any, receiver: Any, reader: str
+) -> None:
+    folder = _long_journal(tmp_path / "journals", 6000)  # about 6 chunks of 1,000 events
+    result = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=folder,
+                       backfill_reader=reader, batch_max_events=2500, batch_max_bytes=64 * 1024 * 1024)
+    assert result.returncode == 0, result.stderr
+    sizes = [len(r.event_ids) for r in receiver.requests]
+    assert sum(sizes) == 6001  # the jumps and the Commander line
+    # Not one request per chunk read: full batches, the rest once the reader is done. (A reader
+    # stalled for longer than the sender's linger would let a part go early: not here.)
+    assert sizes == [2500, 2500, 1001], sizes

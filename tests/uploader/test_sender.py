@@ -87,6 +87,41 @@ async def test_batches_are_bounded_and_sent_oldest_first(
     assert receiver.accepted_new == [e.id for e in evs]
 
 
+async def test_while_more_is_coming_batches_wait_to_be_full_for_at_most_the_linger(
+    outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock, events: Callable[..., Any]
+) -> None:
+    evs = events(27)
+    more = [True]
+    sender = _sender(outbox, client, receiver.url, clock, batch_max_events=10,
+                     more_coming=lambda: more[0], linger=2.0)
+    _queue(outbox, evs[:4])
+    step = await sender.step()
+    assert step.outcome is Outcome.WAIT  # 4 of 10: wait for the reader's next chunk
+    assert step.delay == 2.0
+    assert receiver.requests == []
+    assert outbox.stats().batches == 0  # nothing made yet: the next events still join
+    _queue(outbox, evs[4:13], evs[0].source + "2")
+    assert (await sender.step()).outcome is Outcome.SENT
+    assert [len(r.event_ids) for r in receiver.requests] == [10]
+    # 3 queued: waiting again, since the first batch went (the next one was looked for then);
+    # once the linger is up, what there is goes.
+    clock.now += 1.0
+    step = await sender.step()
+    assert step.outcome is Outcome.WAIT
+    assert step.delay == 1.0
+    clock.now += 1.0
+    assert (await sender.step()).outcome is Outcome.SENT
+    assert [len(r.event_ids) for r in receiver.requests] == [10, 3]
+    # The reader is done: the rest goes at once, full or not.
+    _queue(outbox, evs[13:], evs[0].source + "3")
+    more[0] = False
+    while (await sender.step()).outcome is Outcome.SENT:
+        pass
+    assert [len(r.event_ids) for r in receiver.requests] == [10, 3, 10, 4]
+    assert receiver.accepted_new == [e.id for e in evs]
+    assert outbox.pending_events() == 0
+
+
 async def test_the_next_batch_is_made_while_one_is_in_flight_and_order_holds(
     outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock, events: Callable[..., Any]
 ) -> None:
