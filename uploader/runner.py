@@ -195,6 +195,7 @@ class Runner:
                     backoff_base=settings.backoff_base,
                     backoff_cap=settings.backoff_cap,
                     more_coming=lambda: any(r.done is None and not r.closed.is_set() for r in reading),
+                    fill_events=settings.outbox_max_events,
                 )
                 tailer = Tailer(
                     self.journal_dir,

@@ -82,6 +82,7 @@ class Sender:
         backoff_cap: float = 300.0,
         token_pause: float = 600.0,
         more_coming: Callable[[], bool] | None = None,
+        fill_events: int | None = None,
         linger: float = 2.0,
         clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
@@ -113,6 +114,9 @@ class Sender:
         # is full, for at most `linger` seconds: a history goes in few, full requests (the bot's
         # per-token rate limit counts requests, and each has a fixed cost), not one per chunk read.
         self._more_coming = more_coming
+        # Full: `batch_max_events`, or fewer when the outbox holds fewer (its bound pauses the
+        # reader, and a batch that can never fill would wait out the linger every time).
+        self._fill_events = min(batch_max_events, fill_events or batch_max_events)
         self._linger = linger
         self._filling_since: float | None = None
 
@@ -161,7 +165,7 @@ class Sender:
         now = self._clock()
         if self._filling_since is None:
             self._filling_since = now
-        return 1 if now - self._filling_since >= self._linger else self._max_events
+        return 1 if now - self._filling_since >= self._linger else self._fill_events
 
     async def _prepare_after(self, batch: PendingBatch) -> None:
         following = self._outbox.batch_after(

@@ -122,6 +122,20 @@ async def test_while_more_is_coming_batches_wait_to_be_full_for_at_most_the_ling
     assert outbox.pending_events() == 0
 
 
+async def test_a_batch_fills_to_the_outbox_bound_when_that_is_smaller(
+    outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock, events: Callable[..., Any]
+) -> None:
+    # The outbox bound (8) pauses the reader before a batch of 10 could fill: 8 is full.
+    sender = _sender(outbox, client, receiver.url, clock, batch_max_events=10,
+                     more_coming=lambda: True, fill_events=8)
+    evs = events(8)
+    _queue(outbox, evs[:7])
+    assert (await sender.step()).outcome is Outcome.WAIT
+    _queue(outbox, evs[7:], evs[0].source + "2")
+    assert (await sender.step()).outcome is Outcome.SENT
+    assert [len(r.event_ids) for r in receiver.requests] == [8]
+
+
 async def test_the_next_batch_is_made_while_one_is_in_flight_and_order_holds(
     outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock, events: Callable[..., Any]
 ) -> None:
