@@ -212,7 +212,7 @@ def backfill_rows(_: str, data: dict[str, Any] | None) -> list[Row]:
 BENCHES = [
     Bench("normalise", "bench.normalise", [], ["--mb", "20", "--runs", "1"], normalise_rows),
     Bench("live latency", "bench.live_latency", [], ["--seconds", "4"], latency_rows),
-    Bench("intake", "bench.intake", [], ["--seconds", "3"], intake_rows),
+    Bench("intake", "bench.intake", [], ["--seconds", "3", "--runs", "1"], intake_rows),
     Bench("queries", "bench.queries", [], ["--events", "50000", "--repeat", "50"], queries_rows),
     Bench("haul board", "bench.haul_board", [], ["--events", "30000", "--repeat", "10"], haul_rows),
     Bench(
