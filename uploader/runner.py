@@ -60,6 +60,11 @@ def outbox_failure(exc: OutboxError) -> UploadError:
     return UploadError(ExitCode.OUTBOX, f"{exc} (is the disk full? nothing was lost; free space and rerun)")
 
 
+# `run` reads a backlog at least this big in a reader process first (as `backfill` does): a
+# process costs a fraction of a second to start, a long history seconds to read in a thread.
+CATCH_UP_IN_PROCESS_BYTES = 8 * 2**20
+
+
 async def _set_when(happened: asyncio.Event, then: asyncio.Event) -> None:
     await happened.wait()
     then.set()
@@ -222,12 +227,27 @@ class Runner:
                     self._reader = reader
                 else:
                     self._tailer = tailer
+                    # Measured here, before this process starts a thread, so the reader can fork.
+                    backlog = tailer.remaining_bytes()
+                    if backlog >= CATCH_UP_IN_PROCESS_BYTES and settings.backfill_reader != "thread":
+                        # A first start with a long history: read it as `backfill` does, then tail.
+                        logger.info("catching up %.0f MB of journals in a reader process", backlog / 2**20)
+                        reader = self._reader_process(tail_box, since, sender)
+                        reader.start()
+                        reading.append(reader)
+                        self._reader = reader
                 self.progress.bytes_total = await asyncio.to_thread(tailer.remaining_bytes)
                 stop_sending = asyncio.Event()
                 send_task = asyncio.create_task(sender.run(stop_sending), name="sender")
                 try:
-                    if reader is not None:
+                    if backfill:
+                        assert reader is not None
                         return await self._backfill(reader, sender, send_box, send_task, stop)
+                    if reader is not None:
+                        if await self._catch_up(reader, sender, stop):
+                            return f"stopped; {sender.delivered_events} event(s) delivered this run"
+                        self._reader = None
+                        tailer.reload()  # the reader process moved the offsets on
                     return await self._live(tailer, sender, send_task, stop, use_watchdog)
                 finally:
                     # Shutdown order: stop reading (a chunk in progress commits or rolls back
@@ -324,6 +344,30 @@ class Runner:
                 return f"backfill complete: {delivered} event(s) delivered, nothing left to send"
             self._give_up_if_failing(sender, pending)
             await wait_any(stop, within=0.1)
+
+    async def _catch_up(
+        self, reader: ReaderProcess | ThreadReader, sender: Sender, stop: asyncio.Event
+    ) -> bool:
+        """`run`'s first reading of a long backlog, in a reader process; True when stopped meanwhile.
+
+        Sending goes on beside it and after it. A reader that fails is no reason to stop: the
+        live tailer reads whatever it left.
+        """
+        await wait_any(reader.closed, stop, within=None)
+        sender.wake.set()  # its batches waited to be full: what is left goes now
+        if stop.is_set():
+            await reader.close()
+            return True
+        if reader.done != "read":
+            if reader.failure is not None:
+                what = reader.failure[1]
+            else:
+                what = f"it ended with {reader.done or f'exit code {reader.exitcode}'}"
+            logger.warning("catching up in a reader process stopped (%s); reading on in this one", what)
+        else:
+            logger.info("caught up: %d event(s) read; following the journals live", reader.events)
+        await reader.close()
+        return False
 
     def _give_up_if_failing(self, sender: Sender, pending: int) -> None:
         if sender.failing_since is None:

@@ -94,6 +94,11 @@ class Tailer:
         self._normaliser = Normaliser(state, self._side_files)
         self._loaded = True
 
+    def reload(self) -> None:
+        """Forget what this tailer knows: its next poll loads offsets and context from the outbox
+        (another reader has been writing it)."""
+        self._loaded = False
+
     def remaining_bytes(self) -> int:
         """Bytes of journal not yet read (for progress display)."""
         if not self.folder.is_dir():

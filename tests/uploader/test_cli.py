@@ -470,3 +470,38 @@ def test_a_backfill_sends_full_batches_while_its_reader_reads(
     # Not one request per chunk read: full batches, the rest once the reader is done. (A reader
     # stalled for longer than the sender's linger would let a part go early: not here.)
     assert sizes == [2500, 2500, 1001], sizes
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_run_catches_up_a_long_backlog_in_a_reader_then_follows_live(
+    tmp_path: Path, tools: Any, receiver: Any, reader: str
+) -> None:
+    folder = _long_journal(tmp_path / "journals", 9000)  # over 8 MiB: read as backfill reads
+    journal = folder / "Journal.2025-04-08T200000.01.log"
+    process = subprocess.Popen(tools.command("run", "--poll"), env=tools.env(
+        tmp_path, url=receiver.url, token="good-token", journal_dir=folder, poll_interval=0.2,
+        backfill_reader=reader), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        receiver.wait_for(lambda: len(receiver.accepted_new) == 9001, 60.0)
+        # Then live: lines the game writes now are read from where the catch-up stopped.
+        with journal.open("a") as f:
+            f.write('{ "timestamp":"2025-04-08T23:00:00Z", "event":"FSDJump", "StarSystem":"Late", '
+                    '"SystemAddress":99 }\n')
+        receiver.wait_for(lambda: len(receiver.accepted_new) == 9002, 60.0)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+    assert len(set(receiver.accepted_new)) == 9002
+    assert sum(len(r.event_ids) for r in receiver.requests) == 9002  # none sent twice
+    if reader == "thread":
+        assert "catching up" not in stderr  # the setting keeps everything in one process
+    else:
+        assert "catching up 9 MB of journals in a reader process" in stderr
+        assert "caught up: 9001 event(s) read" in stderr
+        # Full batches while it read, not one per chunk.
+        assert [len(r.event_ids) for r in receiver.requests[:4]] == [2000] * 4
+    assert "another reader moved on" not in stderr  # the live tailer took over the reader's offsets
