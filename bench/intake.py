@@ -6,7 +6,9 @@ cost the bot as little CPU as possible. Two phases:
 
 1. sustained: every client posts its next batch as soon as the previous one is answered;
    events stored per second (counted from the answers) and request latency percentiles. Run
-   `--runs` times (a fresh bot and database each time); the median rate is the figure.
+   `--runs` times (a fresh bot and database each time); the median rate is the figure. Batches
+   are what an uploader sends under sustained load: full ones, of its `batch_max_events` default
+   (a backfill, or `run` catching up, fills its batches while its reader reads).
 2. paced: batches sent on a fixed schedule totalling `--rate` events per second; p99 latency.
 
 Baseline, in this process: validating the same bodies with the wire models (`Batch.model_validate_json`),
@@ -14,7 +16,7 @@ the floor of the bot's per-event work; the sustained figure is printed as a rati
 
 Targets: at least 20,000 events/s stored; p99 POST latency under 100 ms at 2,000 events/s.
 
-    python -m bench.intake [--clients 4] [--batch 500] [--seconds 10] [--runs 3] [--rate 2000]
+    python -m bench.intake [--clients 4] [--batch 2000] [--seconds 10] [--runs 3] [--rate 2000]
 """
 
 from __future__ import annotations
@@ -34,9 +36,12 @@ import orjson
 
 from bench._squadron import Commander, batch, squadron_sites
 from bench._stats import percentile
+from uploader.settings import Settings as UploaderSettings
 from wire import Batch
 
 TARGET_EVENTS_PER_S = 20_000
+# The uploader's batch size (full batches are what it sends when it has a backlog to send).
+UPLOADER_BATCH = int(UploaderSettings.model_fields["batch_max_events"].default)
 TARGET_P99_MS = 100.0
 STARTUP = 60.0
 
@@ -177,7 +182,10 @@ def baseline(work: list[list[bytes]]) -> float:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=500, help="events per batch in the sustained phase")
+    parser.add_argument(
+        "--batch", type=int, default=UPLOADER_BATCH,
+        help=f"events per batch in the sustained phase (default {UPLOADER_BATCH}: the uploader's)",
+    )  # fmt: skip
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=2000.0, help="events/s in the paced phase")
     parser.add_argument("--paced-batch", type=int, default=100, help="events per batch in the paced phase")
