@@ -189,7 +189,7 @@ class Runner:
             timeout = httpx.Timeout(settings.http_timeout, connect=min(10.0, settings.http_timeout))
             transport = httpx.AsyncHTTPTransport(retries=1)  # connect blips only; the rest is ours
             async with httpx.AsyncClient(timeout=timeout, transport=transport) as client:
-                reading: list[ReaderProcess | ThreadReader] = []  # a backfill's reader, once started
+                reading: list[ReaderProcess | ThreadReader] = []  # backfill's or a catch-up's reader
                 sender = Sender(
                     send_box,
                     client,
