@@ -225,10 +225,11 @@ class Runner:
                     reader.start()
                     reading.append(reader)
                     self._reader = reader
+                    self.progress.bytes_total = await asyncio.to_thread(tailer.remaining_bytes)
                 else:
                     self._tailer = tailer
                     # Measured here, before this process starts a thread, so the reader can fork.
-                    backlog = tailer.remaining_bytes()
+                    backlog = self.progress.bytes_total = tailer.remaining_bytes()
                     if backlog >= CATCH_UP_IN_PROCESS_BYTES and settings.backfill_reader != "thread":
                         # A first start with a long history: read it as `backfill` does, then tail.
                         logger.info("catching up %.0f MB of journals in a reader process", backlog / 2**20)
@@ -236,7 +237,6 @@ class Runner:
                         reader.start()
                         reading.append(reader)
                         self._reader = reader
-                self.progress.bytes_total = await asyncio.to_thread(tailer.remaining_bytes)
                 stop_sending = asyncio.Event()
                 send_task = asyncio.create_task(sender.run(stop_sending), name="sender")
                 try:
@@ -302,48 +302,38 @@ class Runner:
         # The sender fills its batches while the reader reads: once it is done, send the rest now.
         finished = asyncio.create_task(_set_when(reader.closed, sender.wake))
         try:
-            return await self._watch_backfill(reader, sender, outbox, send_task, stop)
+            while True:
+                if stop.is_set():
+                    await reader.close()
+                    pending = outbox.pending_events()
+                    raise UploadError(ExitCode.INTERRUPTED,
+                                      f"interrupted; {pending} event(s) kept in the outbox for next time")
+                if reader.failure is not None:
+                    kind, text = reader.failure
+                    if kind == "outbox":
+                        raise outbox_failure(OutboxError(text))
+                    raise UploadError(ExitCode.ERROR, f"reading the journals failed: {text} (details in the "
+                                      "log file); nothing was lost: run the backfill again")
+                if reader.done == "folder_missing":
+                    raise UploadError(ExitCode.NO_JOURNALS, f"journal folder disappeared: {self.journal_dir}")
+                if reader.closed.is_set() and reader.done is None:
+                    # A process killed (by the OS, out of memory...) before it could say why.
+                    raise UploadError(ExitCode.ERROR, "the reading process ended unexpectedly (exit code "
+                                      f"{reader.exitcode}); nothing was lost: run the backfill again")
+                if send_task.done():
+                    send_task.result()  # re-raises what stopped the sender
+                if sender.token_refused:
+                    raise UploadError(ExitCode.TOKEN_REFUSED, f"{sender.token_refused}; check the token with "
+                                      "`colony-uploader doctor`")
+                pending = outbox.pending_events()
+                self.progress.pending = pending
+                if reader.done == "read" and pending == 0:
+                    delivered = sender.delivered_events
+                    return f"backfill complete: {delivered} event(s) delivered, nothing left to send"
+                self._give_up_if_failing(sender, pending)
+                await wait_any(stop, within=0.1)
         finally:
             finished.cancel()
-
-    async def _watch_backfill(
-        self,
-        reader: ReaderProcess | ThreadReader,
-        sender: Sender,
-        outbox: Outbox,
-        send_task: asyncio.Task[None],
-        stop: asyncio.Event,
-    ) -> str:
-        while True:
-            if stop.is_set():
-                await reader.close()
-                pending = outbox.pending_events()
-                raise UploadError(ExitCode.INTERRUPTED,
-                                  f"interrupted; {pending} event(s) kept in the outbox for next time")
-            if reader.failure is not None:
-                kind, text = reader.failure
-                if kind == "outbox":
-                    raise outbox_failure(OutboxError(text))
-                raise UploadError(ExitCode.ERROR, f"reading the journals failed: {text} (details in the "
-                                  "log file); nothing was lost: run the backfill again")
-            if reader.done == "folder_missing":
-                raise UploadError(ExitCode.NO_JOURNALS, f"journal folder disappeared: {self.journal_dir}")
-            if reader.closed.is_set() and reader.done is None:
-                # A process killed (by the OS, out of memory...) before it could say why.
-                raise UploadError(ExitCode.ERROR, "the reading process ended unexpectedly (exit code "
-                                  f"{reader.exitcode}); nothing was lost: run the backfill again")
-            if send_task.done():
-                send_task.result()  # re-raises what stopped the sender
-            if sender.token_refused:
-                raise UploadError(ExitCode.TOKEN_REFUSED, f"{sender.token_refused}; check the token with "
-                                  "`colony-uploader doctor`")
-            pending = outbox.pending_events()
-            self.progress.pending = pending
-            if reader.done == "read" and pending == 0:
-                delivered = sender.delivered_events
-                return f"backfill complete: {delivered} event(s) delivered, nothing left to send"
-            self._give_up_if_failing(sender, pending)
-            await wait_any(stop, within=0.1)
 
     async def _catch_up(
         self, reader: ReaderProcess | ThreadReader, sender: Sender, stop: asyncio.Event
