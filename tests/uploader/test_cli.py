@@ -8,6 +8,8 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,30 @@ def _pending(tmp_path: Path) -> int:
         return int(events) + int(batched)
     finally:
         db.close()
+
+
+@contextmanager
+def _polling_run(
+    tools: Any, tmp_path: Path, receiver: Any, journal_dir: Path, **settings: object
+) -> Iterator[subprocess.Popen[str]]:
+    """`colony-uploader run --poll` as a subprocess, killed (and its pipes drained) on the way out
+    if the test left it running."""
+    process = subprocess.Popen(tools.command("run", "--poll"), env=tools.env(
+        tmp_path, url=receiver.url, token="good-token", journal_dir=journal_dir, poll_interval=0.2,
+        **settings), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def _stop(process: subprocess.Popen[str]) -> str:
+    """SIGTERM, as a service manager stops it; what it wrote on stderr."""
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    return stderr
 
 
 @pytest.fixture
@@ -318,17 +344,9 @@ def test_init_writes_a_private_config_that_settings_read(tmp_path: Path, tools: 
 
 def test_sigterm_stops_run_cleanly(journals: Path, tmp_path: Path, tools: Any, receiver: Any) -> None:
     n = len(tools.expected_events(journals))
-    process = subprocess.Popen(tools.command("run", "--poll"), env=tools.env(
-        tmp_path, url=receiver.url, token="good-token", journal_dir=journals, poll_interval=0.2),
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with _polling_run(tools, tmp_path, receiver, journals) as process:
         receiver.wait_for(lambda: len(receiver.accepted_new) == n, 60.0)
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stderr = _stop(process)
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
     # The stop may land between the server's answer and the outbox delete: then that batch is
@@ -422,10 +440,7 @@ def test_a_second_uploader_on_the_same_state_folder_is_refused(
     journals: Path, tmp_path: Path, tools: Any, receiver: Any
 ) -> None:
     n = len(tools.expected_events(journals))
-    first = subprocess.Popen(tools.command("run", "--poll"), env=tools.env(
-        tmp_path, url=receiver.url, token="good-token", journal_dir=journals, poll_interval=0.2),
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with _polling_run(tools, tmp_path, receiver, journals) as first:
         receiver.wait_for(lambda: len(receiver.accepted_new) == n, 60.0)
         second = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=journals)
         assert second.returncode == 7
@@ -433,9 +448,8 @@ def test_a_second_uploader_on_the_same_state_folder_is_refused(
                         f"{tmp_path / 'state'}; stop it first")
         assert _pending(tmp_path) == 0  # the second one queued nothing
         assert len(receiver.accepted_new) == n  # and sent nothing
-    finally:
-        first.kill()  # not stopped cleanly: its lock must not outlive it
-        first.communicate()
+    # Leaving the `with` killed the first one, not stopped cleanly: its lock must not outlive it.
+    assert first.returncode == -signal.SIGKILL
     after = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=journals)
     assert after.returncode == 0, after.stderr
     assert "backfill complete: 0 event(s) delivered" in after.stderr
@@ -478,22 +492,14 @@ def test_run_catches_up_a_long_backlog_in_a_reader_then_follows_live(
 ) -> None:
     folder = _long_journal(tmp_path / "journals", 9000)  # over 8 MiB: read as backfill reads
     journal = folder / "Journal.2025-04-08T200000.01.log"
-    process = subprocess.Popen(tools.command("run", "--poll"), env=tools.env(
-        tmp_path, url=receiver.url, token="good-token", journal_dir=folder, poll_interval=0.2,
-        backfill_reader=reader), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with _polling_run(tools, tmp_path, receiver, folder, backfill_reader=reader) as process:
         receiver.wait_for(lambda: len(receiver.accepted_new) == 9001, 60.0)
         # Then live: lines the game writes now are read from where the catch-up stopped.
         with journal.open("a") as f:
             f.write('{ "timestamp":"2025-04-08T23:00:00Z", "event":"FSDJump", "StarSystem":"Late", '
                     '"SystemAddress":99 }\n')
         receiver.wait_for(lambda: len(receiver.accepted_new) == 9002, 60.0)
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        stderr = _stop(process)
     assert process.returncode == 0, stderr
     assert len(set(receiver.accepted_new)) == 9002
     assert sum(len(r.event_ids) for r in receiver.requests) == 9002  # none sent twice
