@@ -455,6 +455,17 @@ def test_a_second_uploader_on_the_same_state_folder_is_refused(
     assert "backfill complete: 0 event(s) delivered" in after.stderr
 
 
+def test_a_lock_file_that_cannot_be_made_is_one_clear_error(
+    journals: Path, tmp_path: Path, tools: Any, receiver: Any
+) -> None:
+    (tmp_path / "state" / "uploader.lock").mkdir(parents=True)  # in the way, whoever runs the test
+    result = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=journals)
+    assert result.returncode == 6
+    _one_clear_line(result.stderr, f"cannot create the lock file {tmp_path / 'state' / 'uploader.lock'}: ")
+    assert receiver.requests == []
+    assert not (tmp_path / "state" / "outbox.sqlite3").exists()  # nothing was started
+
+
 def _long_journal(folder: Path, jumps: int) -> Path:
     """One journal of `jumps` FSDJump lines of about 1 KB each: several of the reader's 1 MiB chunks."""
     folder.mkdir(parents=True)
