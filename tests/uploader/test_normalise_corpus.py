@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
@@ -45,6 +46,9 @@ def test_tiled_copies_are_distinct_consecutive_sessions(samples: Path, tmp_path:
     firsts = [json.loads(p.read_bytes().split(b"\n", 1)[0])["timestamp"] for p in files]
     assert firsts == sorted(firsts)
     assert len(set(firsts)) == len(firsts)
+    # Dated in the past, as a real history is (a line of now would be live to the side files).
+    last_line = files[-1].read_bytes().rstrip().rsplit(b"\n", 1)[-1]
+    assert datetime.fromisoformat(json.loads(last_line)["timestamp"]) < datetime.now(UTC)
     # Same bytes but the timestamps: same length, same events.
     for copy, source in zip(files[:2], sources, strict=True):
         assert copy.stat().st_size == source.stat().st_size
