@@ -19,6 +19,9 @@ EventId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 MarketId = Annotated[int, Field(ge=0, lt=2**53)]
 SystemAddress = Annotated[int, Field(ge=0, lt=2**63)]
 Tonnes = Annotated[int, Field(ge=0, le=10_000_000)]
+# Any other whole number (offsets, credits, fuel): SQLite's INTEGER is 64-bit signed, so a larger
+# one would be refused by the bot's store mid-transaction (a 500, retried forever) instead of here.
+Int64 = Annotated[int, Field(ge=0, lt=2**63)]
 
 
 # 9999-12-31T23:59:59-01:00 is a valid ISO time but has no UTC equivalent: refused here, it cannot

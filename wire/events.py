@@ -17,6 +17,7 @@ from wire._base import (
     Commodity,
     EventId,
     GameTime,
+    Int64,
     MarketId,
     Name,
     OptName,
@@ -32,7 +33,7 @@ class EventBase(WireModel):
     id: EventId = Field(description="Stable id: the same journal line always yields the same id.")
     timestamp: GameTime = Field(description="Game time of the journal line (UTC).")
     source: SourceName = Field(description="Journal file name the line came from.")
-    offset: int = Field(ge=0, description="Byte offset of the line in its journal file (orders a file).")
+    offset: Int64 = Field(description="Byte offset of the line in its journal file (orders a file).")
     commander: OptName = Field(default=None, description="Commander name, when known.")
     fid: Annotated[str, Field(max_length=32)] | None = Field(default=None, description="Frontier ID.")
     at_system: OptName = Field(default=None, description="System the commander is in, when known.")
@@ -49,7 +50,7 @@ class DepotResource(WireModel):
     name_localised: OptName = None
     required: Tonnes
     provided: Tonnes
-    payment: Annotated[int, Field(ge=0)] = 0
+    payment: Int64 = 0
 
 
 class DepotEvent(EventBase):
@@ -228,8 +229,8 @@ class MarketItem(WireModel):
     name_localised: OptName = None
     stock: Tonnes
     demand: Tonnes
-    buy_price: Annotated[int, Field(ge=0)] = 0
-    sell_price: Annotated[int, Field(ge=0)] = 0
+    buy_price: Int64 = 0
+    sell_price: Int64 = 0
 
 
 class MarketEvent(EventBase):
@@ -255,7 +256,7 @@ class CarrierStatsEvent(EventBase):
     callsign: OptName = None
     name: OptName = None
     docking_access: OptName = None
-    fuel_level: Annotated[int, Field(ge=0)] | None = None
+    fuel_level: Int64 | None = None
     cargo_used: Tonnes | None = Field(default=None, description="SpaceUsage.Cargo")
     total_capacity: Tonnes | None = None
     free_space: Annotated[int, Field(ge=-10_000_000, le=10_000_000)] | None = None
@@ -267,7 +268,7 @@ class CarrierLocationEvent(EventBase):
     carrier_type: OptName = None
     system_name: Name
     system_address: SystemAddress | None = None
-    body_id: Annotated[int, Field(ge=0)] | None = None
+    body_id: Int64 | None = None
 
 
 class CarrierJumpRequestEvent(EventBase):
@@ -296,14 +297,14 @@ class CarrierTradeOrderEvent(EventBase):
     purchase_order: Tonnes | None = None
     sale_order: Tonnes | None = None
     cancel_trade: bool = False
-    price: Annotated[int, Field(ge=0)] | None = None
+    price: Int64 | None = None
 
 
 class CarrierDepositFuelEvent(EventBase):
     kind: Literal["carrier_deposit_fuel"] = "carrier_deposit_fuel"
     carrier_id: CarrierId
-    amount: Annotated[int, Field(ge=0)]
-    total: Annotated[int, Field(ge=0)]
+    amount: Int64
+    total: Int64
 
 
 class ShutdownEvent(EventBase):

@@ -82,6 +82,36 @@ async def test_schema_violation_is_422_with_the_field_path(bot_api: Bot) -> None
     assert await bot_api.snapshot() == before
 
 
+async def test_a_number_past_64_bits_is_422_not_a_failed_transaction(bot_api: Bot) -> None:
+    """SQLite stores 64-bit integers: a bigger offset or payment used to pass validation and fail
+    the insert (500, which the uploader retries forever). Refused at the boundary, as any bad field."""
+    token = await _seeded(bot_api)
+    before = await bot_api.snapshot()
+    good = Journal("Bob").contribution(5, SITE, {"steel": 7})
+    far = {**Journal("Bob", source="far.log").contribution(6, SITE, {"steel": 1}), "offset": 2**63}
+    status, body, _ = await _raw(bot_api, orjson.dumps(batch([good, far])), token)
+    assert status == 422
+    assert body == {
+        "error": {"code": "invalid", "message": f"events[1].offset: Input should be less than {2**63}"}
+    }
+    rich = Journal("Bob", source="rich.log").depot(7, SITE, {"steel": (100, 10)})
+    rich["resources"][0]["payment"] = 2**63
+    status, body, _ = await _raw(bot_api, orjson.dumps(batch([good, rich])), token)
+    assert status == 422
+    assert body == {
+        "error": {
+            "code": "invalid",
+            "message": f"events[1].resources[0].payment: Input should be less than {2**63}",
+        }
+    }
+    # The largest 64-bit offset is a number SQLite stores: accepted.
+    edge = {**Journal("Bob", source="edge.log").contribution(8, SITE, {"steel": 1}), "offset": 2**63 - 1}
+    status, body, _ = await _raw(bot_api, orjson.dumps(batch([edge])), token)
+    assert (status, body) == (200, {"accepted": 1, "duplicates": 0, "ignored": 0})
+    count, _ = await bot_api.snapshot()
+    assert count == before[0] + 1
+
+
 async def test_oversized_bodies_are_413_before_being_read(tmp_path: Path) -> None:
     async with running_bot(make_settings(tmp_path, max_body_bytes=4096)) as bot:
         token = await _seeded(bot)
