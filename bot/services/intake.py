@@ -333,7 +333,15 @@ class IntakeService:
             except Exception:
                 stale.append(item)  # looked up again below; a database that still fails is reported
         if stale:
-            out.update(await self._look_up(stale))
+            fresh = await self._look_up(stale)
+            loop = asyncio.get_running_loop()
+            for item in stale:
+                # Kept with the `commits_seen` it goes with: a later preparation of this item (its
+                # group failed) must not pair the first look-up with the commits after this one.
+                found: asyncio.Future[_Found] = loop.create_future()
+                found.set_result(fresh[id(item)])
+                item.found = found
+            out.update(fresh)
         return out
 
     def _since(self, item: _Item, prior: BatchResult | None, existing: set[str]) -> _Found:

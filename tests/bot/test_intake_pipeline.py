@@ -253,3 +253,45 @@ async def test_a_look_up_older_than_a_commit_still_sees_it(
     assert "retrying them one by one" not in caplog.text
     count, _ = await bot_api.snapshot()
     assert count == 3
+
+
+async def test_an_upload_prepared_again_twice_keeps_its_latest_look_up(bot_api: Bot) -> None:
+    """Two failed groups in a row: the upload prepared on top of the first is looked up again (what
+    it was looked up against is gone), then, when its own group fails, prepared a third time. That
+    third time must pair the latest look-up with the commits after it, not the first look-up: the
+    first missed an event committed between the two, which then counted as new and failed the
+    insert (a 500 for a valid upload)."""
+    token = await bot_api.token()
+    record = await bot_api.services.tokens.authenticate(token)
+    assert record is not None
+    intake = bot_api.services.intake
+    alice, bob = Journal("Alice", source="a.log"), Journal("Bob", source="b.log")
+    eve = Journal("Eve", source="e.log")
+    shared = alice.contribution(1, SITE, {"steel": 7})
+    first = Batch.model_validate(batch([shared]))
+    later = Batch.model_validate(batch([shared, bob.contribution(2, SITE, {"steel": 3})]))
+    bad_one = Batch.model_validate(batch([eve.contribution(3, SITE, {"steel": 1})]))
+    bad_two = Batch.model_validate(batch([eve.contribution(4, SITE, {"steel": 1})]))
+    poison = {bad_one.events[0].id, bad_two.events[0].id}
+    with _held_insert(bot_api, poison) as (writing, release):
+        one = asyncio.create_task(intake.submit(record, first))
+        two = asyncio.create_task(intake.submit(record, bad_one))  # the same group as `first`
+        await _until(writing.is_set, "the first group is being written")
+        assert intake._writing is not None
+        assert len(intake._writing[0].items) == 2
+        three = asyncio.create_task(intake.submit(record, later))
+        four = asyncio.create_task(intake.submit(record, bad_two))
+        await _until(
+            lambda: intake._ready is not None and len(intake._ready.items) == 2, "the next is prepared"
+        )
+        release.set()
+        results = await asyncio.wait_for(asyncio.gather(one, two, three, four, return_exceptions=True), BOUND)
+    assert results[0] == BatchResult(accepted=1, duplicates=0, ignored=0)
+    assert isinstance(results[1], RuntimeError)
+    assert results[2] == BatchResult(accepted=1, duplicates=1, ignored=0)
+    assert isinstance(results[3], RuntimeError)
+    count, _ = await bot_api.snapshot()
+    assert count == 2
+    view = await bot_api.services.queries.site(111, SITE)
+    fresh = await ProjectionStore().load(bot_api.db.conn)
+    assert fresh[111].site_view(SITE) == view
