@@ -76,6 +76,7 @@ class _Item:
 @dataclass(slots=True)
 class _Group:
     items: list[_Item]
+    generation: int = -1  # the state reloads counted when it was prepared (`_resync`)
 
 
 # A plain tuple made an EventRow without the NamedTuple constructor's Python-level argument handling.
@@ -233,7 +234,15 @@ class IntakeService:
         is left to the loop (`_recover`)."""
         await self._store(group)
         self._done(group)
-        if self._ready is not None and self._writing is not None and self._writing[0] is group:
+        ready = self._ready
+        # Not while a reload is under way (`_resync`): what `ready` applied to the state is being
+        # undone, so the loop prepares it again first.
+        if (
+            ready is not None
+            and ready.generation == self._generation
+            and self._writing is not None
+            and self._writing[0] is group
+        ):
             self._start_writing()
 
     async def _recover(self, group: _Group, task: asyncio.Task[None]) -> None:
@@ -316,6 +325,7 @@ class IntakeService:
         floor = min((item.commits_seen for item in self._queue), default=self._commits)
         while self._recent and self._recent[0][0] <= floor:
             self._recent.popleft()
+        group.generation = self._generation
         return bool(ready)
 
     async def _found(self, items: list[_Item]) -> dict[int, _Found]:
@@ -523,7 +533,15 @@ class IntakeService:
                 pending.difference_update(row.id for row in item.rows)
 
     async def _resync(self) -> None:
-        """Back to what the database holds (the in-memory state may be ahead of it)."""
+        """Back to what the database holds (the in-memory state may be ahead of it).
+
+        A group being written is in the state already: the reload waits for its transaction, or it
+        would load the database without that group and nothing would apply it again. The prepared
+        group (`_ready`) is not handed over meanwhile (`_write` sees the generation move on).
+        """
         self._generation += 1
+        writing = self._writing
+        if writing is not None:
+            await asyncio.wait([writing[1]])  # its failure is the loop's to handle (`_recover`)
         async with self.db.lock:
             await self.state.reload_locked()

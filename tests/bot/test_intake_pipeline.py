@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain.guild import GuildState
+from bot.domain.keys import Envelope
 from bot.store.db import MAX_ROWS_PER_STATEMENT, Database, insert_rows
 from bot.store.events import EventRow
 from bot.store.projections import ProjectionStore
@@ -293,5 +295,51 @@ async def test_an_upload_prepared_again_twice_keeps_its_latest_look_up(bot_api: 
     count, _ = await bot_api.snapshot()
     assert count == 2
     view = await bot_api.services.queries.site(111, SITE)
+    fresh = await ProjectionStore().load(bot_api.db.conn)
+    assert fresh[111].site_view(SITE) == view
+
+
+async def test_a_reload_while_a_group_is_written_keeps_that_group_and_the_next(
+    bot_api: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upload fails while being prepared (a bug's path: the state is reloaded) while one group is
+    being written and the next is prepared. The reload must come after the written group commits,
+    and the prepared one must be prepared again on the reloaded state, not written as it was: the
+    state in memory then equals what a fresh start loads."""
+    token = await bot_api.token()
+    record = await bot_api.services.tokens.authenticate(token)
+    assert record is not None
+    intake = bot_api.services.intake
+    a, b = Journal("Alice", source="a.log"), Journal("Bob", source="b.log")
+    c = Journal("Carol", source="c.log")
+    first = Batch.model_validate(batch([a.depot(0, SITE, {"steel": (100, 10)})]))
+    second = Batch.model_validate(batch([b.contribution(1, SITE, {"steel": 5})]))
+    third = Batch.model_validate(batch([c.contribution(2, SITE, {"steel": 9})]))
+    poison = third.events[0].id
+    apply = GuildState.apply
+
+    def failing_apply(self: GuildState, envelope: Envelope) -> None:
+        if envelope.event.id == poison:
+            raise RuntimeError("a bug met while preparing")
+        apply(self, envelope)
+
+    monkeypatch.setattr(GuildState, "apply", failing_apply)
+    with _held_insert(bot_api, set()) as (writing, release):
+        one = asyncio.create_task(intake.submit(record, first))
+        await _until(writing.is_set, "the first group is being written")
+        two = asyncio.create_task(intake.submit(record, second))
+        await _until(lambda: intake._ready is not None, "the second is prepared")
+        three = asyncio.create_task(intake.submit(record, third))
+        generation = intake._generation
+        await _until(lambda: intake._generation > generation, "the third failed and a reload began")
+        release.set()
+        results = await asyncio.wait_for(asyncio.gather(one, two, three, return_exceptions=True), BOUND)
+    assert results[:2] == [BatchResult(accepted=1, duplicates=0, ignored=0)] * 2
+    assert isinstance(results[2], RuntimeError)
+    count, _ = await bot_api.snapshot()
+    assert count == 2
+    view = await bot_api.services.queries.site(111, SITE)
+    assert view is not None
+    assert [(x.commander, x.tonnes) for x in view.contributions] == [("Bob", 5)]
     fresh = await ProjectionStore().load(bot_api.db.conn)
     assert fresh[111].site_view(SITE) == view
