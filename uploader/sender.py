@@ -198,6 +198,11 @@ class Sender:
         except httpx.TransportError as exc:
             return self._retry(batch, f"cannot reach the server: {exc or type(exc).__name__}",
                                FailureKind.UNREACHABLE)
+        except httpx.DecodingError as exc:
+            # An answer whose body does not match its Content-Encoding (a broken proxy): whether
+            # the bot stored the batch is unknown, so it is sent again (the bot knows its id).
+            return self._retry(batch, f"the server's answer could not be decoded ({exc})",
+                               FailureKind.SERVER)
         return self._classify(batch, response)
 
     def _classify(self, batch: PendingBatch, response: httpx.Response) -> Step:

@@ -291,6 +291,26 @@ async def test_429_retry_after_is_honoured(
     assert (await sender.step()).outcome is Outcome.SENT
 
 
+async def test_an_answer_that_cannot_be_decoded_is_retried_not_fatal(
+    outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock, events: Callable[..., Any]
+) -> None:
+    """A proxy saying gzip over a plain body: httpx cannot decode the answer. The batch may or may
+    not be stored, so it is sent again later (the bot recognises its id); the sender lives on."""
+    _queue(outbox, events(2))
+    receiver.answer(200, body={"accepted": 2}, headers={"Content-Encoding": "gzip"})
+    sender = _sender(outbox, client, receiver.url, clock, backoff_base=1.0, rand=lambda: 1.0)
+    step = await sender.step()
+    assert (step.outcome, step.delay) == (Outcome.WAIT, 1.0)
+    assert sender.failure_kind is FailureKind.SERVER
+    assert sender.failure is not None
+    assert sender.failure.startswith("the server's answer could not be decoded")
+    clock.now += step.delay
+    assert (await sender.step()).outcome is Outcome.SENT
+    assert len({r.batch_id for r in receiver.requests}) == 1  # the same batch, twice
+    assert len(receiver.accepted_new) == 2
+    assert outbox.pending_events() == 0
+
+
 async def test_timeouts_and_refused_connections_retry(
     outbox: Outbox, receiver: Any, clock: Clock, events: Callable[..., Any]
 ) -> None:
