@@ -244,7 +244,7 @@ class Runner:
                         assert reader is not None
                         return await self._backfill(reader, sender, send_box, send_task, stop)
                     if reader is not None:
-                        if await self._catch_up(reader, sender, stop):
+                        if await self._catch_up(reader, sender, send_task, stop):
                             return f"stopped; {sender.delivered_events} event(s) delivered this run"
                         self._reader = None
                         tailer.reload()  # the reader process moved the offsets on
@@ -336,14 +336,27 @@ class Runner:
             finished.cancel()
 
     async def _catch_up(
-        self, reader: ReaderProcess | ThreadReader, sender: Sender, stop: asyncio.Event
+        self,
+        reader: ReaderProcess | ThreadReader,
+        sender: Sender,
+        send_task: asyncio.Task[None],
+        stop: asyncio.Event,
     ) -> bool:
         """`run`'s first reading of a long backlog, in a reader process; True when stopped meanwhile.
 
         Sending goes on beside it and after it. A reader that fails is no reason to stop: the
-        live tailer reads whatever it left.
+        live tailer reads whatever it left. A sender that fails is: the reader would wait on a
+        full outbox forever, so its error ends the run (as in `_live`).
         """
-        await wait_any(reader.closed, stop, within=None)
+        waiters = {asyncio.ensure_future(reader.closed.wait()), asyncio.ensure_future(stop.wait())}
+        try:
+            await asyncio.wait({*waiters, send_task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+        if send_task.done() and not stop.is_set():
+            send_task.result()  # re-raises what stopped the sender; the caller stops the reader
         sender.wake.set()  # its batches waited to be full: what is left goes now
         if stop.is_set():
             await reader.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -15,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from uploader.runner import Runner
+from uploader.sender import Sender, Step
 from uploader.settings import Settings
 
 pytestmark = pytest.mark.uploader_only
@@ -495,6 +498,33 @@ def test_a_backfill_sends_full_batches_while_its_reader_reads(
     # Not one request per chunk read: full batches, the rest once the reader is done. (A reader
     # stalled for longer than the sender's linger would let a part go early: not here.)
     assert sizes == [2500, 2500, 1001], sizes
+
+
+async def test_a_sender_that_dies_while_run_catches_up_ends_the_run_with_its_error(
+    tmp_path: Path, receiver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader waits on a full outbox for the sender to drain it: were the sender's death not
+    noticed, `run` would hang there for good, its error never said (the service looks alive)."""
+    folder = _long_journal(tmp_path / "journals", 9000)  # over 8 MiB: caught up in a reader process
+    settings = Settings(
+        url=receiver.url,
+        token="good-token",
+        journal_dir=folder,
+        state_dir=tmp_path / "state",
+        config_file=tmp_path / "none.toml",
+        outbox_max_events=1500,
+        backfill_reader="spawn",  # this process runs threads (the receiver): no fork
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+    async def broken(self: Sender) -> Step:
+        raise RuntimeError("a bug in the sender")
+
+    monkeypatch.setattr(Sender, "step", broken)
+    run = Runner(settings, folder).run(asyncio.Event(), backfill=False, use_watchdog=False)
+    with pytest.raises(RuntimeError, match="a bug in the sender"):
+        await asyncio.wait_for(run, 60)
+    assert receiver.requests == []
 
 
 @pytest.mark.parametrize("reader", READERS)
