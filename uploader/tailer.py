@@ -83,6 +83,7 @@ class Tailer:
         self._loaded = False
         self.total_bytes_read = 0
         self.total_events = 0
+        self._paused = False  # reading waits for the outbox to drain (said once per pause)
 
     # --- state -----------------------------------------------------------------------------------
 
@@ -203,11 +204,15 @@ class Tailer:
                 progress.stopped = True
                 return "stopped"
             if self._outbox.pending_events() >= self._max_pending:
-                if not progress.blocked:
+                if not self._paused:  # once per pause: the caller polls again every few tenths
                     logger.warning("the outbox holds %d events or more; reading paused until it drains",
                                    self._max_pending)
+                    self._paused = True
                 progress.blocked = True
                 return "blocked"
+            if self._paused:
+                logger.info("the outbox has room again; reading on")
+                self._paused = False
             chunk = read_complete_lines(journal.path, offset, self._chunk_bytes, final=final)
             if chunk.next_offset == offset:
                 if known is None or (known.size_seen, known.mtime_ns, known.fingerprint, known.offset) != (

@@ -155,15 +155,23 @@ def test_a_restarted_tailer_resumes_from_the_outbox(folder: Path, tmp_path: Path
         assert systems(box) == ["Sys 1", "Sys 2", "Sys 3"]
 
 
-def test_the_outbox_bound_pauses_reading_and_drops_nothing(folder: Path, outbox: Outbox) -> None:
+def test_the_outbox_bound_pauses_reading_and_drops_nothing(
+    folder: Path, outbox: Outbox, caplog: pytest.LogCaptureFixture
+) -> None:
     path = folder / NAME_A
     path.write_bytes(header() + b"".join(jump(i) for i in range(40)))
     tailer = Tailer(folder, outbox, outbox_max_events=10, chunk_bytes=300)
+    caplog.set_level(logging.INFO, logger="uploader.tailer")
     progress = tailer.poll_once()
     assert progress.blocked
     held = outbox.pending_events()
     assert 10 <= held < 15
     assert tailer.poll_once().events == 0  # still full: nothing more read
+    assert tailer.poll_once().blocked
+    # Said once per pause, not at every poll (a long outage would fill the log with it).
+    paused = [r for r in caplog.records if "reading paused" in r.getMessage()]
+    assert len(paused) == 1
+    caplog.clear()
     # Drain as the sender would, then reading resumes where it paused.
     seen: list[str] = []
     while True:
@@ -174,6 +182,7 @@ def test_the_outbox_bound_pauses_reading_and_drops_nothing(folder: Path, outbox:
         if not tailer.poll_once().blocked and outbox.pending_events() == 0:
             break
     assert seen == [f"Sys {i}" for i in range(40)]
+    assert "the outbox has room again; reading on" in caplog.text
 
 
 def test_history_before_since_is_left_out(folder: Path, outbox: Outbox) -> None:
