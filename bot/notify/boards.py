@@ -137,7 +137,9 @@ class BoardUpdates:
         self._unsaved: set[int] = set()
         self._stop = asyncio.Event()
         self._since: dict[int, datetime] = {}
-        self._told: dict[int, datetime] = {}  # expired claim id -> when it closed
+        # Per guild: expired claim id -> when it closed. Pruned with that guild's own `_since`: one
+        # shared map pruned by each guild's pass forgot another guild's notes and told them twice.
+        self._told: dict[int, dict[int, datetime]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._consumer: asyncio.Task[None] | None = None
@@ -181,15 +183,16 @@ class BoardUpdates:
                     targets.setdefault(site.market_id, set()).add(follow.channel_id)
         # Whoever closed them (a pass, a command, the API), expired claims are told once each.
         since = self._since.setdefault(guild_id, self._started or self.hauling.clock())
+        told = self._told.setdefault(guild_id, {})
         for claim in await self.hauling.closed_since(guild_id, since):
             before_start = self._started is not None and (claim.closed_at or since) <= self._started
-            if claim.status == "expired" and claim.id not in self._told and not before_start:
-                self._told[claim.id] = claim.closed_at or since
+            if claim.status == "expired" and claim.id not in told and not before_start:
+                told[claim.id] = claim.closed_at or since
                 for channel_id in sorted(targets.get(claim.market_id, ())):
                     self._notes.setdefault(channel_id, []).append(render.expiry_note(claim))
         # Look back a while (a command may have closed one just before this pass), forget older ones.
         self._since[guild_id] = max(since, self.hauling.clock() - LOOK_BACK)
-        self._told = {i: t for i, t in self._told.items() if t >= self._since[guild_id]}
+        self._told[guild_id] = {i: t for i, t in told.items() if t >= self._since[guild_id]}
         if not targets:
             return
         boards = {b.market_id: b for b in await self.hauling.boards(guild_id)}

@@ -4,7 +4,7 @@ The store is filled from the real April 2025 journal; Discord is an in-memory fa
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -137,3 +137,39 @@ async def test_an_expiry_closed_by_a_command_is_still_told_once(tmp_path: Path, 
         await restarted.load()
         await restarted.flush()
         assert [line for line in port.lines(CHANNEL) if "expired" in line] == notes  # not told again
+
+
+async def test_another_guilds_pass_does_not_make_an_expiry_note_told_twice(
+    tmp_path: Path, samples: Path
+) -> None:
+    """Each guild's pass forgets the expiry notes older than its own look-back. With one memory of
+    told notes for every guild, the second guild's pass (a little later on the clock) forgot the
+    first guild's note, and the first guild's next pass told it again."""
+    other = GUILD + 1
+    async with world(tmp_path) as w:
+        await w.join("TEST", 77, samples / APRIL)
+        await w.play("TEST", "2025-04-08T21:44:01")
+        _, token = await w.services.tokens.issue(other, 78, "TWIN")
+        await w.send(token, w.commanders["TEST"].events[: w.commanders["TEST"].sent])  # same sites
+        port, clock = FakeChannels(), FakeClock()
+        channels = ChannelUpdates(port, MemoryFollowStore(), clock=clock, now=w.clock)
+        for guild, channel in ((GUILD, CHANNEL), (other, CHANNEL + 1)):
+            sites = await w.services.queries.sites(guild)
+            await channels.follow(guild, FollowTarget(channel_id=channel, market_id=SITE), sites)
+        boards = boards_for(w, port, channels, MemoryBoardStore(), clock)
+        await boards.load()
+        await boards.flush()
+        await w.services.hauling.claim(GUILD, 79, "steel", 500, SITE)
+        w.clock.now += timedelta(hours=4, seconds=1)
+
+        def ticking() -> datetime:  # the clock moves while a pass runs, as a real one does
+            w.clock.now += timedelta(seconds=3)
+            return w.clock.now
+
+        w.services.hauling.clock = ticking
+        for _ in range(200):  # passes over both guilds for a good ten minutes of the clock
+            await boards.flush()
+            clock.advance(1)
+        notes = [line for line in port.lines(CHANNEL) if "expired" in line]
+        assert notes == [f"\u231b Claim `#1` of <@79> expired: 500 t Steel for {SHIP} is open again."]
+        assert not [line for line in port.lines(CHANNEL + 1) if "expired" in line]
