@@ -236,10 +236,13 @@ def _cargo(h: Hauler, commodity: str, tonnes: int, market_id: int | None) -> Car
     )
 
 
-def attribute_cargo(haulers: Sequence[Hauler], claims: Sequence[ClaimProgress]) -> Attribution:
+def attribute_cargo(
+    haulers: Sequence[Hauler], claims: Sequence[ClaimProgress], finished: Collection[int] = ()
+) -> Attribution:
     """Each tonne in a hold goes to one place: the claimer's open claims for it (newest first, up to
     what each still lacks, the rest to the newest), else the site the commander last delivered to,
-    else the site they are docked at."""
+    else the site they are docked at; a site in `finished` (complete or failed) is no one's target:
+    the load a commander buys after finishing one site is for the next."""
     out = Attribution()
     room = {p.claim.id: p.remaining for p in claims}
     mine: dict[tuple[int, str], list[ClaimProgress]] = defaultdict(list)
@@ -265,7 +268,9 @@ def attribute_cargo(haulers: Sequence[Hauler], claims: Sequence[ClaimProgress]) 
                     out.ships[(site, commodity)] += left
                     out.cargo.append(_cargo(h, commodity, left, site))
                 continue
-            target = h.last_delivered if h.last_delivered is not None else h.docked_at
+            target = next(
+                (m for m in (h.last_delivered, h.docked_at) if m is not None and m not in finished), None
+            )
             if target is not None:
                 out.ships[(target, commodity)] += count
             out.cargo.append(_cargo(h, commodity, count, target))
@@ -293,6 +298,13 @@ def allocate_carriers(
 
 
 # --- the board --------------------------------------------------------------------------------
+
+
+def _after_ships_and_claims(remaining: int, ships: int, claimed: int) -> int:
+    """What is left of a commodity's need for carriers and open hauls (`board_line`'s order)."""
+    remaining = max(0, remaining)
+    in_ships = min(max(0, ships), remaining)
+    return remaining - in_ships - min(max(0, claimed), remaining - in_ships)
 
 
 def board_line(
@@ -400,17 +412,22 @@ def build_boards(
     shared out over every site). `claims` are the open ones (of any site); closed ones count nowhere."""
     by_id = {s.view.market_id: s for s in sites}
     live = [p for p in claims if p.claim.status == "open" and p.remaining > 0]
-    attribution = attribute_cargo(haulers, live)
+    finished = {m for m, s in by_id.items() if s.view.complete or s.view.failed}
+    attribution = attribute_cargo(haulers, live, finished)
     unloaded: dict[tuple[int, str], int] = defaultdict(int)
     for p in live:
         unloaded[(p.claim.market_id, p.claim.commodity)] += p.remaining - attribution.per_claim.get(
             p.claim.id, 0
         )
+    # What carriers can still cover: the need less what ships and claims cover first (the order
+    # `board_line` fills in). Shared out on the full need, a site covered by ships took stock that
+    # its cap then hid, and the next linked site never saw it.
     need = {
-        m: {c.name: c.remaining for c in s.view.commodities}
+        m: {c.name: _after_ships_and_claims(c.remaining, attribution.ships.get((m, c.name), 0),
+                                            unloaded.get((m, c.name), 0)) for c in s.view.commodities}
         for m, s in by_id.items()
-        if not (s.view.complete or s.view.failed)
-    }
+        if m not in finished
+    }  # fmt: skip
     on_carriers = allocate_carriers(carriers, need)
     linked = {m for c in carriers for m in c.sites}
     capacity, active = capacity_of(haulers, now)

@@ -18,9 +18,10 @@ import aiosqlite
 from pydantic import TypeAdapter
 
 from bot.domain import hauling as domain
+from bot.domain.commanders import CommanderState
 from bot.domain.guild import GuildState
 from bot.domain.hauling import Claim, ClaimProgress, Hauler, Move
-from bot.domain.keys import key_of
+from bot.domain.keys import Key, key_of
 from bot.domain.sites import LedgerEntry
 from bot.haul_views import (
     BoardView,
@@ -194,14 +195,12 @@ class HaulService:
 
     def _haulers(self, guild: GuildState, moves: Sequence[Move], now: datetime) -> list[Hauler]:
         deliveries: dict[str, list[LedgerEntry]] = defaultdict(list)
-        snapshots = [
-            c.inventory.key
-            for c in guild.commanders.values()
-            if c.inventory is not None
-            and c.last_seen is not None
-            and now - c.last_seen <= domain.ACTIVE_WINDOW
-        ]
-        oldest = min(snapshots, default=None)
+        holds: dict[str, _Hold] = {}
+        for name, c in guild.commanders.items():
+            hold = _hold(c)
+            if hold is not None and c.last_seen is not None and now - c.last_seen <= domain.ACTIVE_WINDOW:
+                holds[name] = hold
+        oldest = min((key for _, key in holds.values()), default=None)
         last_delivered = self._last_delivered(guild)
         for site in guild.sites.values():
             for entry in reversed(site.ledger):  # sorted by key: newest first
@@ -209,17 +208,11 @@ class HaulService:
                     break  # already in every cargo snapshot that still counts
                 deliveries[entry.commander].append(entry)
         haulers = []
-        for cmdr in guild.commanders.values():
-            active = cmdr.last_seen is not None and now - cmdr.last_seen <= domain.ACTIVE_WINDOW
+        for name, cmdr in guild.commanders.items():
             cargo: dict[str, int] = {}
-            if active and cmdr.inventory is not None:
-                cargo = domain.ship_cargo(
-                    ((line.name, line.count) for line in cmdr.inventory.items),
-                    cmdr.inventory.key,
-                    cmdr.name,
-                    moves,
-                    deliveries.get(cmdr.name, ()),
-                )
+            hold = holds.get(name)
+            if hold is not None:  # (only active commanders have one)
+                cargo = domain.ship_cargo(hold[0], hold[1], cmdr.name, moves, deliveries.get(cmdr.name, ()))
             docked = cmdr.where.market_id if cmdr.where is not None else None
             haulers.append(
                 Hauler(
@@ -590,6 +583,21 @@ class HaulService:
     async def links(self, guild_id: int) -> dict[int, tuple[int, ...]]:
         async with self.db.lock:
             return await self.store.links(self.db.conn, guild_id)
+
+
+_Hold = tuple[tuple[tuple[str, int], ...], Key]  # (commodity, tonnes) per line, as of that key
+
+
+def _hold(cmdr: CommanderState) -> _Hold | None:
+    """A commander's newest known hold: the newest Cargo line's inventory, or empty when a newer
+    Cargo line says the hold is empty. A bare Cargo line (every old one in a backfill: its
+    Cargo.json describes today) has no inventory, but its count of 0 is enough."""
+    inventory = cmdr.inventory
+    hold = None if inventory is None else (tuple((i.name, i.count) for i in inventory.items), inventory.key)
+    cargo = cmdr.cargo
+    if cargo is not None and cargo.count == 0 and (hold is None or cargo.key > hold[1]):
+        return (), cargo.key
+    return hold
 
 
 def _localised(site: SiteView | None, commodity: str) -> str | None:

@@ -135,3 +135,47 @@ def test_the_plan_skips_claimers_and_idle_haulers_and_defaults_the_hold() -> Non
     assert plan.unassigned == 300
     assert domain.claimable(board, "steel", own_cargo=0) == 1000
     assert domain.claimable(board, "silver", own_cargo=0) == 0
+
+
+OTHER = SITE + 1
+
+
+def other_site(remaining: dict[str, int], *, complete: bool = False) -> SiteView:
+    view = site(remaining, complete=complete)
+    return view.model_copy(update={"market_id": OTHER, "station_name": "Kuiper Drilling Base"})
+
+
+def test_a_shared_carriers_stock_covers_the_next_site_when_ships_or_a_claim_cover_the_first() -> None:
+    """A carrier linked to two sites: what ships (or a claim) already cover at the first leaves the
+    carrier's stock to the second. Shared out on the full need, the first took it, its cap hid it,
+    and the second was told to load 1,000 t more onto a carrier that already held them."""
+    sites = [domain.SiteInput(site({"steel": 1000}), []), domain.SiteInput(other_site({"steel": 1000}), [])]
+    carriers = [domain.CarrierHold(CARRIER, {"steel": 1000}, (SITE, OTHER))]
+    hauler = domain.Hauler("X", 1, 1000, T0, {"steel": 1000}, docked_at=SITE)
+    boards = domain.build_boards(sites, [hauler], carriers, [], T0).boards
+    first, second = boards[SITE].lines[0], boards[OTHER].lines[0]
+    assert (first.in_ships, first.on_carriers, first.open) == (1000, 0, 0)
+    assert (second.on_carriers, second.open, second.to_load_on_carriers) == (1000, 0, 0)
+    claim = domain.Claim(1, SITE, 7, "steel", 1000, T0, T0 + timedelta(hours=4))
+    boards = domain.build_boards(sites, [], carriers, [domain.ClaimProgress(claim, 0)], T0).boards
+    first, second = boards[SITE].lines[0], boards[OTHER].lines[0]
+    assert (first.claimed, first.on_carriers, first.open) == (1000, 0, 0)
+    assert (second.on_carriers, second.open) == (1000, 0)
+
+
+def test_cargo_bought_after_a_site_is_finished_counts_where_the_commander_is_docked() -> None:
+    """The site last delivered to is complete: the new load is for the site they are docked at (the
+    one `/haul mine` names), not for the finished one; docked at a finished site too, it is for
+    no site yet."""
+    sites = [
+        domain.SiteInput(site({"steel": 0}, complete=True), []),
+        domain.SiteInput(other_site({"steel": 5000}), []),
+    ]
+    hauler = domain.Hauler("X", 1, 720, T0, {"steel": 700}, docked_at=OTHER, last_delivered=SITE)
+    boards = domain.build_boards(sites, [hauler], [], [], T0)
+    assert boards.boards[OTHER].lines[0].in_ships == 700
+    assert [(c.market_id, c.tonnes) for c in boards.attribution.cargo] == [(OTHER, 700)]
+    idle = domain.Hauler("X", 1, 720, T0, {"steel": 700}, docked_at=SITE, last_delivered=SITE)
+    boards = domain.build_boards(sites, [idle], [], [], T0)
+    assert boards.boards[OTHER].lines[0].in_ships == 0
+    assert [(c.market_id, c.tonnes) for c in boards.attribution.cargo] == [(None, 700)]

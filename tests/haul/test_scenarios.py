@@ -22,7 +22,7 @@ from tests.haul._world import (
     renamed_copy,
     world,
 )
-from wire import CargoTransferEvent, CargoTransferItem, MarketEvent, MarketItem
+from wire import CargoEvent, CargoTransferEvent, CargoTransferItem, MarketEvent, MarketItem
 
 pytestmark = pytest.mark.samples
 
@@ -260,3 +260,25 @@ async def test_the_plan_gives_each_active_hauler_one_hold(tmp_path: Path, sample
         assert again.already_claimed == [str(WING_USER)]
         with pytest.raises(service.NoPlanLineError):
             await w.services.hauling.claim_planned(GUILD, NOBODY, SITE)
+
+
+async def test_a_later_cargo_line_counting_zero_empties_the_hold(tmp_path: Path, samples: Path) -> None:
+    """Cargo lines without an inventory (every old one in a backfill: Cargo.json describes today)
+    still say how much is aboard. A newer one saying 0 (cargo ejected, a mission, a rebuy) empties
+    the hold the board counted; it used to stay in ships for a day."""
+    async with world(tmp_path) as w:
+        await w.join("TEST", TEST_USER, samples / APRIL)
+        await w.play("TEST", "2025-04-08T21:44:01")  # docked at the site with 776 t of titanium
+        board = await w.board()
+        remaining = line_of(board, "titanium")[0]
+        assert line_of(board, "titanium")[1] == 776
+        cmdr = w.commanders["TEST"]
+        last = cmdr.events[cmdr.sent - 1]
+        bare = CargoEvent(
+            id=hashlib.md5(b"bare cargo").hexdigest(), timestamp=last.timestamp + timedelta(seconds=5),
+            source=last.source, offset=last.offset + 10_000, commander="TEST", vessel="Ship", count=0,
+        )  # fmt: skip
+        await w.send(cmdr.token, [bare])
+        board = await w.board()
+        assert line_of(board, "titanium") == (remaining, 0, 0, 0, remaining)
+        assert (await w.services.hauling.mine(GUILD, TEST_USER)).cargo == []
