@@ -123,15 +123,25 @@ def fit_message(embeds: Sequence[discord.Embed], *, noun: str = "more") -> list[
         kept.append(embed)
         total += len(embed)
     dropped = len(embeds) - len(kept)
-    if dropped and kept:
+    while dropped and kept:
         last = kept[-1]
+        own = last.footer.text or ""
         note = more(dropped, "more pages")
-        footer = f"{last.footer.text} · {note}" if last.footer.text else note
-        # Make room for the note inside the message total.
-        while total - len(last.footer.text or "") + len(footer) > TOTAL and last.fields:
+        footer = clip(f"{own} · {note}" if own else note, FOOTER)
+        # Make room for the note inside the message total: the last page's fields first; without
+        # any, that whole page (the note then counts it); on the only page, its own footer text
+        # (without fields or footer text a page is under 4,700 characters: the note fits).
+        while total - len(own) + len(footer) > TOTAL and last.fields:
             total -= len(last.fields[-1].name or "") + len(last.fields[-1].value or "")
             last.remove_field(len(last.fields) - 1)
-        last.set_footer(text=clip(footer, FOOTER))
+        excess = total - len(own) + len(footer) - TOTAL
+        if excess > 0 and len(kept) > 1:
+            kept.pop()
+            total -= len(last)
+            dropped += 1
+            continue
+        last.set_footer(text=note if excess > 0 else footer)
+        break
     return kept
 
 

@@ -61,6 +61,27 @@ def test_many_embeds_in_one_reply_are_cut_to_the_message_limits() -> None:
     assert "more pages" in (reply.embeds[-1].footer.text or "")
 
 
+def test_the_more_pages_note_fits_when_the_last_page_kept_has_no_fields() -> None:
+    """The note "... and N more pages" made room only by removing fields: pages without any (a haul
+    board of a site with no claims or cargo) went over the 6,000 characters, and Discord refused
+    the whole reply. The last page then goes too, and the note counts it."""
+    pages = [
+        discord.Embed(title="a", description="x" * 2999),
+        discord.Embed(title="b", description="y" * 2990),
+        discord.Embed(title="c", description="z" * 100),
+    ]
+    kept = limits.fit_message(pages)
+    assert limits.violations(kept) == []
+    assert [e.title for e in kept] == ["a"]
+    assert kept[-1].footer.text == limits.more(2, "more pages")
+    # One page alone, near the limit with a long footer of its own: that footer yields to the note.
+    alone = discord.Embed(title="a", description="x" * 4000).set_footer(text="f" * 1995)
+    kept = limits.fit_message([alone, discord.Embed(title="b", description="y" * 10)])
+    assert limits.violations(kept) == []
+    assert kept[0].footer.text == limits.more(1, "more pages")
+    assert kept[0].description == "x" * 4000
+
+
 def test_status_of_200_sites_says_how_many_were_left_out() -> None:
     embed = embeds.status_embed(SITES, RECENT, now=NOW)
     shown = [f for f in embed.fields if f.name != limits.ELLIPSIS]
