@@ -127,7 +127,7 @@ def fit_message(embeds: Sequence[discord.Embed], *, noun: str = "more") -> list[
         last = kept[-1]
         own = last.footer.text or ""
         note = more(dropped, "more pages")
-        footer = clip(f"{own} · {note}" if own else note, FOOTER)
+        footer = f"{clip(own, FOOTER - len(note) - 3)} · {note}" if own else note  # the note kept whole
         # Make room for the note inside the message total: the last page's fields first; without
         # any, that whole page (the note then counts it); on the only page, its own footer text
         # (without fields or footer text a page is under 4,700 characters: the note fits).
