@@ -24,6 +24,10 @@ def _ago(seconds: float) -> str:
     return f"in {words}" if seconds > 0 else f"{words} ago"
 
 
+# Control characters but the newline (C0, DEL, C1), and bidi overrides and isolates.
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
 def plain(text: str, *, now: datetime) -> str:
     """Discord markup as a terminal shows it: timestamps spelled out, escapes and emphasis removed."""
 
@@ -35,7 +39,10 @@ def plain(text: str, *, now: datetime) -> str:
 
     text = _STAMP.sub(stamp, text)
     text = _EMPHASIS.sub("", text)
-    return _ESCAPED.sub(r"\1", text).replace("\u200b", "")
+    text = _ESCAPED.sub(r"\1", text).replace("\u200b", "")
+    # Names come from any token holder: an escape sequence (ESC, BEL...) must not reach the
+    # operator's terminal, where it could clear the screen, retitle it or fake output.
+    return _CONTROL.sub("\N{REPLACEMENT CHARACTER}", text.replace("\t", " "))
 
 
 def embed_text(embed: discord.Embed, *, now: datetime) -> str:

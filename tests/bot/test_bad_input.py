@@ -11,7 +11,10 @@ from pathlib import Path
 
 import orjson
 
+from bot.console import Caller, execute
+from bot.discord.replies import ColonyReplies
 from bot.http.ratelimit import RateLimiter
+from bot.notify.channels import ChannelUpdates, ConsoleChannelPort, MemoryFollowStore
 from bot.notify.feed import SiteChange
 from bot.notify.notifier import ConsoleNotifier
 from tests.bot._helpers import Bot, Journal, batch, make_settings, running_bot
@@ -254,6 +257,26 @@ async def test_hostile_names_are_stored_as_they_are_and_printed_safely(bot_api: 
     assert line.count("\n") == 1  # one line
     assert "\x1b" not in line  # no terminal escapes
     assert len(line) < 400  # names are cut short on the console
+
+
+async def test_terminal_escapes_in_names_never_reach_the_console(bot_api: Bot) -> None:
+    """Any token holder names stations: `colony-bot console` replies and the offline channel posts
+    print them on the operator's terminal, where ESC and BEL sequences would clear the screen,
+    retitle the window or fake output. They print as replacement characters."""
+    evil = "Vela\x1b]0;owned\x07\x1b[2J Hub\u202e"
+    token = await bot_api.token()
+    cmdr = Journal("Evil\x1b[31m")
+    events = [cmdr.docked(1, SITE, evil), cmdr.depot(2, SITE, {"steel": (1000, 10)})]
+    assert (await bot_api.post(token, batch(events)))[0] == 200
+    out = io.StringIO()
+    channels = ChannelUpdates(ConsoleChannelPort(out), MemoryFollowStore())
+    replies = ColonyReplies(bot_api.services.queries, bot_api.services.tokens, channels, public_url="x")
+    text = await execute(replies, f"/colony site {SITE}", Caller(guild_id=111))
+    await execute(replies, f"/colony follow {SITE}", Caller(guild_id=111))
+    await channels.flush(final=True)
+    printed = text + out.getvalue()
+    assert "Vela\N{REPLACEMENT CHARACTER}]0;owned" in printed  # the name is there, made inert
+    assert not [ch for ch in printed if ch != "\n" and not ch.isprintable()], repr(printed[:300])
 
 
 async def test_every_content_encoding_gets_an_answer_and_the_connection_keeps_serving(
