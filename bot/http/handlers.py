@@ -318,15 +318,33 @@ def _site_event(view: SiteView) -> bytes:
     return sse("site", view.model_dump_json().encode())
 
 
+# How often an open stream checks that its token is still live (a revoked one ends the stream).
+STREAM_TOKEN_CHECK_SECONDS = 5.0
+_STREAM_HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+}
+_REVOKED = sse(
+    "error", orjson.dumps({"error": {"code": "unauthorized", "message": "token has been revoked"}})
+)
+
+
 @routes.get("/api/v1/stream", name="stream")
 async def stream(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: every site now (`site` events), then `ready`, then each change as `site`."""
+    """Server-sent events: every site now (`site` events), then `ready`, then each change as `site`.
+
+    The token is checked again at least every few seconds while the stream is open: once revoked,
+    an `error` event ends it, as any other request with that token gets 401.
+    """
+    if request.method == "HEAD":  # the headers a GET would start with; a stream has no end to send
+        return web.Response(headers=_STREAM_HEADERS)
     services = request.app[SERVICES]
     guild_id = _token(request).guild_id
+    raw_token = request.headers.get("Authorization", "").partition(" ")[2].strip()
     keepalive = request.app[SETTINGS].stream_keepalive_seconds
-    response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    )
+    wait = min(keepalive, STREAM_TOKEN_CHECK_SECONDS)
+    response = web.StreamResponse(headers=_STREAM_HEADERS)
     # Subscribe first, so no change falls between the snapshot and the live feed.
     with_sub = services.feed.subscribe(guild_id)
     try:
@@ -334,16 +352,28 @@ async def stream(request: web.Request) -> web.StreamResponse:
         for view in await services.queries.sites(guild_id):
             await response.write(_site_event(view))
         await response.write(sse("ready", b"{}"))
+        loop = asyncio.get_running_loop()
+        checked = quiet_since = loop.time()
         while True:
             try:
-                changes = await asyncio.wait_for(with_sub.get(), keepalive)
+                changes = await asyncio.wait_for(with_sub.get(), wait)
             except TimeoutError:
-                await response.write(b": keepalive\n\n")
-                continue
+                changes = []
             except FeedClosedError:
                 break
+            now = loop.time()
+            if now - checked >= STREAM_TOKEN_CHECK_SECONDS:
+                checked = now
+                if await services.tokens.authenticate(raw_token) is None:
+                    await response.write(_REVOKED)
+                    break
             for change in changes:
                 await response.write(_site_event(change.site))
+            if changes:
+                quiet_since = now
+            elif now - quiet_since >= keepalive:
+                await response.write(b": keepalive\n\n")
+                quiet_since = now
     except (ConnectionResetError, asyncio.CancelledError):
         logger.debug("stream client of guild %s went away", guild_id)
         raise

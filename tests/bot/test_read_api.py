@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import ClientResponse
 
 from bot.store.db import migrations
@@ -194,3 +195,33 @@ async def test_stream_keeps_quiet_connections_alive_and_ends_at_shutdown(tmp_pat
             bot.services.feed.close()  # what the app does at shutdown: the stream ends
             rest = await asyncio.wait_for(resp.content.read(), 5)  # returns only once the stream ends
             assert rest.strip() in (b"", b": keepalive")
+
+
+async def test_a_stream_ends_once_its_token_is_revoked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The token is checked when the stream opens and again while it is open: once revoked, the
+    stream says so in an `error` event and ends, as every other request with it gets 401."""
+    monkeypatch.setattr("bot.http.handlers.STREAM_TOKEN_CHECK_SECONDS", 0.05)
+    async with running_bot(make_settings(tmp_path, stream_keepalive_seconds=0.05)) as bot:
+        token, record = await bot.services.tokens.issue(111, 7, "leaked")
+        async with bot.client.get("/api/v1/stream", headers={"Authorization": f"Bearer {token}"}) as resp:
+            assert await asyncio.wait_for(_next_event(resp), 5) == ("ready", {})
+            await bot.services.tokens.revoke(record.prefix)
+            event = await asyncio.wait_for(_next_event(resp), 5)
+            revoked = {"error": {"code": "unauthorized", "message": "token has been revoked"}}
+            assert event == ("error", revoked)
+            rest = await asyncio.wait_for(resp.content.read(), 5)  # returns only once the stream ends
+            assert b"event: site" not in rest
+
+
+async def test_head_of_the_stream_is_its_headers_only(bot_api: Bot) -> None:
+    """HEAD would otherwise start the stream after the headers, and the connection's next request
+    would never be answered."""
+    token = await _seed(bot_api)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with bot_api.client.head("/api/v1/stream", headers=headers) as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"] == "text/event-stream"
+    status, _ = await bot_api.get(token, f"/api/v1/sites/{SITE}")  # the connection still serves
+    assert status == 200
