@@ -60,7 +60,9 @@ async def boards(request: web.Request) -> web.Response:
 async def board(request: web.Request) -> web.Response:
     text = request.match_info["market_id"]
     view = None
-    if text.isdigit():  # like /api/v1/sites/{market_id}: what is not a MarketID names no site
+    # Like /api/v1/sites/{market_id}: what is not a MarketID names no site. ASCII digits only
+    # (`isdigit` takes "²", which int() refuses) and no longer than a 64-bit number.
+    if text.isascii() and text.isdigit() and len(text) <= 20:
         view = await request.app[SERVICES].hauling.board(request[TOKEN].guild_id, int(text))
     if view is None:
         raise not_found(f"no site {text!r}")

@@ -98,6 +98,11 @@ async def test_another_guild_sees_nothing_and_bad_input_is_refused(api: tuple[Bo
         404,
         {"error": {"code": "not_found", "message": "no site 'steel'"}},
     )
+    # Digits int() refuses ("²", "①") and numbers past 64 bits name no site either (were 500s).
+    for odd in ("%C2%B2", "%E2%91%A0", "9" * 5000):
+        status, body = await bot.get(token, f"/api/v1/haul/boards/{odd}")
+        assert status == 404
+        assert body["error"]["code"] == "not_found"
     assert await bot.get(token, "/api/v1/haul/claims?market_id=abc") == (
         400,
         {"error": {"code": "bad_request", "message": "market_id must be an integer"}},
