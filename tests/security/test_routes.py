@@ -15,7 +15,8 @@ import orjson
 import pytest
 from aiohttp import web
 
-from bot.http.handlers import routes
+from bot.http.handlers import routes as api_routes
+from bot.http.hauling import routes as haul_routes
 from bot.http.keys import PUBLIC
 from tests.bot._helpers import Bot, Journal, batch
 
@@ -32,8 +33,9 @@ PARAMS = {"market_id": str(SITE), "name": SYSTEM}
 
 
 def all_routes() -> list[tuple[str, str, str]]:
+    """Every route the app serves (`bot/http/app.py` adds both tables)."""
     out = []
-    for route in routes:
+    for route in [*api_routes, *haul_routes]:
         assert isinstance(route, web.RouteDef)
         name = route.kwargs.get("name")
         assert isinstance(name, str), f"route {route.method} {route.path} has no name"
@@ -53,7 +55,9 @@ def concrete(path: str) -> str:
 def test_the_route_table_is_what_this_test_walks() -> None:
     methods = {m for m, _, _ in all_routes()}
     assert methods <= {"GET", "POST"}
-    assert {n for _, _, n in all_routes()} >= {"events", "sites", "site", "systems", "system", "stream"}
+    assert {n for _, _, n in all_routes()} >= {
+        "events", "sites", "site", "systems", "system", "stream", "haul_boards", "haul_board"
+    }
     assert {n for _, _, n in all_routes() if n in PUBLIC} == {"health"}
 
 
