@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiohttp import web
 
 from bot.http import create_app
-from bot.http.keys import SERVICES
+from bot.http.keys import STREAMS
 from bot.notify.notifier import ConsoleNotifier, Notifier, NotifierRunner
 from bot.services.bundle import Services, build_services
 from bot.settings import Settings
@@ -152,8 +152,10 @@ class ColonyCore:
 
 
 async def _close_streams(app: web.Application) -> None:
-    # Live streams would otherwise hold the shutdown for its whole timeout.
-    app[SERVICES].feed.close()
+    # Live streams would otherwise hold the shutdown for its whole timeout. Only they end here:
+    # aiohttp runs this before the uploads still in progress finish, and their changes must
+    # still reach the notifier (the feed closes in `stop`, after the intake and the notifier).
+    app[STREAMS].close()
 
 
 async def run_offline(settings: Settings, stop: asyncio.Event | None = None) -> None:

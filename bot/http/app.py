@@ -9,7 +9,7 @@ from aiohttp import web
 from bot.http import middleware
 from bot.http.handlers import routes
 from bot.http.hauling import routes as haul_routes
-from bot.http.keys import LIMITER, MODE, SERVICES, SETTINGS, STARTED
+from bot.http.keys import LIMITER, MODE, SERVICES, SETTINGS, STARTED, STREAMS, OpenStreams
 from bot.http.ratelimit import RateLimiter
 from bot.services.bundle import Services
 from bot.settings import Settings
@@ -30,6 +30,7 @@ def create_app(
     app[LIMITER] = limiter or RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
     app[STARTED] = time.monotonic()
     app[MODE] = mode
+    app[STREAMS] = OpenStreams()
     app.add_routes(routes)
     app.add_routes(haul_routes)
     return app

@@ -16,7 +16,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from pydantic import BaseModel, ValidationError
 
 from bot.http.errors import ApiError, not_found
-from bot.http.keys import MODE, SERVICES, SETTINGS, STARTED, TOKEN
+from bot.http.keys import MODE, SERVICES, SETTINGS, STARTED, STREAMS, TOKEN
 from bot.notify.feed import FeedClosedError
 from bot.store.tokens import TokenRecord
 from bot.views import SiteView
@@ -347,6 +347,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers=_STREAM_HEADERS)
     # Subscribe first, so no change falls between the snapshot and the live feed.
     with_sub = services.feed.subscribe(guild_id)
+    streams = request.app[STREAMS]
+    streams.add(with_sub)
     try:
         await response.prepare(request)
         for view in await services.queries.sites(guild_id):
@@ -378,5 +380,6 @@ async def stream(request: web.Request) -> web.StreamResponse:
         logger.debug("stream client of guild %s went away", guild_id)
         raise
     finally:
+        streams.discard(with_sub)
         with_sub.close()
     return response

@@ -3,9 +3,11 @@ running bot API (the real aiohttp app on 127.0.0.1 over a real SQLite file)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,6 +24,16 @@ from bot.store.projections import ProjectionStore
 
 T0 = datetime(2025, 4, 8, 21, 0, 0, tzinfo=UTC)
 _batch_ids = itertools.count(1)
+BOUND = 10.0  # seconds any awaited condition may take before the test fails
+
+
+async def until(condition: Callable[[], bool], what: str, bound: float = BOUND) -> None:
+    """Awaits `condition()` with a bound; the loop yields to the bot between checks."""
+    deadline = time.monotonic() + bound
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        await asyncio.sleep(0.001)
 
 
 def at(minutes: float) -> str:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
 from bot.app import ColonyCore, StartupError
+from bot.http.keys import STREAMS
 from bot.notify.feed import ChangeFeed, SiteChange
-from tests.bot._helpers import Journal, batch, make_settings
+from tests.bot._helpers import BOUND, Journal, batch, make_settings, until
 from wire import Batch
 
 SITE = 3958981890
@@ -127,3 +129,47 @@ async def test_the_step_before_the_store_closes_runs_after_intake_stopped_with_t
 
     await core.stop(before_store_closes=before_store_closes)
     assert len(seen) == 1
+
+
+async def test_an_upload_in_flight_when_shutdown_begins_is_still_announced(tmp_path: Path) -> None:
+    """aiohttp ends the live streams (on_shutdown) before it waits for the requests in progress.
+    Closing the whole change feed there dropped the changes of an upload still being handled: it
+    was stored and answered 200, but its announcement (a site completed!) was never posted."""
+    recorder = Recorder()
+    core = ColonyCore(make_settings(tmp_path), notifiers=[recorder])
+    await core.start()
+    token, _ = await core.services.tokens.issue(111, 2)
+    alice = Journal("Alice")
+    events = [alice.docked(0, SITE, "Site"), alice.depot(0, SITE, {"steel": (100, 100)}, complete=True)]
+    intake = core.services.intake
+    submit = intake.submit
+    gate, entered = asyncio.Event(), asyncio.Event()
+
+    async def held_submit(*args: Any, **kwargs: Any) -> Any:  # the upload waits in the intake
+        entered.set()
+        await gate.wait()
+        return await submit(*args, **kwargs)
+
+    intake.submit = held_submit  # type: ignore[method-assign]
+    assert core._runner is not None
+    streams = core._runner.app[STREAMS]
+    async with aiohttp.ClientSession() as session:
+        post = asyncio.create_task(
+            session.post(
+                f"http://127.0.0.1:{core.port}/api/v1/events",
+                json=batch(events),
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        )
+        try:
+            await asyncio.wait_for(entered.wait(), BOUND)
+            stopping = asyncio.create_task(core.stop())
+            # aiohttp's on_shutdown has run (it ends the streams; it once closed the whole feed).
+            await until(lambda: streams.closed or core.services.feed.closed, "shutdown has begun")
+        finally:
+            gate.set()
+        async with await asyncio.wait_for(post, BOUND) as resp:
+            assert resp.status == 200
+            assert await resp.json() == {"accepted": 2, "duplicates": 0, "ignored": 0}
+        await asyncio.wait_for(stopping, BOUND)
+    assert [c.became_complete for c in recorder.changes if c.site.market_id == SITE][-1:] == [True]

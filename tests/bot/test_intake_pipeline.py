@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,20 +17,11 @@ from bot.domain.keys import Envelope
 from bot.store.db import MAX_ROWS_PER_STATEMENT, Database, insert_rows
 from bot.store.events import EventRow
 from bot.store.projections import ProjectionStore
-from tests.bot._helpers import Bot, Journal, batch
+from tests.bot._helpers import BOUND, Bot, Journal, batch
+from tests.bot._helpers import until as _until
 from wire import Batch, BatchResult
 
 SITE = 3958981890
-BOUND = 10.0  # seconds any awaited condition may take before the test fails
-
-
-async def _until(condition: Callable[[], bool], what: str) -> None:
-    """Awaits `condition()` with a bound; the loop yields to the bot between checks."""
-    deadline = time.monotonic() + BOUND
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        await asyncio.sleep(0.001)
 
 
 def _table(conn: sqlite3.Connection) -> None:
