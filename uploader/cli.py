@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import time
+import tomllib
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -31,7 +32,7 @@ from uploader.locate import Located, locate
 from uploader.outbox import Outbox, OutboxError
 from uploader.runner import ExitCode, Progress, Runner, UploadError, outbox_failure
 from uploader.sender import error_message
-from uploader.settings import Settings
+from uploader.settings import Settings, config_file_path
 
 logger = logging.getLogger(__name__)
 _SWITCH_INTERVAL = 0.0005  # seconds; see main()
@@ -319,11 +320,17 @@ def _doctor(settings: Settings, out: TextIO) -> int:
                 say(False, f"cannot reach the server at {settings.url}: {exc or type(exc).__name__}",
                     "check the address and that the bot is running", ExitCode.UNREACHABLE)
             else:
-                reached = health.status_code == 200
-                answer = "" if reached else f" {error_message(health)}"
+                reached = health.status_code == 200 and _json_field(health, "status") == "ok"
+                if health.status_code != 200:
+                    answer = f" {error_message(health)}"
+                elif not reached:  # a web server, a proxy's page: not the bot
+                    answer = ", but not as the bot does (no {\"status\": \"ok\"} at /api/v1/health)"
+                else:
+                    answer = ""
                 say(reached, f"server {settings.url} answers{answer}",
                     "check the address (it is the bot's base address, without /api)", ExitCode.UNREACHABLE)
-                _doctor_token(settings, settings.url, client, say)
+                if reached:
+                    _doctor_token(settings, settings.url, client, say)
     if problems:
         out.write(f"{len(problems)} thing(s) to fix\n")
         return int(problems[0])
@@ -346,15 +353,21 @@ def _doctor_token(settings: Settings, url: str, client: httpx.Client, say: Any) 
         say(False, f"the server refused the token ({error_message(who)})",
             "ask the bot for a new token (/colony link) and run `colony-uploader init`",
             ExitCode.TOKEN_REFUSED)
-    elif who.status_code == 200:
-        try:
-            data = who.json()
-            detail = ", ".join(f"{k} {data[k]}" for k in ("guild_id", "user_id", "label") if k in data)
-        except ValueError:
-            detail = ""
-        say(True, "token accepted" + (f" ({detail})" if detail else ""))
+    elif who.status_code == 200 and _json_field(who, "guild_id") is not None:
+        data = who.json()
+        detail = ", ".join(f"{k} {data[k]}" for k in ("guild_id", "user_id", "label") if k in data)
+        say(True, f"token accepted ({detail})")
     else:
         say(False, f"unexpected answer to the token check: {error_message(who)}", "", ExitCode.UNREACHABLE)
+
+
+def _json_field(response: httpx.Response, key: str) -> object:
+    """`key` of the answer's JSON object; None when the answer is not one (not the bot's)."""
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    return data.get(key) if isinstance(data, dict) else None
 
 
 def _ask(prompt: str, *, secret: bool) -> str:
@@ -368,12 +381,14 @@ def _ask(prompt: str, *, secret: bool) -> str:
 
 
 def _init(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
-    import tomllib
-
     import tomli_w
 
-    url = args.url or _ask("Bot address (e.g. https://colony.example.org): ", secret=False)
-    token = args.token or _ask("Uploader token (from /colony link, hidden): ", secret=True)
+    url = args.url or _ask("Bot address (e.g. https://colony.example.org): ", secret=False).strip()
+    if not url:
+        raise UploadError(ExitCode.CONFIG, "no bot address given: nothing written")
+    token = args.token or _ask("Uploader token (from /colony link, hidden): ", secret=True).strip()
+    if not token:
+        raise UploadError(ExitCode.CONFIG, "no token given (did the paste take?): nothing written")
     try:
         checked = Settings(url=url, token=token, config_file=settings.config_file,
                            journal_dir=args.journal_dir or settings.journal_dir)
@@ -390,12 +405,14 @@ def _init(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     assert checked.token is not None
     document["token"] = checked.token.get_secret_value()
     if args.journal_dir:
-        document["journal_dir"] = str(args.journal_dir.expanduser())
+        # Absolute: the service starts in another folder than this shell.
+        document["journal_dir"] = str(args.journal_dir.expanduser().absolute())
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")
-        # Created private (0600): it holds the token.
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # Created private (0600): it holds the token. A leftover would keep its own mode.
+        temporary.unlink(missing_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with open(fd, "w", encoding="utf-8") as f:
             f.write(tomli_w.dumps(document))
         os.replace(temporary, path)
@@ -403,6 +420,20 @@ def _init(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
         raise UploadError(ExitCode.OUTBOX, f"cannot write the config file {path}: {exc}") from exc
     out.write(f"wrote {path}\nnext: `{PROG} doctor` to check, then `{PROG} run`\n")
     return int(ExitCode.OK)
+
+
+def _unreadable_config(path: Path, exc: Exception) -> str:
+    """One line naming the config file and what is wrong with it, with the usual cause's fix."""
+    text = f"cannot read the config file {path}: {exc}"
+    if "Unescaped '\\'" in str(exc):
+        text += "; a Windows path goes in single quotes in TOML ('D:\\Games\\Journals')"
+    else:
+        try:
+            if path.read_bytes().startswith(b"\xef\xbb\xbf"):
+                text += "; save it as UTF-8 without a byte order mark (BOM)"
+        except OSError:
+            pass
+    return text
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -430,6 +461,9 @@ def main(argv: list[str] | None = None) -> int:
             settings = Settings(**overrides)
         except ValidationError as exc:
             raise UploadError(ExitCode.CONFIG, _validation_message(exc)) from exc
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            path = config_file_path(args.config)
+            raise UploadError(ExitCode.CONFIG, _unreadable_config(path, exc)) from exc
         # A backfill's progress bar owns the terminal line: only warnings print beside it.
         quiet = args.command == "backfill" and sys.stderr.isatty()
         setup_logging(settings, quiet_console=quiet, verbose=args.verbose)

@@ -208,8 +208,14 @@ class Sender:
     def _classify(self, batch: PendingBatch, response: httpx.Response) -> Step:
         status = response.status_code
         if 200 <= status < 300:
+            counts = _batch_counts(response)
+            if counts is None:
+                # Not the bot's answer (a web server or a proxy page at a wrong address): taken for a
+                # delivery, the batch would be deleted unsent. Kept, and retried, as a server problem.
+                return self._retry(batch, f"HTTP {status} without the bot's counts from {self._endpoint}: "
+                                   "is the address the bot's?", FailureKind.SERVER)
             self._outbox.delivered(batch)
-            self._note_success(batch, response)
+            self._note_success(batch, counts)
             return Step(Outcome.SENT, events=batch.n_events)
         message = error_message(response)
         if status in DEAD_LETTER_STATUSES:
@@ -254,18 +260,14 @@ class Sender:
                    batch.batch_id, attempts, message, delay)
         return Step(Outcome.WAIT, delay=delay, message=message)
 
-    def _note_success(self, batch: PendingBatch, response: httpx.Response) -> None:
+    def _note_success(self, batch: PendingBatch, counts: tuple[int, int]) -> None:
         self.delivered_events += batch.n_events
         self.failing_since = None
         self.failure = None
         self.failure_kind = None
         self.token_refused = None
-        try:
-            result = response.json()
-            self.accepted += int(result.get("accepted", 0))
-            self.duplicates += int(result.get("duplicates", 0))
-        except (ValueError, TypeError, AttributeError):
-            logger.debug("2xx answer without a result body for batch %s", batch.batch_id)
+        self.accepted += counts[0]
+        self.duplicates += counts[1]
         logger.debug("batch %s delivered (%d events)", batch.batch_id, batch.n_events)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -282,6 +284,20 @@ class Sender:
                 continue
             timeout = None if step.outcome is Outcome.IDLE else step.delay
             await wait_any(self.wake, stop, within=timeout)
+
+
+def _batch_counts(response: httpx.Response) -> tuple[int, int] | None:
+    """(accepted, duplicates) of the bot's answer to a batch; None when the answer is not one."""
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    accepted, duplicates = data.get("accepted"), data.get("duplicates")
+    if type(accepted) is not int or type(duplicates) is not int:
+        return None
+    return accepted, duplicates
 
 
 async def _compress(batch: PendingBatch) -> bytes:

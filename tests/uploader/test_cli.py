@@ -9,8 +9,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -343,6 +345,96 @@ def test_init_writes_a_private_config_that_settings_read(tmp_path: Path, tools: 
     assert bad.returncode == 2
     _one_clear_line(bad.stderr, "bad setting url")
     assert Settings(config_file=config).url == "http://bot.example:8750"  # the good file is untouched
+
+
+def test_init_refuses_blank_answers_and_stores_an_absolute_journal_folder(tmp_path: Path, tools: Any) -> None:
+    config = tmp_path / "cfg" / "config.toml"
+    blank_token = tools.run(tmp_path, "--config", str(config), "init", stdin="http://bot.example:8750\n\n")
+    # (The prompts go to stderr, on the error's line when stdin is not a terminal.)
+    assert blank_token.returncode == 2
+    assert blank_token.stderr.endswith("colony-uploader: error: no token given (did the paste take?): "
+                                       "nothing written\n"), blank_token.stderr
+    blank_url = tools.run(tmp_path, "--config", str(config), "init", stdin="\nsecret-tok\n")
+    assert blank_url.returncode == 2
+    assert blank_url.stderr.endswith("colony-uploader: error: no bot address given: nothing written\n")
+    assert not config.exists()
+    # A leftover temporary file (an earlier init killed mid-write) does not lend the config its mode.
+    config.parent.mkdir()
+    (config.parent / "config.tmp").write_text("old", encoding="utf-8")
+    (config.parent / "config.tmp").chmod(0o644)
+    (tmp_path / "jr").mkdir()
+    done = tools.run(tmp_path, "--config", str(config), "init", "--url", "http://bot.example:8750",
+                     "--token", "secret-tok", "--journal-dir", "jr")
+    assert done.returncode == 0, done.stderr
+    if os.name == "posix":
+        assert config.stat().st_mode & 0o777 == 0o600
+    # Stored absolute: the service starts in another folder than the shell that ran init.
+    assert Settings(config_file=config).journal_dir == tmp_path / "jr"
+
+
+def test_a_config_file_that_is_not_toml_is_exit_2_naming_the_file(tmp_path: Path, tools: Any) -> None:
+    config = tmp_path / "config.toml"
+    # As a Windows user types a path (TOML takes backslashes only in single quotes).
+    config.write_text('journal_dir = "D:\\Games\\Journals"\n', encoding="utf-8")
+    for command in ("status", "doctor", "init", "run"):
+        result = tools.run(tmp_path, "--config", str(config), command)
+        assert result.returncode == 2, (command, result.stderr)
+        _one_clear_line(result.stderr, f"cannot read the config file {config}: Unescaped")
+        assert "a Windows path goes in single quotes" in result.stderr
+    config.write_bytes(b'\xef\xbb\xbfurl = "http://bot.example:8750"\n')  # Notepad's BOM
+    result = tools.run(tmp_path, "--config", str(config), "status")
+    assert result.returncode == 2
+    _one_clear_line(result.stderr, "save it as UTF-8 without a byte order mark (BOM)")
+
+
+@contextmanager
+def _web_page_server() -> Iterator[str]:
+    """A web server that answers every request with 200 and a page: not the bot."""
+
+    class Page(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            return
+
+        def _page(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            body = b"<html><body>It works!</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            self._page()
+
+        def do_POST(self) -> None:
+            self._page()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_web_server_that_is_not_the_bot_is_not_taken_for_it(
+    journals: Path, tmp_path: Path, tools: Any
+) -> None:
+    """A wrong address where some web server answers 200 to everything: doctor says so, and a
+    backfill keeps every event (its batches were taken as delivered and deleted, unsent)."""
+    with _web_page_server() as url:
+        doctor = tools.run(tmp_path, "doctor", url=url, token="good-token", journal_dir=journals)
+        assert doctor.returncode == 4, doctor.stdout
+        assert "answers, but not as the bot does" in doctor.stdout
+        assert "all good" not in doctor.stdout
+        backfill = tools.run(tmp_path, "backfill", url=url, token="good-token", journal_dir=journals,
+                             give_up_after=1, backoff_base=0.05, backoff_cap=0.1)
+    assert backfill.returncode == 4, backfill.stderr
+    assert "without the bot's counts" in backfill.stderr
+    assert _pending(tmp_path) == len(tools.expected_events(journals))
 
 
 def test_sigterm_stops_run_cleanly(journals: Path, tmp_path: Path, tools: Any, receiver: Any) -> None:
