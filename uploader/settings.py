@@ -119,11 +119,34 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file_from(init_settings))
-        return (init_settings, env_settings, dotenv_settings, toml)
+        return (init_settings, env_settings, _OwnDotEnv(dotenv_settings), toml)
+
+
+class _OwnDotEnv(PydanticBaseSettingsSource):
+    """The `.env` file's settings and its other `COLONY_UPLOADER_*` lines (a misspelt setting is
+    still refused), without the lines of other programs: a `.env` in the folder the uploader
+    starts in (the home folder, for the service) often serves other tools too."""
+
+    def __init__(self, inner: PydanticBaseSettingsSource) -> None:
+        super().__init__(inner.settings_cls)
+        self._inner = inner
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._inner.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        prefix = ENV_PREFIX.lower()
+        fields = self.settings_cls.model_fields
+        return {k: v for k, v in self._inner().items() if k in fields or k.lower().startswith(prefix)}
+
+
+def config_file_path(given: Path | str | None = None) -> Path:
+    """The config file to read: `given` (the `config_file` argument), else the environment's
+    `COLONY_UPLOADER_CONFIG_FILE`, else the default. (Not from `.env`: it names the file to read.)"""
+    given = given or os.environ.get(ENV_PREFIX + "CONFIG_FILE")
+    return Path(given).expanduser() if given else default_config_file()
 
 
 def config_file_from(init_settings: PydanticBaseSettingsSource) -> Path:
-    """The config file to read: the `config_file` argument, else the environment, else the default."""
     init_kwargs: dict[str, Any] = getattr(init_settings, "init_kwargs", {})
-    given = init_kwargs.get("config_file") or os.environ.get(ENV_PREFIX + "CONFIG_FILE")
-    return Path(given).expanduser() if given else default_config_file()
+    return config_file_path(init_kwargs.get("config_file"))

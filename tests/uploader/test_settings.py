@@ -100,3 +100,20 @@ def test_unknown_key_in_the_config_file_is_refused(tmp_path: Path) -> None:
     config = _toml(tmp_path / "c.toml", 'urll = "http://typo"\n')
     with pytest.raises(ValidationError, match="urll"):
         Settings(config_file=config)
+
+
+def test_other_programs_lines_in_dotenv_are_left_to_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `.env` in the folder the uploader starts in (home, for the service) may be another tool's:
+    its lines do not stop the uploader; a misspelt setting of ours still does."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(
+        "EDITOR=vim\nCOLONY_DB_PATH=/srv/colony.db\nCOLONY_UPLOADER_URL=http://dotenv.example:1\n",
+        encoding="utf-8",
+    )
+    s = Settings(config_file=tmp_path / "absent.toml")
+    assert s.url == "http://dotenv.example:1"
+    (tmp_path / ".env").write_text("EDITOR=vim\nCOLONY_UPLOADER_URLL=http://typo\n", encoding="utf-8")
+    with pytest.raises(ValidationError, match="colony_uploader_urll"):
+        Settings(config_file=tmp_path / "absent.toml")
