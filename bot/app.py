@@ -199,8 +199,14 @@ async def run(settings: Settings) -> None:
     if settings.discord_token is None:
         await run_offline(settings)
         return
+    import discord
+
     from bot.discord_client import ColonyBot  # discord.py stays out of offline mode
 
     core = ColonyCore(settings, mode="discord")
     async with ColonyBot(settings, core) as client:
-        await client.start(settings.discord_token.get_secret_value())
+        try:
+            await client.start(settings.discord_token.get_secret_value())
+        except discord.LoginFailure as exc:  # reset or revoked in the developer portal
+            raise StartupError(f"Discord refused the bot token ({exc}); set COLONY_DISCORD_TOKEN to the "
+                               "bot's current token (Developer Portal, Bot, Reset Token)") from exc

@@ -14,6 +14,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
 from bot.logs import setup_logging
 from bot.settings import Settings
 
@@ -179,7 +181,18 @@ def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentP
 def main(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    settings = settings or Settings()
-    setup_logging(settings)
+    # A bad setting or an unwritable log file: one line, as every other failure (README: exit 1).
+    try:
+        settings = settings or Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        print(f"colony-bot: bad setting {problems}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        setup_logging(settings)
+    except OSError as exc:
+        reason = exc.strerror or exc
+        print(f"colony-bot: cannot open the log file {settings.log_file}: {reason}", file=sys.stderr)
+        return EXIT_FAILED
     handler: Handler = args.handler
     return handler(args, settings)

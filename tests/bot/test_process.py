@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.settings import Settings
 from bot.store.db import migrations
 from tests.bot._helpers import Journal, batch
 
@@ -174,3 +175,28 @@ async def test_one_bot_per_database_and_no_rebuild_under_a_running_bot(tmp_path:
     code, out, _ = await _cli(tmp_path, "rebuild")
     assert code == 0
     assert out.startswith("rebuilt the projections of")
+
+
+async def test_a_bad_setting_or_log_file_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    """As every other failure: one line on stderr naming what to fix, never a traceback."""
+    cases = {
+        "COLONY_HTTP_PORT": ("abc", "colony-bot: bad setting http_port: Input should be a valid integer"),
+        "COLONY_DB_SYNCHRONOUS": ("sometimes", "colony-bot: bad setting db_synchronous: Input should be"),
+        "COLONY_LOG_FILE": ("missing/bot.log", "colony-bot: cannot open the log file missing/bot.log: "),
+    }
+    for name, (value, message) in cases.items():
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "token", "list", "--guild", "1", env=_env(tmp_path, **{name: value}),
+            cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(proc.communicate(), STARTUP)
+        assert proc.returncode == 1, err
+        assert err.decode().startswith(message), err
+        assert "Traceback" not in err.decode()
+        assert err.decode().count("\n") == 1
+
+
+def test_a_blank_discord_token_is_offline_mode_and_the_log_level_any_case(tmp_path: Path) -> None:
+    settings = Settings(discord_token=" ", log_level="info", _env_file=None)  # type: ignore[call-arg]
+    assert settings.discord_token is None
+    assert settings.log_level == "INFO"

@@ -12,6 +12,7 @@ from bot.console import ConsoleError, parse
 from bot.services.bundle import build_services
 from bot.settings import Settings
 from bot.store.db import Database
+from tests.bot._helpers import make_settings
 from tests.discord._filled import APRIL, Journal, fill
 
 
@@ -104,3 +105,23 @@ def test_console_options_are_typed_like_discords() -> None:
         "system": "Col 285 Sector GF-F b12-5"
     }
     assert parse("/COLONY Needs").options == {}
+
+
+async def test_a_token_discord_refuses_is_a_startup_error_with_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reset or revoked bot token: one line saying so (exit 1 from `colony-bot run`), not a
+    discord.py traceback."""
+    import discord
+
+    from bot.app import StartupError, run
+    from bot.discord_client import ColonyBot
+
+    async def refused(self: ColonyBot, token: str, *, reconnect: bool = True) -> None:
+        raise discord.LoginFailure("Improper token has been passed.")
+
+    monkeypatch.setattr(ColonyBot, "start", refused)
+    settings = make_settings(tmp_path, discord_token="revoked-token")
+    refusal = r"Discord refused the bot token \(Improper token has been passed\.\); set COLONY_DISCORD_TOKEN"
+    with pytest.raises(StartupError, match=refusal):
+        await run(settings)
