@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.settings import Settings
+from bot.store.lock import DatabaseInUseError, DatabaseLock
 
 if TYPE_CHECKING:
     from bot.cli import Subparsers
@@ -112,10 +114,23 @@ async def _console(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    # Beside a running bot (`docker compose exec bot colony-bot console`), a follow saved here
+    # would be overwritten by the bot's own copy of the follows, and this console's posts would
+    # write over its message ids: then the console only reads. Else it holds the lock, so a bot
+    # started meanwhile waits for it to end rather than overwrite what it saves.
+    lock = DatabaseLock(settings.db_path)
+    try:
+        lock.acquire("colony-bot console")
+        beside: str | None = None
+    except DatabaseInUseError as exc:
+        beside = str(exc).removesuffix("; stop it first")
+    except OSError:
+        beside = None  # the lock file cannot be made: nothing else can hold it either
     db = Database(settings.db_path, synchronous=settings.db_synchronous)
     try:
         await db.open()
     except StoreError as exc:
+        lock.release()
         print(f"colony-bot console: {exc}", file=sys.stderr)
         return EXIT_FAILED
     try:
@@ -160,13 +175,24 @@ async def _console(args: argparse.Namespace, settings: Settings) -> int:
                         break
                     continue
             print(f"> {line}" if not interactive else "", flush=True)
+            if beside is not None and _FOLLOWING.match(line):
+                print(f"(only you can see this)\nCannot change follows here: {beside}, which keeps its own "
+                      "copy of them and would overwrite this one. Use /colony follow in Discord, or "
+                      "stop the bot and follow here.", flush=True)
+                continue
             print(await execute(replies, line, caller, haul=haul), flush=True)
-            await updates.flush()  # a /colony follow posts its live messages right away
-            await boards.flush()  # and its haul boards
-        await updates.close()
+            if beside is None:
+                await updates.flush()  # a /colony follow posts its live messages right away
+                await boards.flush()  # and its haul boards
+        if beside is None:
+            await updates.close()
     finally:
         await db.close()
+        lock.release()
     return EXIT_OK
+
+
+_FOLLOWING = re.compile(r"^\s*/?colony\s+(follow|unfollow)\b", re.IGNORECASE)
 
 
 def _console_sync(args: argparse.Namespace, settings: Settings) -> int:

@@ -9,9 +9,12 @@ import pytest
 
 from bot.cli import main
 from bot.console import ConsoleError, parse
+from bot.notify.channels import SettingsFollowStore
 from bot.services.bundle import build_services
 from bot.settings import Settings
 from bot.store.db import Database
+from bot.store.events import SettingsStore
+from bot.store.lock import DatabaseLock
 from tests.bot._helpers import make_settings
 from tests.discord._filled import APRIL, Journal, fill
 
@@ -70,6 +73,38 @@ async def test_console_answers_through_the_same_replies(
     assert "/colony site needs site: e.g. /colony site <site>." in blocks[2]
     total = sum(journal.delivered[market_id].values())
     assert f"CMDR {journal.commander} · {total:,} t" in blocks[3]
+
+
+async def test_a_console_beside_a_running_bot_reads_but_does_not_change_follows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The running bot keeps its own copy of the follows and saves it whole: a follow saved by a
+    console beside it was answered as made, then silently overwritten. Beside a bot the console
+    says so and changes nothing; alone, it holds the database so that no bot starts under it."""
+    db = Database(tmp_path / "colony.db")
+    await db.open()
+    await build_services(db)
+    await db.close()
+    running = DatabaseLock(tmp_path / "colony.db")
+    running.acquire("colony-bot run")  # as the bot does
+    try:
+        code = await _run_main(
+            ["console", "--channel", "2002", "-c", "/colony status", "-c", "/colony follow Sys"],
+            settings(tmp_path),
+        )
+    finally:
+        running.release()
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "Cannot change follows here: " in out
+    assert "(colony-bot run), which keeps its own copy of them" in out
+    store = SettingsStore()
+    db = Database(tmp_path / "colony.db")
+    await db.open()
+    try:
+        assert await store.named(db.conn, SettingsFollowStore.SETTING) == {}
+    finally:
+        await db.close()
 
 
 async def _run_main(argv: list[str], s: Settings) -> int:
