@@ -124,12 +124,23 @@ def system_view(name: str, sites: Sequence[SiteView]) -> SystemView:
     )
 
 
+# A name this long may be a longer one cut short: Discord returns an option value (what an
+# autocomplete choice gives back) of at most 100 characters, "system:" included.
+CUT_NAME_LENGTH = 93
+
+
 def find_system(name: str, sites: Iterable[SiteView]) -> tuple[str, list[SiteView]] | None:
-    """The system named `name`, compared case-insensitively (names are typed by hand)."""
+    """The system named `name`, compared case-insensitively (names are typed by hand); a long
+    name cut short names the one system it begins, if only one does."""
     wanted = name.casefold()
-    for system, group in by_system(sites).items():
+    systems = by_system(sites)
+    for system, group in systems.items():
         if system.casefold() == wanted:
             return system, group
+    if len(wanted) >= CUT_NAME_LENGTH:
+        begun = [(system, group) for system, group in systems.items() if system.casefold().startswith(wanted)]
+        if len(begun) == 1:
+            return begun[0]
     return None
 
 

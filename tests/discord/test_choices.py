@@ -42,3 +42,26 @@ def test_a_forged_value_is_refused_with_a_sentence() -> None:
     with pytest.raises(CommandError) as caught:
         find_site(SITES, "bold")
     assert str(caught.value) == "200 sites match \u201cbold\u201d: pick one from the list while typing."
+
+
+def test_a_picked_system_with_a_name_longer_than_a_value_is_found_again() -> None:
+    """Discord gives an option value of at most 100 characters back: a longer system name comes
+    back cut, and named no system (the wire allows 512). The one system it begins is meant; a
+    cut that two systems begin names neither."""
+    from bot.discord.replies import system_choices
+    from bot.domain.aggregates import find_system
+
+    long_name = "Long " * 25 + "Sector AB-C d1-23"  # 142 characters
+    sites = [
+        hostile_site(1).model_copy(update={"system_name": long_name, "complete": False, "failed": False}),
+        hostile_site(2).model_copy(update={"system_name": "Col 285 Sector GF-F b12-5"}),
+    ]
+    (picked,) = [c for c in system_choices(sites, "Long") if c.name.startswith("Long")]
+    (target,) = [c for c in target_choices(sites, "Long") if c.value.startswith("system:")]
+    for value in (picked.value, target.value.removeprefix("system:")):
+        found = find_system(value, sites)
+        assert found is not None
+        assert found[0] == long_name
+    twin = hostile_site(3).model_copy(update={"system_name": long_name + " twin"})
+    assert find_system(picked.value, [*sites, twin]) is None
+    assert find_system("long", sites) is None  # a short text is a name, not a cut one
