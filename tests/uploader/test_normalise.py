@@ -278,8 +278,12 @@ def test_fsd_jump_leaves_the_station_and_carrier_jump_can_dock() -> None:
     assert isinstance(carried, CarrierJumpEvent)
     assert (carried.docked, carried.market_id, carried.station_name) == (True, CARRIER_ID, "H5L-69X")
     assert (carried.at_system, carried.at_station, carried.at_market_id) == (SYSTEM, "H5L-69X", CARRIER_ID)
+    # On foot aboard the carrier when it jumps ("Docked": false, "OnFoot": true): the ship is still
+    # docked on it (the real journals' next Undocked is from the carrier), and so are the trades.
     assert isinstance(on_foot, CarrierJumpEvent)
-    assert (on_foot.docked, on_foot.at_station, on_foot.at_system) == (False, None, "Elsewhere")
+    assert (on_foot.docked, on_foot.market_id, on_foot.at_station, on_foot.at_system) == (
+        True, CARRIER_ID, "H5L-69X", "Elsewhere"
+    )  # fmt: skip
 
 
 # --- colonisation -------------------------------------------------------------------------------
@@ -433,7 +437,9 @@ class FixedSideFiles:
         self._market = market
         self.asked: list[tuple[str, object]] = []
 
-    def cargo(self, event_time: datetime) -> list[CargoItem] | None:
+    def cargo(
+        self, event_time: datetime, *, count: int | None = None, vessel: str = "Ship"
+    ) -> list[CargoItem] | None:
         self.asked.append(("cargo", event_time))
         return self._cargo
 
@@ -888,7 +894,9 @@ def test_location_docked_without_a_marketid_still_places_the_commander_but_docke
 class BrokenSideFiles:
     """Side files whose reads fail (a locked or vanished file): the events must still go."""
 
-    def cargo(self, event_time: datetime) -> list[CargoItem] | None:
+    def cargo(
+        self, event_time: datetime, *, count: int | None = None, vessel: str = "Ship"
+    ) -> list[CargoItem] | None:
         raise PermissionError("Cargo.json is locked")
 
     def market(self, market_id: int, event_time: datetime) -> list[MarketItem] | None:
@@ -927,3 +935,61 @@ def test_an_unexpected_error_on_one_line_skips_only_that_line(
     assert record.levelno == logging.ERROR
     assert record.getMessage() == f"skipping line of {SOURCE} at byte 0: unexpected error"
     assert record.exc_info is not None
+
+
+def test_trades_after_a_carrier_jump_made_on_foot_are_at_the_carrier() -> None:
+    """On foot aboard the carrier while it jumps, the ship stays docked on it: a transfer to the
+    carrier after the jump must name the carrier, or the bot books it nowhere."""
+    events = run(
+        docked_carrier(1),
+        ev("CarrierJump", 2, Docked=False, OnFoot=True, StarSystem=SYSTEM, SystemAddress=ADDRESS),
+        ev("CargoTransfer", 3, Transfers=[{"Type": "steel", "Count": 76, "Direction": "tocarrier"}]),
+        ev("Undocked", 4, StationName="H5L-69X", StationType="FleetCarrier", MarketID=CARRIER_ID),
+    )
+    (transfer,) = [e for e in events if isinstance(e, CargoTransferEvent)]
+    assert (transfer.at_market_id, transfer.at_station, transfer.at_system) == (CARRIER_ID, "H5L-69X", SYSTEM)
+
+
+def test_a_legacy_galaxy_session_sends_nothing_and_the_next_live_one_does() -> None:
+    """Journals README quirk 30: the 3.8 client plays the legacy galaxy, where none of this squadron's
+    sites, carriers or trades are; its position must not mix into the live data."""
+    normaliser = Normaliser()
+    legacy = normaliser.feed("Journal.231231160210.01.log", "cd" * 32, lines_of(
+        ev("Fileheader", 0, part=1, language="English\\UK", Odyssey=False, gameversion="3.8.0.1400"),
+        ev("Commander", 1, FID="F1", Name="TEST"),
+        docked_carrier(2),
+        ev("MarketBuy", 3, MarketID=CARRIER_ID, Type="steel", Count=700, BuyPrice=1, TotalCost=700),
+    ))  # fmt: skip
+    assert legacy == []
+    live = normaliser.feed("Journal.2025-04-08T215854.01.log", FP, lines_of(
+        ev("Fileheader", 10, part=1, language="English/UK", Odyssey=True, gameversion="4.1.1.0"),
+        ev("Commander", 11, FID="F1", Name="TEST"),
+        docked_ship(12),
+    ))  # fmt: skip
+    assert [e.kind for e in live] == ["commander", "docked"]
+    restored = Normaliser(normaliser.state)  # the flag is part of the saved context, per file
+    assert restored.state.legacy is False
+
+
+def test_a_new_session_does_not_start_where_the_last_one_ended() -> None:
+    """The game closed while docked (no Shutdown, no Undocked): the next session's lines before its
+    own Location must not place the commander at the old station."""
+    normaliser = Normaliser()
+    ended = lines_of(ev("Commander", 0, FID="F1", Name="ALICE"), docked_ship(1))
+    normaliser.feed("Journal.A.log", "aa" * 32, ended)
+    events = normaliser.feed("Journal.B.log", "bb" * 32, lines_of(
+        ev("Fileheader", 10, part=1, gameversion="4.1.1.0"),
+        ev("Commander", 11, FID="F2", Name="BOB"),
+        ev("CarrierLocation", 12, CarrierID=CARRIER_ID, StarSystem=SYSTEM, SystemAddress=ADDRESS, BodyID=8),
+    ))  # fmt: skip
+    located = events[-1]
+    assert (located.commander, located.at_station, located.at_market_id, located.at_system) == (
+        "BOB", None, None, None
+    )  # fmt: skip
+    # A Continued part (part 2) carries on its session: the place stays.
+    normaliser.feed("Journal.C.log", "cc" * 32, lines_of(docked_ship(20)))
+    events = normaliser.feed("Journal.D.log", "dd" * 32, lines_of(
+        ev("Fileheader", 30, part=2, gameversion="4.1.1.0"),
+        ev("Cargo", 31, Vessel="Ship", Count=0, Inventory=[]),
+    ))  # fmt: skip
+    assert events[-1].at_market_id == SHIP_ID

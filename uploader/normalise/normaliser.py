@@ -83,7 +83,9 @@ _MAX_FID = 32
 class SideFiles(Protocol):
     """Reads Cargo.json / Market.json for a live event; None when the file does not match it."""
 
-    def cargo(self, event_time: datetime) -> list[CargoItem] | None: ...
+    def cargo(
+        self, event_time: datetime, *, count: int | None = None, vessel: str = "Ship"
+    ) -> list[CargoItem] | None: ...
 
     def market(self, market_id: int, event_time: datetime) -> list[MarketItem] | None: ...
 
@@ -114,6 +116,9 @@ class NormaliserState(BaseModel):
     # every event id (see `event_id`); "" until the file's Commander / LoadGame line.
     id_file: str | None = None
     id_owner: str = ""
+    # The file's Fileheader named a legacy-galaxy client (gameversion below 4): its lines are not
+    # sent (journals/README quirk 30: colonisation, carriers and this squadron live in the live one).
+    legacy: bool = False
 
 
 class NormaliserStats(BaseModel):
@@ -140,6 +145,7 @@ class _Context:
     last_snapshot_key: dict[str, str] = field(default_factory=dict)
     id_file: str | None = None
     id_owner: str = ""
+    legacy: bool = False
 
 
 def scan_event_name(data: bytes) -> bytes | None:
@@ -279,6 +285,7 @@ class Normaliser:
             last_snapshot_key=dict(c.last_snapshot_key),
             id_file=c.id_file,
             id_owner=c.id_owner,
+            legacy=c.legacy,
         )
 
     @property
@@ -360,6 +367,7 @@ class Normaliser:
         if ctx.id_file != fingerprint:
             ctx.id_file = fingerprint
             ctx.id_owner = ""
+            ctx.legacy = False  # until its Fileheader says so
         return id_seed(fingerprint)
 
     def _count(self, lines: int, duplicates: int, out: list[KnownEvent]) -> None:
@@ -415,6 +423,8 @@ class Normaliser:
                     return 0
                 handler = found
                 raw_key = without_timestamp(data) if name in _SNAPSHOTS else None
+            if self._ctx.legacy and handler is not _FILEHEADER:
+                return 0  # a legacy-galaxy session: nothing of it is sent
             stamp = parse_time(req_str(obj, "timestamp"))
             line_events = handler(self, obj, _Line(source, seed, raw, stamp, raw_key))
         except (BadLineError, ValidationError) as exc:
@@ -711,7 +721,12 @@ class Normaliser:
         return [event]
 
     def _carrier_jump(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        ctx = self._ctx
         move = self._move_from(obj, opt_bool(obj, "Docked") or False)
+        if not move.docked and opt_bool(obj, "OnFoot") and ctx.docked and ctx.station_type in _CARRIER_TYPES:
+            # On foot aboard the carrier: it jumped with the ship still docked on it (an Undocked
+            # from it follows), so trades and transfers meanwhile are at the carrier.
+            move = _Move(move.system, move.system_address, True, ctx.station, ctx.station_type, ctx.market_id)
         event = CarrierJumpEvent(
             **{**line.base(self._ctx), **self._at(move)},
             system_name=move.system,
@@ -773,7 +788,10 @@ class Normaliser:
             ]
         elif self._side_files is not None:
             # A bare Cargo means "Cargo.json changed" (quirk 29).
-            inventory = self._read_side_file("Cargo.json", line, lambda f: f.cargo(line.timestamp))
+            count, vessel = req_int(obj, "Count"), opt_str(obj, "Vessel") or "Ship"
+            inventory = self._read_side_file(
+                "Cargo.json", line, lambda f: f.cargo(line.timestamp, count=count, vessel=vessel)
+            )
         else:
             inventory = None
         return [
@@ -956,8 +974,28 @@ class Normaliser:
     def _shutdown(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
         return [ShutdownEvent(**line.base(self._ctx))]
 
+    def _fileheader(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        """A session's first file starts anywhere: the last file's place does not carry over (a
+        `Continued` part, part 2 and on, carries on its session). Sends nothing."""
+        ctx = self._ctx
+        part = opt_int(obj, "part")
+        if part is None or part <= 1:
+            ctx.system = ctx.system_address = None
+            ctx.docked = False
+            ctx.station = ctx.station_type = None
+            ctx.market_id = None
+        version = _MAJOR_VERSION.match(opt_str(obj, "gameversion") or "")
+        ctx.legacy = version is not None and int(version.group(1)) < 4
+        return []
+
+
+_FILEHEADER = Normaliser._fileheader
+# The client's major version: 4 and up is the live galaxy (EDMC's rule); very old headers have
+# text there, and count as live (they hold nothing colonisation-related anyway).
+_MAJOR_VERSION = re.compile(r"\s*(\d+)\.")
 
 _HANDLERS: dict[bytes, _Handler] = {
+    b"Fileheader": Normaliser._fileheader,
     b"ColonisationConstructionDepot": Normaliser._depot,
     b"ColonizationConstructionDepot": Normaliser._depot,
     b"ColonisationContribution": Normaliser._contribution,
