@@ -72,8 +72,17 @@ class JournalSideFiles:
         # failed to open) the file once per line.
         self._floor: dict[str, datetime] = {}
 
-    def cargo(self, event_time: datetime) -> list[CargoItem] | None:
-        document = self._matching(CARGO_FILE, event_time, lambda d: True)
+    def cargo(
+        self, event_time: datetime, *, count: int | None = None, vessel: str = "Ship"
+    ) -> list[CargoItem] | None:
+        """Cargo.json's inventory if it describes the line at `event_time`: same moment, same
+        vessel, and (when given) the line's `count` (bare lines come every few seconds while the
+        hold changes: a file rewritten for the next one must not be taken for this one)."""
+        document = self._matching(
+            CARGO_FILE,
+            event_time,
+            lambda d: d.get("Vessel", "Ship") == vessel and (count is None or d.get("Count") == count),
+        )
         if document is None:
             return None
         inventory = document.get("Inventory")

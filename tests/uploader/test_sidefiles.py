@@ -132,3 +132,22 @@ def test_a_missing_side_file_is_looked_for_once_by_old_lines_and_always_by_live_
     assert [(i.name, i.count) for i in live] == [("steel", 2)]
     assert side.cargo(now - timedelta(hours=3)) is None
     assert len(reads) == 2  # the live line's read only
+
+
+def test_a_cargo_json_of_another_count_or_vessel_is_not_this_lines(tmp_path: Path) -> None:
+    """Journals README quirk 29: bare Cargo lines come every few seconds while the hold changes;
+    a Cargo.json rewritten for the next line (or the SRV's) must not be attached to this one."""
+    t0 = datetime(2025, 3, 1, 17, 34, 44, tzinfo=UTC)
+    (tmp_path / "Cargo.json").write_text(json.dumps({
+        "timestamp": "2025-03-01T17:34:46Z", "event": "Cargo", "Vessel": "Ship", "Count": 669,
+        "Inventory": [{"Name": "steel", "Count": 669, "Stolen": 0}]}), encoding="utf-8")  # fmt: skip
+    side = JournalSideFiles(tmp_path, now=lambda: t0 + timedelta(seconds=3), sleep=lambda _s: None)
+    assert side.cargo(t0, count=670) is None  # written for the next line (669 t), 2 s later
+    items = side.cargo(t0 + timedelta(seconds=2), count=669)
+    assert items is not None
+    assert [(i.name, i.count) for i in items] == [("steel", 669)]
+    (tmp_path / "Cargo.json").write_text(json.dumps({
+        "timestamp": "2025-03-01T17:34:44Z", "event": "Cargo", "Vessel": "SRV", "Count": 2,
+        "Inventory": [{"Name": "ancienttablet", "Count": 2, "Stolen": 0}]}), encoding="utf-8")  # fmt: skip
+    assert side.cargo(t0, count=2, vessel="Ship") is None
+    assert side.cargo(t0, count=2, vessel="SRV") is not None
