@@ -77,7 +77,8 @@ def _completion(sites: Sequence[SiteView]) -> float:
     required = sum(s.required_total for s in sites)
     if required == 0:
         return 1.0 if sites and all(s.complete for s in sites) else 0.0
-    provided = sum(s.required_total - s.remaining_total for s in sites)
+    # A complete site is done whatever its last snapshot said (the game may not write a 100% one).
+    provided = sum(s.required_total if s.complete else s.required_total - s.remaining_total for s in sites)
     return min(1.0, provided / required)
 
 

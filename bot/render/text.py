@@ -33,7 +33,9 @@ def tonnes(value: int) -> str:
 
 
 def percent(progress: float) -> str:
-    return f"{progress * 100:.1f}%"
+    """One decimal; below 100% at most 99.9%: 99.97% (71 t left) never reads as done (as `bar`)."""
+    shown = f"{progress * 100:.1f}%"
+    return "99.9%" if progress < 1 and shown == "100.0%" else shown
 
 
 def bar(progress: float, width: int = 12) -> str:

@@ -84,6 +84,6 @@ class QueryService:
         return StatusView(
             systems=aggregates.system_summaries(sites),
             sites_in_progress=[s for s in sites if aggregates.in_progress(s)],
-            most_needed=aggregates.commodity_totals(sites)[:top],
+            most_needed=[c for c in aggregates.commodity_totals(sites) if c.remaining > 0][:top],
             stats=aggregates.stats(state, sites),
         )

@@ -225,3 +225,31 @@ async def test_head_of_the_stream_is_its_headers_only(bot_api: Bot) -> None:
         assert resp.headers["Content-Type"] == "text/event-stream"
     status, _ = await bot_api.get(token, f"/api/v1/sites/{SITE}")  # the connection still serves
     assert status == 200
+
+
+async def test_done_reads_done_and_not_before(bot_api: Bot) -> None:
+    """A site at 99.97% is not done and never reads 100.0%; a site the game completed counts whole
+    in its system's completion, whatever its last snapshot said; and the most needed goods are
+    only goods still needed."""
+    from bot.render.text import percent
+
+    assert (percent(0.999708), percent(1.0), percent(0.58066)) == ("99.9%", "100.0%", "58.1%")
+    token = await bot_api.token()
+    a = Journal("Alice")
+    events = [
+        a.docked(0, SITE, "System Colonisation Ship"),
+        a.depot(0, SITE, {"steel": (1000, 990), "water": (10, 10)}, progress=0.99),
+        a.event("construction_complete", 1, market_id=SITE),
+    ]
+    assert (await bot_api.post(token, batch(events)))[0] == 200
+    _, systems = await bot_api.get(token, "/api/v1/systems")
+    (system,) = systems["systems"]
+    assert (system["sites_done"], system["completion"]) == (1, 1.0)
+    b = Journal("Bob", source="b.log")
+    other = [
+        b.docked(2, OTHER, "Site B", system="Elsewhere"),
+        b.depot(2, OTHER, {"steel": (100, 50), "water": (10, 10)}),
+    ]
+    assert (await bot_api.post(token, batch(other)))[0] == 200
+    _, status = await bot_api.get(token, "/api/v1/status")
+    assert [c["name"] for c in status["most_needed"]] == ["steel"]  # not water, 10 of 10
