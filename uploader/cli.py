@@ -457,6 +457,11 @@ def main(argv: list[str] | None = None) -> int:
         overrides: dict[str, Any] = {}
         if args.config is not None:
             overrides["config_file"] = args.config
+            # Named on purpose: a file that is not there is a mistake, not "use the defaults"
+            # (`init` is what writes it).
+            if args.command != "init" and not args.config.expanduser().is_file():
+                raise UploadError(ExitCode.CONFIG, f"no config file at {args.config} (--config); "
+                                  f"`{PROG} --config {args.config} init` writes one")
         try:
             settings = Settings(**overrides)
         except ValidationError as exc:

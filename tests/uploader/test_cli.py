@@ -381,6 +381,9 @@ def test_a_config_file_that_is_not_toml_is_exit_2_naming_the_file(tmp_path: Path
         assert result.returncode == 2, (command, result.stderr)
         _one_clear_line(result.stderr, f"cannot read the config file {config}: Unescaped")
         assert "a Windows path goes in single quotes" in result.stderr
+    missing = tools.run(tmp_path, "--config", str(tmp_path / "typo.toml"), "status")
+    assert missing.returncode == 2
+    _one_clear_line(missing.stderr, f"no config file at {tmp_path / 'typo.toml'} (--config)")
     config.write_bytes(b'\xef\xbb\xbfurl = "http://bot.example:8750"\n')  # Notepad's BOM
     result = tools.run(tmp_path, "--config", str(config), "status")
     assert result.returncode == 2
