@@ -31,7 +31,7 @@ from uploader.journal.files import list_journals
 from uploader.locate import Located, locate
 from uploader.outbox import Outbox, OutboxError
 from uploader.runner import ExitCode, Progress, Runner, UploadError, outbox_failure
-from uploader.sender import error_message
+from uploader.sender import error_message, json_object
 from uploader.settings import Settings, config_file_path
 
 logger = logging.getLogger(__name__)
@@ -320,7 +320,7 @@ def _doctor(settings: Settings, out: TextIO) -> int:
                 say(False, f"cannot reach the server at {settings.url}: {exc or type(exc).__name__}",
                     "check the address and that the bot is running", ExitCode.UNREACHABLE)
             else:
-                reached = health.status_code == 200 and _json_field(health, "status") == "ok"
+                reached = health.status_code == 200 and (json_object(health) or {}).get("status") == "ok"
                 if health.status_code != 200:
                     answer = f" {error_message(health)}"
                 elif not reached:  # a web server, a proxy's page: not the bot
@@ -349,25 +349,16 @@ def _doctor_token(settings: Settings, url: str, client: httpx.Client, say: Any) 
     except httpx.HTTPError as exc:
         say(False, f"cannot check the token: {exc or type(exc).__name__}", "", ExitCode.UNREACHABLE)
         return
+    data = json_object(who) or {}  # the bot's answer names the guild; a web page's does not
     if who.status_code in (401, 403):
         say(False, f"the server refused the token ({error_message(who)})",
             "ask the bot for a new token (/colony link) and run `colony-uploader init`",
             ExitCode.TOKEN_REFUSED)
-    elif who.status_code == 200 and _json_field(who, "guild_id") is not None:
-        data = who.json()
+    elif who.status_code == 200 and data.get("guild_id") is not None:
         detail = ", ".join(f"{k} {data[k]}" for k in ("guild_id", "user_id", "label") if k in data)
         say(True, f"token accepted ({detail})")
     else:
         say(False, f"unexpected answer to the token check: {error_message(who)}", "", ExitCode.UNREACHABLE)
-
-
-def _json_field(response: httpx.Response, key: str) -> object:
-    """`key` of the answer's JSON object; None when the answer is not one (not the bot's)."""
-    try:
-        data = response.json()
-    except ValueError:
-        return None
-    return data.get(key) if isinstance(data, dict) else None
 
 
 def _ask(prompt: str, *, secret: bool) -> str:

@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -286,13 +287,19 @@ class Sender:
             await wait_any(self.wake, stop, within=timeout)
 
 
-def _batch_counts(response: httpx.Response) -> tuple[int, int] | None:
-    """(accepted, duplicates) of the bot's answer to a batch; None when the answer is not one."""
+def json_object(response: httpx.Response) -> dict[str, Any] | None:
+    """The answer's JSON object; None when it is not one (not the bot's answer: a web page...)."""
     try:
         data = response.json()
     except ValueError:
         return None
-    if not isinstance(data, dict):
+    return data if isinstance(data, dict) else None
+
+
+def _batch_counts(response: httpx.Response) -> tuple[int, int] | None:
+    """(accepted, duplicates) of the bot's answer to a batch; None when the answer is not one."""
+    data = json_object(response)
+    if data is None:
         return None
     accepted, duplicates = data.get("accepted"), data.get("duplicates")
     if type(accepted) is not int or type(duplicates) is not int:
