@@ -17,6 +17,7 @@ from bot.domain.keys import Envelope
 from bot.store.db import MAX_ROWS_PER_STATEMENT, Database, insert_rows
 from bot.store.events import EventRow
 from bot.store.projections import ProjectionStore
+from bot.store.tokens import TokenRecord
 from tests.bot._helpers import BOUND, Bot, Journal, batch
 from tests.bot._helpers import until as _until
 from wire import Batch, BatchResult
@@ -117,6 +118,13 @@ async def test_a_cancelled_caller_still_finishes_its_transaction(tmp_path: Path)
         await db.close()
 
 
+async def _uploader(bot: Bot) -> TokenRecord:
+    """A token's record, as the intake is handed it after authentication."""
+    record = await bot.services.tokens.authenticate(await bot.token())
+    assert record is not None
+    return record
+
+
 @contextmanager
 def _held_insert(bot: Bot, poison: set[str]) -> Iterator[tuple[threading.Event, threading.Event]]:
     """Makes the intake's event insert wait (on the database's thread) until released, and fail
@@ -141,9 +149,7 @@ def _held_insert(bot: Bot, poison: set[str]) -> Iterator[tuple[threading.Event, 
 
 
 async def test_the_next_batch_is_prepared_while_one_is_written(bot_api: Bot) -> None:
-    token = await bot_api.token()
-    record = await bot_api.services.tokens.authenticate(token)
-    assert record is not None
+    record = await _uploader(bot_api)
     intake = bot_api.services.intake
     a, b = Journal("Alice", source="a.log"), Journal("Bob", source="b.log")
     first = Batch.model_validate(batch([a.depot(0, SITE, {"steel": (100, 10)})]))
@@ -166,9 +172,7 @@ async def test_the_next_batch_is_prepared_while_one_is_written(bot_api: Bot) -> 
 async def test_what_was_prepared_on_a_failed_write_is_prepared_again(bot_api: Bot) -> None:
     """The batch prepared while the group before it is written counted an event of that group as a
     duplicate; the group fails, so the event is the next batch's to store after all."""
-    token = await bot_api.token()
-    record = await bot_api.services.tokens.authenticate(token)
-    assert record is not None
+    record = await _uploader(bot_api)
     intake = bot_api.services.intake
     alice = Journal("Alice")
     bad_event = alice.contribution(1, SITE, {"steel": 7})
@@ -220,9 +224,7 @@ async def test_a_look_up_older_than_a_commit_still_sees_it(
     stored one of its events has committed (and left the pending set), it still counts that event
     as a duplicate instead of failing on the unique index."""
     monkeypatch.setattr("bot.services.intake.MAX_GROUP_BATCHES", 1)  # one upload per transaction
-    token = await bot_api.token()
-    record = await bot_api.services.tokens.authenticate(token)
-    assert record is not None
+    record = await _uploader(bot_api)
     intake = bot_api.services.intake
     a, c = Journal("Alice", source="a.log"), Journal("Carol", source="c.log")
     shared = a.contribution(1, SITE, {"steel": 7})
@@ -253,9 +255,7 @@ async def test_an_upload_prepared_again_twice_keeps_its_latest_look_up(bot_api: 
     third time must pair the latest look-up with the commits after it, not the first look-up: the
     first missed an event committed between the two, which then counted as new and failed the
     insert (a 500 for a valid upload)."""
-    token = await bot_api.token()
-    record = await bot_api.services.tokens.authenticate(token)
-    assert record is not None
+    record = await _uploader(bot_api)
     intake = bot_api.services.intake
     alice, bob = Journal("Alice", source="a.log"), Journal("Bob", source="b.log")
     eve = Journal("Eve", source="e.log")
@@ -296,9 +296,7 @@ async def test_a_reload_while_a_group_is_written_keeps_that_group_and_the_next(
     being written and the next is prepared. The reload must come after the written group commits,
     and the prepared one must be prepared again on the reloaded state, not written as it was: the
     state in memory then equals what a fresh start loads."""
-    token = await bot_api.token()
-    record = await bot_api.services.tokens.authenticate(token)
-    assert record is not None
+    record = await _uploader(bot_api)
     intake = bot_api.services.intake
     a, b = Journal("Alice", source="a.log"), Journal("Bob", source="b.log")
     c = Journal("Carol", source="c.log")
