@@ -300,11 +300,18 @@ def allocate_carriers(
 # --- the board --------------------------------------------------------------------------------
 
 
-def _after_ships_and_claims(remaining: int, ships: int, claimed: int) -> int:
-    """What is left of a commodity's need for carriers and open hauls (`board_line`'s order)."""
+def _ships_then_claims(remaining: int, ships: int, claimed: int) -> tuple[int, int, int]:
+    """(remaining, in ships, claimed) of one commodity, the first two parts filled in order and
+    capped: what is left, `remaining - in ships - claimed`, is for carriers and open hauls."""
     remaining = max(0, remaining)
     in_ships = min(max(0, ships), remaining)
-    return remaining - in_ships - min(max(0, claimed), remaining - in_ships)
+    return remaining, in_ships, min(max(0, claimed), remaining - in_ships)
+
+
+def _after_ships_and_claims(remaining: int, ships: int, claimed: int) -> int:
+    """What is left of a commodity's need for carriers and open hauls (`board_line`'s order)."""
+    remaining, in_ships, claim = _ships_then_claims(remaining, ships, claimed)
+    return remaining - in_ships - claim
 
 
 def board_line(
@@ -317,9 +324,7 @@ def board_line(
     linked: bool,
 ) -> BoardLineView:
     """The four parts of one commodity's remaining need, filled in order and capped (module doc)."""
-    remaining = max(0, remaining)
-    in_ships = min(max(0, ships), remaining)
-    claim = min(max(0, claimed), remaining - in_ships)
+    remaining, in_ships, claim = _ships_then_claims(remaining, ships, claimed)
     on_carriers = min(max(0, carriers), remaining - in_ships - claim)
     return BoardLineView(
         name=name,
