@@ -774,6 +774,7 @@ class Normaliser:
         ]
 
     def _cargo(self, obj: JsonObject, line: _Line) -> list[KnownEvent]:
+        count, vessel = req_int(obj, "Count"), opt_str(obj, "Vessel") or "Ship"
         inventory: list[CargoItem] | None
         if "Inventory" in obj:
             inventory = [
@@ -788,7 +789,6 @@ class Normaliser:
             ]
         elif self._side_files is not None:
             # A bare Cargo means "Cargo.json changed" (quirk 29).
-            count, vessel = req_int(obj, "Count"), opt_str(obj, "Vessel") or "Ship"
             inventory = self._read_side_file(
                 "Cargo.json", line, lambda f: f.cargo(line.timestamp, count=count, vessel=vessel)
             )
@@ -797,8 +797,8 @@ class Normaliser:
         return [
             CargoEvent(
                 **line.base(self._ctx),
-                vessel=opt_str(obj, "Vessel") or "Ship",
-                count=req_int(obj, "Count"),
+                vessel=vessel,
+                count=count,
                 inventory=inventory,
             )
         ]
