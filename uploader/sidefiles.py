@@ -130,12 +130,12 @@ class JournalSideFiles:
         self, name: str, event_time: datetime, belongs: Callable[[dict[str, Any]], bool]
     ) -> dict[str, Any] | None:
         """The side file's content when it describes the line at `event_time`, else None."""
-        path = self._folder / name
         now = self._now()
         live = now - event_time < self._window
         floor = self._floor.get(name)
         if not live and floor is not None and floor > event_time + self._window:
-            return None
+            return None  # before the path is built: a backfill asks this for every bare Cargo
+        path = self._folder / name
         for attempt in range(self._attempts):
             if attempt:
                 self._sleep(self._pause)
