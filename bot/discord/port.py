@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
+import aiohttp
 import discord
 
 from bot.notify.channels import (
@@ -13,11 +15,14 @@ from bot.notify.channels import (
     MessageGoneError,
     NoPermissionError,
     RateLimitedError,
+    UnreachableError,
 )
 
 NONE = discord.AllowedMentions.none()
 UNKNOWN_CHANNEL = 10003
 UNKNOWN_MESSAGE = 10008
+# What a request raises when Discord cannot be reached at all (discord.py passes these through).
+_NETWORK_ERRORS = (OSError, aiohttp.ClientError, asyncio.TimeoutError)
 
 
 def translate(exc: discord.HTTPException) -> ChannelError:
@@ -40,7 +45,14 @@ class DiscordChannelPort:
     def __init__(self, client: discord.Client) -> None:
         self.client = client
 
+    def _logged_in(self) -> None:
+        # Before the login (Discord unreachable at start: the core already serves uploads) the
+        # client has no HTTP session; a request would fail inside discord.py, not as an error.
+        if self.client.user is None:
+            raise UnreachableError("not logged in to Discord yet")
+
     async def post(self, channel_id: int, *, content: str | None, embeds: Sequence[discord.Embed]) -> int:
+        self._logged_in()
         channel = self.client.get_partial_messageable(channel_id)
         try:
             message = await channel.send(content=content, embeds=list(embeds), allowed_mentions=NONE)
@@ -48,11 +60,14 @@ class DiscordChannelPort:
             raise RateLimitedError(exc.retry_after) from exc
         except discord.HTTPException as exc:
             raise translate(exc) from exc
+        except _NETWORK_ERRORS as exc:
+            raise UnreachableError(f"cannot reach Discord: {exc or type(exc).__name__}") from exc
         return message.id
 
     async def edit(
         self, channel_id: int, message_id: int, *, content: str | None, embeds: Sequence[discord.Embed]
     ) -> None:
+        self._logged_in()
         message = self.client.get_partial_messageable(channel_id).get_partial_message(message_id)
         try:
             await message.edit(content=content, embeds=list(embeds), allowed_mentions=NONE)
@@ -60,3 +75,5 @@ class DiscordChannelPort:
             raise RateLimitedError(exc.retry_after) from exc
         except discord.HTTPException as exc:
             raise translate(exc) from exc
+        except _NETWORK_ERRORS as exc:
+            raise UnreachableError(f"cannot reach Discord: {exc or type(exc).__name__}") from exc

@@ -34,6 +34,7 @@ from bot.notify.channels import (
     MessageGoneError,
     NoPermissionError,
     RateLimitedError,
+    UnreachableError,
 )
 from bot.notify.feed import ChangeFeed, Subscription
 from bot.render import haul as render
@@ -117,6 +118,7 @@ class BoardUpdates:
         interval: float = 15.0,
         error_pause: float = 30.0,
         no_permission_pause: float = 300.0,
+        unreachable_pause: float = 5.0,
     ) -> None:
         self.port = port
         self.store = store
@@ -129,6 +131,7 @@ class BoardUpdates:
         self.interval = interval
         self.error_pause = error_pause
         self.no_permission_pause = no_permission_pause
+        self.unreachable_pause = unreachable_pause
         self._messages: dict[int, dict[str, int]] = {}
         self._live: dict[tuple[int, int, int], _Live] = {}  # (guild, channel, market)
         self._paused: dict[int, float] = {}
@@ -274,6 +277,10 @@ class BoardUpdates:
 
     def _failed(self, channel_id: int, exc: ChannelError) -> None:
         now = self.clock()
+        if isinstance(exc, UnreachableError):  # no channel's fault; the outage is logged elsewhere
+            self._paused[channel_id] = now + self.unreachable_pause
+            logger.debug("haul boards in channel %d: %s", channel_id, exc)
+            return
         if isinstance(exc, RateLimitedError):
             self._paused[channel_id] = now + exc.retry_after
         elif isinstance(exc, ChannelGoneError):

@@ -62,6 +62,12 @@ class NoPermissionError(ChannelError):
     """The bot may not see or post in the channel (an admin can fix it)."""
 
 
+class UnreachableError(ChannelError):
+    """Discord cannot be reached at all (not logged in yet, or the network is down). No channel is
+    at fault: the operation is retried soon, and the outage is logged once by whoever owns the
+    connection (the login's retries, discord.py's reconnects), not once per channel."""
+
+
 class RateLimitedError(ChannelError):
     def __init__(self, retry_after: float) -> None:
         super().__init__(f"rate limited, retry after {retry_after:.1f} s")
@@ -243,6 +249,7 @@ class ChannelUpdates:
         stale_after: timedelta = timedelta(hours=6),
         no_permission_pause: float = 300.0,
         error_pause: float = 30.0,
+        unreachable_pause: float = 5.0,
     ) -> None:
         self.port = port
         self.store = store
@@ -254,6 +261,7 @@ class ChannelUpdates:
         self.stale_after = stale_after
         self.no_permission_pause = no_permission_pause
         self.error_pause = error_pause
+        self.unreachable_pause = unreachable_pause
         self._guilds: dict[int, GuildFollows] = {}
         self._live: dict[tuple[int, int], _Live] = {}  # (channel, market)
         self._bursts: dict[tuple[int, int, str], _Burst] = {}  # (guild, market, commander)
@@ -490,7 +498,10 @@ class ChannelUpdates:
         live.sent_hash, live.sent_at, live.dirty = digest, now, False
 
     def _failed(self, channel_id: int, exc: ChannelError, now: float) -> None:
-        if isinstance(exc, RateLimitedError):
+        if isinstance(exc, UnreachableError):
+            logger.debug("channel %d: %s; retrying in %.0f s", channel_id, exc, self.unreachable_pause)
+            self._paused[channel_id] = now + self.unreachable_pause
+        elif isinstance(exc, RateLimitedError):
             logger.warning(
                 "channel %d: rate limited by Discord, retrying in %.1f s", channel_id, exc.retry_after
             )

@@ -15,6 +15,7 @@ from bot.notify.channels import (
     MemoryFollowStore,
     NoPermissionError,
     RateLimitedError,
+    UnreachableError,
 )
 from bot.notify.feed import SiteChange
 from bot.views import CommodityView, ContributionView, SiteView
@@ -310,6 +311,28 @@ async def test_missing_permissions_pause_and_a_deleted_channel_ends_its_follows(
     await rig.change(site(provided=7000), site(provided=6000))
     await rig.updates.flush()
     assert len(rig.channels.log) == 1
+
+
+async def test_discord_unreachable_keeps_the_updates_and_retries_them_soon_and_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Before the login (Discord unreachable at start) or in a network outage: no channel is at
+    fault, so nothing is dropped or logged per channel, and the same updates go out 5 s later."""
+    rig = await followed()
+    rig.clock.advance(11)
+    await rig.change(site(provided=6000), site())
+    rig.channels.fail.append(UnreachableError("not logged in to Discord yet"))
+    with caplog.at_level(logging.INFO, logger="bot.notify.channels"):
+        await rig.updates.flush()
+        rig.clock.advance(4.9)
+        await rig.updates.flush()
+        assert rig.channels.ops() == [("post", CHANNEL, 501)]  # still paused
+        rig.clock.advance(0.1)
+        await rig.updates.flush()
+    assert caplog.records == []
+    assert rig.channels.ops() == [("post", CHANNEL, 501), ("edit", CHANNEL, 501)]
+    assert "Titanium** 2,000/3,000" in str(rig.channels.log[-1].embeds[0].description)
+    assert (await rig.store.load_all())[GUILD].follows == [FollowTarget(channel_id=CHANNEL, market_id=SITE_A)]
 
 
 async def test_the_intake_never_waits_for_discord() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import discord
 import pytest
 
@@ -15,6 +16,7 @@ from bot.notify.channels import (
     MessageGoneError,
     NoPermissionError,
     RateLimitedError,
+    UnreachableError,
 )
 
 
@@ -57,7 +59,7 @@ def test_other_failures_are_plain_channel_errors() -> None:
 @dataclass(slots=True)
 class FakeMessage:
     calls: list[dict[str, Any]]
-    fail: discord.HTTPException | None
+    fail: Exception | None
 
     async def edit(self, **kwargs: Any) -> None:
         self.calls.append(kwargs)
@@ -68,7 +70,7 @@ class FakeMessage:
 @dataclass(slots=True)
 class FakeMessageable:
     calls: list[dict[str, Any]]
-    fail: discord.HTTPException | None = None
+    fail: Exception | None = None
 
     async def send(self, **kwargs: Any) -> discord.Object:
         self.calls.append(kwargs)
@@ -83,6 +85,7 @@ class FakeMessageable:
 @dataclass(slots=True)
 class FakeClient:
     channel: FakeMessageable
+    user: object = "logged in"  # None before the login
 
     def get_partial_messageable(self, channel_id: int) -> FakeMessageable:
         return self.channel
@@ -104,3 +107,28 @@ async def test_a_deleted_message_surfaces_as_message_gone() -> None:
     client: Any = FakeClient(channel)
     with pytest.raises(MessageGoneError):
         await DiscordChannelPort(client).edit(1, 2, content=None, embeds=[])
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        aiohttp.ClientConnectionError("Cannot connect to host discord.com:443"),
+        ConnectionResetError(104, "Connection reset by peer"),
+        TimeoutError(),
+    ],
+)
+async def test_a_network_failure_is_discord_unreachable_not_a_channel_fault(failure: Exception) -> None:
+    client: Any = FakeClient(FakeMessageable([], fail=failure))
+    port = DiscordChannelPort(client)
+    with pytest.raises(UnreachableError, match="cannot reach Discord"):
+        await port.post(1, content="hi", embeds=[])
+    with pytest.raises(UnreachableError, match="cannot reach Discord"):
+        await port.edit(1, 2, content="hi", embeds=[])
+
+
+async def test_nothing_is_sent_before_the_login() -> None:
+    channel = FakeMessageable([])
+    client: Any = FakeClient(channel, user=None)
+    with pytest.raises(UnreachableError, match="not logged in to Discord yet"):
+        await DiscordChannelPort(client).post(1, content="hi", embeds=[])
+    assert channel.calls == []

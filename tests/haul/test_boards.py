@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from bot.notify.boards import BoardUpdates, MemoryBoardStore
-from bot.notify.channels import ChannelUpdates, FollowTarget, MemoryFollowStore, RateLimitedError
+from bot.notify.channels import (
+    ChannelUpdates,
+    FollowTarget,
+    MemoryFollowStore,
+    RateLimitedError,
+    UnreachableError,
+)
 from tests.discord._fakes import FakeChannels, FakeClock
 from tests.haul._world import APRIL, GUILD, SITE, World, world
 
@@ -100,6 +106,16 @@ async def test_the_board_is_a_second_live_message_edited_in_place(tmp_path: Path
         clock.advance(31)
         await restarted.flush()
         assert "150 claimed" in board_messages(port)[new_id]
+
+        # Discord unreachable: retried after 5 s, not after the 30 s of a channel's error.
+        await w.services.hauling.claim(GUILD, 79, "steel", 25, SITE)
+        port.fail.append(UnreachableError("cannot reach Discord: connection refused"))
+        clock.advance(10)
+        await restarted.flush()
+        assert "175 claimed" not in board_messages(port)[new_id]
+        clock.advance(5)
+        await restarted.flush()
+        assert "175 claimed" in board_messages(port)[new_id]
 
 
 async def test_no_follow_no_board(tmp_path: Path, samples: Path) -> None:
