@@ -1,7 +1,8 @@
 """The one asyncio program: store, services, notifier and web server, started and stopped in order.
 
 Offline (no Discord token) `run_offline` drives `ColonyCore` directly; with a token the discord.py
-client (`bot.discord_client.ColonyBot`) starts the same core in `setup_hook` and stops it in `close()`.
+client (`bot.discord_client.ColonyBot`) starts the same core before logging in (uploads are taken
+in while Discord is unreachable) and stops it in `close()`.
 """
 
 from __future__ import annotations
@@ -201,12 +202,20 @@ async def run(settings: Settings) -> None:
         return
     import discord
 
-    from bot.discord_client import ColonyBot  # discord.py stays out of offline mode
+    from bot.discord_client import (  # discord.py stays out of offline mode
+        ColonyBot,
+        connect_with_retry,
+        login_with_retry,
+    )
 
     core = ColonyCore(settings, mode="discord")
-    async with ColonyBot(settings, core) as client:
+    async with ColonyBot(settings, core) as client:  # leaving it stops the core, then Discord
+        # The intake first: uploads are stored while Discord cannot be reached, and the channel
+        # updates catch up once the login is through.
+        await client.start_core()
         try:
-            await client.start(settings.discord_token.get_secret_value())
+            await login_with_retry(client, settings.discord_token.get_secret_value())
         except discord.LoginFailure as exc:  # reset or revoked in the developer portal
             raise StartupError(f"Discord refused the bot token ({exc}); set COLONY_DISCORD_TOKEN to the "
                                "bot's current token (Developer Portal, Bot, Reset Token)") from exc
+        await connect_with_retry(client)  # discord.py reconnects by itself once connected

@@ -16,6 +16,7 @@ from bot.store.db import Database
 from bot.store.events import SettingsStore
 from bot.store.lock import DatabaseLock
 from tests.bot._helpers import make_settings
+from tests.discord._fake_discord import FakeDiscord, free_port, point_discord_at
 from tests.discord._filled import APRIL, Journal, fill
 
 
@@ -146,17 +147,42 @@ async def test_a_token_discord_refuses_is_a_startup_error_with_what_to_do(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A reset or revoked bot token: one line saying so (exit 1 from `colony-bot run`), not a
-    discord.py traceback."""
-    import discord
-
+    discord.py traceback, and not tried again (Discord played by a loopback app answering 401)."""
     from bot.app import StartupError, run
-    from bot.discord_client import ColonyBot
 
-    async def refused(self: ColonyBot, token: str, *, reconnect: bool = True) -> None:
-        raise discord.LoginFailure("Improper token has been passed.")
-
-    monkeypatch.setattr(ColonyBot, "start", refused)
+    fake = FakeDiscord(free_port(), refuse_token=True)
+    point_discord_at(monkeypatch, fake.port)
+    await fake.start()
     settings = make_settings(tmp_path, discord_token="revoked-token")
     refusal = r"Discord refused the bot token \(Improper token has been passed\.\); set COLONY_DISCORD_TOKEN"
-    with pytest.raises(StartupError, match=refusal):
-        await run(settings)
+    try:
+        with pytest.raises(StartupError, match=refusal):
+            await run(settings)
+    finally:
+        await fake.stop()
+    assert fake.tokens == ["Bot revoked-token"]
+    # The core it started for the intake was stopped: the database is free again.
+    lock = DatabaseLock(settings.db_path)
+    lock.acquire("test")
+    lock.release()
+
+
+async def test_sync_pushes_the_command_tree_to_discord(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`colony-bot sync --guild`: the login loads nothing twice and starts no second core; the
+    tree Discord receives is the one `colony-bot commands` prints (Discord: a loopback app)."""
+    from bot.discord.cli import _push, command_payload
+
+    fake = FakeDiscord(free_port())
+    point_discord_at(monkeypatch, fake.port)
+    await fake.start()
+    try:
+        assert await _push(settings(tmp_path), "bot-token", 4321) == 0
+    finally:
+        await fake.stop()
+    ((guild, pushed),) = fake.synced
+    assert guild == 4321
+    assert [c["name"] for c in pushed] == [c["name"] for c in await command_payload(settings(tmp_path))]
+    out = capsys.readouterr().out
+    assert out.startswith(f"synced {len(pushed)} command(s) to guild 4321 (at once): /colony")
