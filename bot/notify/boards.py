@@ -261,19 +261,21 @@ class BoardUpdates:
         return new_id
 
     async def _post_notes(self, channel_id: int) -> None:
-        lines = self._notes[channel_id]
-        try:
-            await self.port.post(
-                channel_id, content=limits.join_lines(lines, limits.CONTENT, noun="more notes"), embeds=()
-            )
-        except ChannelError as exc:
-            self._failed(channel_id, exc)
-            return
-        except Exception:
-            logger.exception("posting %d haul notes in channel %d failed", len(lines), channel_id)
-            self._paused[channel_id] = self.clock() + self.error_pause
-            return
-        del self._notes[channel_id]
+        # As the channel updates' lines: taken out first, and a backlog posted whole.
+        waiting = self._notes.pop(channel_id)
+        messages = limits.pack_lines(waiting)
+        for index, (content, count) in enumerate(messages):
+            try:
+                await self.port.post(channel_id, content=content, embeds=())
+            except Exception as exc:
+                posted = sum(n for _, n in messages[:index])
+                self._notes[channel_id] = waiting[posted:] + self._notes.get(channel_id, [])
+                if isinstance(exc, ChannelError):
+                    self._failed(channel_id, exc)
+                else:
+                    logger.exception("posting %d haul notes in channel %d failed", count, channel_id)
+                    self._paused[channel_id] = self.clock() + self.error_pause
+                return
 
     def _failed(self, channel_id: int, exc: ChannelError) -> None:
         now = self.clock()

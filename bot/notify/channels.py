@@ -250,6 +250,7 @@ class ChannelUpdates:
         no_permission_pause: float = 300.0,
         error_pause: float = 30.0,
         unreachable_pause: float = 5.0,
+        close_wait: float = 10.0,
     ) -> None:
         self.port = port
         self.store = store
@@ -262,12 +263,14 @@ class ChannelUpdates:
         self.no_permission_pause = no_permission_pause
         self.error_pause = error_pause
         self.unreachable_pause = unreachable_pause
+        self.close_wait = close_wait
         self._guilds: dict[int, GuildFollows] = {}
         self._live: dict[tuple[int, int], _Live] = {}  # (channel, market)
         self._bursts: dict[tuple[int, int, str], _Burst] = {}  # (guild, market, commander)
         self._lines: dict[int, list[str]] = {}  # channel -> lines waiting to be posted
         self._paused: dict[int, float] = {}  # channel -> clock time it may be used again
         self._unsaved: set[int] = set()
+        self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._consumer: asyncio.Task[None] | None = None
@@ -329,11 +332,17 @@ class ChannelUpdates:
 
         removed = [f for f in state.follows if chosen(f)]
         state.follows = [f for f in state.follows if not chosen(f)]
+        remaining = [f for f in state.follows if f.channel_id == channel_id]
+
+        def still_covered(live: _Live) -> bool:
+            if live.site is not None:
+                return any(f.matches(live.site) for f in remaining)
+            # Restored at start and not seen since: its site (and system) is not known yet, so a
+            # system follow may cover it; a site follow covers it by its MarketID.
+            return any(f.market_id in (None, live.market_id) for f in remaining)
+
         for (ch, market), live in list(self._live.items()):
-            if ch == channel_id and (
-                live.site is None
-                or not any(f.matches(live.site) for f in state.follows if f.channel_id == ch)
-            ):
+            if ch == channel_id and not still_covered(live):
                 del self._live[(ch, market)]
                 state.messages.pop(_key(ch, market), None)
                 state.marks.pop(_key(ch, market), None)
@@ -451,22 +460,30 @@ class ChannelUpdates:
                 self._lines.setdefault(channel_id, []).append(line)
 
     async def _post_lines(self, channel_id: int, now: float) -> None:
-        lines = self._lines[channel_id]
-        content = limits.join_lines(lines, limits.CONTENT, noun="more updates")
-        try:
-            await self.port.post(channel_id, content=content, embeds=())
-        except ChannelError as exc:
-            self._failed(channel_id, exc, now)
-            return
-        except Exception:
-            logger.exception("posting %d update lines in channel %d failed", len(lines), channel_id)
-            self._paused[channel_id] = now + self.error_pause
-            return
-        del self._lines[channel_id]
+        # Taken out before the first await: lines recorded while Discord answers are kept for the
+        # next pass, not deleted with these. A backlog (Discord was unreachable) goes out whole, in
+        # as many messages as it needs: its last lines are the newest news.
+        waiting = self._lines.pop(channel_id)
+        messages = limits.pack_lines(waiting)
+        for index, (content, count) in enumerate(messages):
+            try:
+                await self.port.post(channel_id, content=content, embeds=())
+            except Exception as exc:
+                # The unsent ones go back in front of any recorded meanwhile (a gone channel's
+                # are then dropped by `_failed`).
+                posted = sum(n for _, n in messages[:index])
+                self._lines[channel_id] = waiting[posted:] + self._lines.get(channel_id, [])
+                if isinstance(exc, ChannelError):
+                    self._failed(channel_id, exc, now)
+                else:
+                    logger.exception("posting %d update lines in channel %d failed", count, channel_id)
+                    self._paused[channel_id] = now + self.error_pause
+                return
 
     async def _update_live(self, live: _Live, now: float) -> None:
         assert live.site is not None
-        embed = render.site_embed(live.site, (), now=self.now())
+        rendered = live.site  # a newer one may be recorded while Discord answers
+        embed = render.site_embed(rendered, (), now=self.now())
         digest = _fingerprint(embed)
         if digest == live.sent_hash and live.message_id is not None:
             live.dirty = False
@@ -495,7 +512,8 @@ class ChannelUpdates:
             )
             self._paused[live.channel_id] = now + self.error_pause
             return
-        live.sent_hash, live.sent_at, live.dirty = digest, now, False
+        live.sent_hash, live.sent_at = digest, now
+        live.dirty = live.site is not rendered
 
     def _failed(self, channel_id: int, exc: ChannelError, now: float) -> None:
         if isinstance(exc, UnreachableError):
@@ -551,11 +569,13 @@ class ChannelUpdates:
             await self.sites_changed(changes)
 
     async def _run(self, interval: float) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
                 await self.flush()
             except Exception:  # a bug here must not end channel updates for good
                 logger.exception("channel updates pass failed")
+            if self._stop.is_set():
+                break
             self._wake.clear()
             # Woken early by new changes; otherwise every `interval` for due edits and bursts.
             with contextlib.suppress(TimeoutError):
@@ -570,9 +590,17 @@ class ChannelUpdates:
             await self._consumer  # ends once the changes already queued are recorded
             self._consumer = None
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Not cancelled: a post Discord has taken but not yet answered would be made again by
+            # the last pass below. The pass in progress is let finish.
+            self._stop.set()
+            self._wake.set()
+            done, _ = await asyncio.wait({self._task}, timeout=self.close_wait)
+            if not done:  # Discord not answering: the stop must not hang on it
+                logger.warning("channel updates: a post still unanswered after %g s is abandoned",
+                               self.close_wait)
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
         self._close_bursts(float("inf"))
         await self.flush(final=True)

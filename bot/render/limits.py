@@ -65,6 +65,25 @@ def join_lines(lines: Sequence[str], limit: int, *, noun: str = "more", sep: str
     return sep.join(out)
 
 
+def pack_lines(lines: Sequence[str], limit: int = CONTENT, *, sep: str = "\n") -> list[tuple[str, int]]:
+    """Every line, in order, in as few messages of at most `limit` characters as they fit:
+    (text, how many lines it holds). A line longer than `limit` alone is clipped."""
+    packed: list[tuple[str, int]] = []
+    out: list[str] = []
+    used = 0
+    for line in lines:
+        line = clip(line, limit)
+        piece = len(line) + (len(sep) if out else 0)
+        if out and used + piece > limit:
+            packed.append((sep.join(out), len(out)))
+            out, used, piece = [], 0, len(line)
+        out.append(line)
+        used += piece
+    if out:
+        packed.append((sep.join(out), len(out)))
+    return packed
+
+
 def _field(name: str, value: str, inline: bool) -> tuple[str, str, bool]:
     return (clip(name or "\u200b", FIELD_NAME), clip(value or "\u200b", FIELD_VALUE), inline)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -40,13 +41,18 @@ class FakeChannels:
     messages: dict[int, tuple[int, str | None, list[discord.Embed]]] = field(default_factory=dict)
     fail: list[ChannelError] = field(default_factory=list)
     next_id: int = 500
+    # Set: Discord has the request but its answer waits for `gate` (`received` says it got there).
+    gate: asyncio.Event | None = None
+    received: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def post(self, channel_id: int, *, content: str | None, embeds: Sequence[discord.Embed]) -> int:
         self._check(content, embeds)
         self.next_id += 1
         self.messages[self.next_id] = (channel_id, content, list(embeds))
         self.log.append(Sent("post", channel_id, self.next_id, content, list(embeds)))
-        return self.next_id
+        message_id = self.next_id
+        await self._answer()
+        return message_id
 
     async def edit(
         self, channel_id: int, message_id: int, *, content: str | None, embeds: Sequence[discord.Embed]
@@ -56,6 +62,12 @@ class FakeChannels:
             raise MessageGoneError(f"unknown message {message_id}")
         self.messages[message_id] = (channel_id, content, list(embeds))
         self.log.append(Sent("edit", channel_id, message_id, content, list(embeds)))
+        await self._answer()
+
+    async def _answer(self) -> None:
+        self.received.set()
+        if self.gate is not None:
+            await self.gate.wait()
 
     def _check(self, content: str | None, embeds: Sequence[discord.Embed]) -> None:
         if self.fail:

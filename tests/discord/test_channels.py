@@ -19,6 +19,7 @@ from bot.notify.channels import (
 )
 from bot.notify.feed import SiteChange
 from bot.views import CommodityView, ContributionView, SiteView
+from tests.bot._helpers import BOUND
 from tests.discord._fakes import FakeChannels, FakeClock
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -384,3 +385,99 @@ async def test_closing_tells_the_last_state_even_inside_the_edit_interval() -> N
     assert rig.channels.lines(CHANNEL) == [
         "CMDR X delivered 200 t of Steel to Orbital Construction Site: Y, 58.0% to 60.0%"
     ]
+
+
+# --- Discord answering slowly: what is recorded meanwhile is neither lost nor sent twice ----------
+
+
+async def test_a_change_recorded_while_an_edit_is_answered_is_shown_next() -> None:
+    rig = await followed()  # at 58%; no threshold is crossed below, so only the edit is sent
+    rig.clock.advance(11)
+    await rig.change(site(provided=7000), site())
+    rig.channels.gate = asyncio.Event()
+    flushing = asyncio.ensure_future(rig.updates.flush())
+    await asyncio.wait_for(rig.channels.received.wait(), BOUND)  # the edit to 70% is at Discord
+    await rig.change(site(provided=7400), site(provided=7000))
+    rig.channels.gate.set()
+    await asyncio.wait_for(flushing, BOUND)
+    rig.clock.advance(11)
+    await rig.updates.flush()
+    assert rig.channels.ops() == [("post", CHANNEL, 501), ("edit", CHANNEL, 501), ("edit", CHANNEL, 501)]
+    (_, _, embeds) = rig.channels.messages[501]
+    assert "74.0%" in (embeds[0].description or "")
+
+
+async def test_a_line_recorded_while_lines_are_posted_is_posted_next() -> None:
+    rig = await followed(sites=[site(provided=4000)])
+    await rig.change(site(provided=5500), site(provided=4000))  # "reached 50%" waits
+    rig.channels.gate = asyncio.Event()
+    rig.clock.advance(11)
+    flushing = asyncio.ensure_future(rig.updates.flush())
+    await asyncio.wait_for(rig.channels.received.wait(), BOUND)
+    await rig.change(site(provided=10_000, complete=True), site(provided=5500))
+    rig.channels.gate.set()
+    await asyncio.wait_for(flushing, BOUND)
+    rig.clock.advance(11)
+    await rig.updates.flush()
+    text = "\n".join(rig.channels.lines(CHANNEL))
+    assert "reached 50%" in text
+    assert "is complete!" in text
+
+
+async def test_stopping_during_a_post_lets_it_finish_and_does_not_post_it_again() -> None:
+    rig = Rig()
+    await rig.updates.load()
+    rig.channels.gate = asyncio.Event()
+    rig.updates.start(None, interval=0.01)
+    await rig.updates.follow(GUILD, FollowTarget(channel_id=CHANNEL, market_id=SITE_A), [site()])
+    await asyncio.wait_for(rig.channels.received.wait(), BOUND)  # the live message is at Discord
+    closing = asyncio.ensure_future(rig.updates.close())
+    await asyncio.sleep(0)  # (one turn of the loop: close has started waiting for the pass)
+    rig.channels.gate.set()
+    await asyncio.wait_for(closing, BOUND)
+    assert rig.channels.ops() == [("post", CHANNEL, 501)]
+    assert (await rig.store.load_all())[GUILD].messages == {f"{CHANNEL}:{SITE_A}": 501}
+
+
+async def test_a_backlog_longer_than_one_message_is_posted_whole_in_order() -> None:
+    """Lines piled up while Discord was unreachable: every one is posted, the newest (here the
+    completion) included, in as many messages of at most 2,000 characters as needed."""
+    rig = await followed(sites=[site(provided=0)])
+    provided, contributions = 0, {}
+    for i in range(25):
+        before = site(provided=provided, contributions=dict(contributions))
+        provided += 400
+        contributions[(f"Hauler {i:02d}", "steel" if provided <= 4000 else "titanium")] = 400
+        now = site(provided=provided, contributions=dict(contributions), complete=provided >= 10_000)
+        await rig.change(now, before)
+        rig.channels.fail.append(UnreachableError("cannot reach Discord"))
+        rig.clock.advance(30)
+        await rig.updates.flush()
+    rig.channels.fail.clear()
+    rig.clock.advance(30)
+    await rig.updates.flush()
+    posts = [s.content for s in rig.channels.log if s.op == "post" and s.content]
+    assert len(posts) >= 2
+    assert all(len(p) <= 2000 for p in posts)
+    text = "\n".join(posts)
+    assert "more updates" not in text
+    assert all(f"Hauler {i:02d}" in text for i in range(25))
+    assert text.rstrip().endswith("is complete!")
+
+
+async def test_unfollowing_one_site_after_a_restart_keeps_the_others_live_message() -> None:
+    store = MemoryFollowStore()
+    rig = Rig(store=store)
+    await rig.updates.load()
+    await rig.updates.follow(GUILD, FollowTarget(channel_id=CHANNEL, market_id=SITE_A), [site(SITE_A)])
+    await rig.updates.follow(GUILD, FollowTarget(channel_id=CHANNEL, market_id=SITE_B), [site(SITE_B)])
+    await rig.updates.flush(final=True)
+    assert rig.channels.ops() == [("post", CHANNEL, 501), ("post", CHANNEL, 502)]
+    restarted = ChannelUpdates(rig.channels, store, clock=rig.clock, now=lambda: NOW)
+    await restarted.load()
+    assert await restarted.unfollow(GUILD, CHANNEL, market_id=SITE_B) == 1
+    rig.clock.advance(60)
+    await restarted.sites_changed([SiteChange(GUILD, site(SITE_A, provided=6000), site(SITE_A))])
+    await restarted.flush()
+    assert rig.channels.ops()[2:] == [("edit", CHANNEL, 501)]
+    assert (await store.load_all())[GUILD].messages == {f"{CHANNEL}:{SITE_A}": 501}

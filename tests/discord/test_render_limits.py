@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import discord
@@ -145,3 +146,22 @@ def test_violations_reports_what_discord_would_refuse() -> None:
     assert "embed 0 description 4097 > 4096" in found
     assert "embed 0 field 0 is empty" in found
     assert any(v.startswith("total ") for v in found)
+
+
+def test_pack_lines_keeps_every_line_in_order_in_messages_within_the_limit() -> None:
+    lines = [f"line {i:03d} " + "x" * (i % 37) for i in range(400)]
+    packed = limits.pack_lines(lines, 500)
+    assert all(len(text) <= 500 for text, _ in packed)
+    assert "\n".join(text for text, _ in packed).split("\n") == lines
+    assert [n for _, n in packed] == [len(text.split("\n")) for text, _ in packed]
+    # As few messages as whole lines allow: the next message's first line did not fit.
+    for (text, _), (following, _) in itertools.pairwise(packed):
+        assert len(text) + 1 + len(following.split("\n")[0]) > 500
+
+
+def test_pack_lines_clips_only_a_line_longer_than_a_message() -> None:
+    packed = limits.pack_lines(["short", "y" * 3000, "after"], 2000)
+    assert [n for _, n in packed] == [1, 1, 1]
+    assert len(packed[1][0]) == 2000
+    assert packed[1][0].endswith(limits.ELLIPSIS)
+    assert limits.pack_lines([]) == []
