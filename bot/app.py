@@ -208,14 +208,41 @@ async def run(settings: Settings) -> None:
         login_with_retry,
     )
 
-    core = ColonyCore(settings, mode="discord")
-    async with ColonyBot(settings, core) as client:  # leaving it stops the core, then Discord
-        # The intake first: uploads are stored while Discord cannot be reached, and the channel
-        # updates catch up once the login is through.
-        await client.start_core()
-        try:
-            await login_with_retry(client, settings.discord_token.get_secret_value())
-        except discord.LoginFailure as exc:  # reset or revoked in the developer portal
-            raise StartupError(f"Discord refused the bot token ({exc}); set COLONY_DISCORD_TOKEN to the "
-                               "bot's current token (Developer Portal, Bot, Reset Token)") from exc
-        await connect_with_retry(client)  # discord.py reconnects by itself once connected
+    # SIGINT cancels this task (asyncio.run's KeyboardInterrupt path); SIGTERM (plain `kill`,
+    # supervisors, Kubernetes) must too, or the process dies without the ordered stop.
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+    terminated = False
+
+    def terminate() -> None:
+        nonlocal terminated
+        terminated = True
+        main.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGTERM, terminate)
+        handling = True
+    except (NotImplementedError, RuntimeError):  # Windows; not the main thread
+        handling = False
+    try:
+        core = ColonyCore(settings, mode="discord")
+        async with ColonyBot(settings, core) as client:  # leaving it stops the core, then Discord
+            # The intake first: uploads are stored while Discord cannot be reached, and the
+            # channel updates catch up once the login is through.
+            await client.start_core()
+            try:
+                await login_with_retry(client, settings.discord_token.get_secret_value())
+            except discord.LoginFailure as exc:  # reset or revoked in the developer portal
+                raise StartupError(
+                    f"Discord refused the bot token ({exc}); set COLONY_DISCORD_TOKEN to the bot's "
+                    "current token (Developer Portal, Bot, Reset Token)"
+                ) from exc
+            await connect_with_retry(client)  # discord.py reconnects by itself once connected
+    except asyncio.CancelledError:
+        if not terminated:
+            raise
+        main.uncancel()  # SIGTERM: stopped in order by leaving the client; a normal end (exit 0)
+    finally:
+        if handling:
+            loop.remove_signal_handler(signal.SIGTERM)

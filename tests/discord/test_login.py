@@ -8,6 +8,8 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
+import signal
 from pathlib import Path
 
 import discord
@@ -21,6 +23,7 @@ from bot.discord_client import login_with_retry
 from bot.notify.channels import FollowTarget, GuildFollows, SettingsFollowStore, UnreachableError
 from bot.services.bundle import build_services
 from bot.store.db import Database
+from bot.store.lock import DatabaseLock
 from tests.bot._helpers import BOUND, Journal, batch, make_settings, until
 from tests.discord._fake_discord import FakeDiscord, free_port, point_discord_at
 
@@ -179,3 +182,32 @@ async def test_a_bot_whose_discord_is_unreachable_takes_uploads_and_posts_them_o
         assert row[0] == 3
     finally:
         await db.close()
+
+
+async def test_sigterm_stops_a_discord_mode_bot_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`kill` (SIGTERM), not only Ctrl-C: the intake, the notifier and the database close in order
+    and `run` ends normally (exit 0), here while the login is still being retried."""
+    point_discord_at(monkeypatch, free_port())  # Discord unreachable: the login keeps retrying
+    monkeypatch.setattr(bot.discord_client, "FIRST_LOGIN_RETRY", 0.05)
+    settings = make_settings(tmp_path, discord_token=TOKEN, http_host="127.0.0.1", http_port=free_port())
+    caplog.set_level(logging.INFO)
+    # Should `run` not handle SIGTERM, the signal is swallowed here (not the test process's end)
+    # and the bound below fails the test.
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        task = asyncio.create_task(run(settings))
+        await until(
+            lambda: any(r.getMessage().startswith("cannot log in to Discord") for r in caplog.records),
+            "the bot started and tried to log in",
+        )
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.wait_for(task, BOUND)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert task.result() is None
+    assert "colony bot stopped" in [r.getMessage() for r in caplog.records]
+    lock = DatabaseLock(settings.db_path)
+    lock.acquire("test")  # released by the stop
+    lock.release()
