@@ -41,6 +41,10 @@ StartMethod = Literal["fork", "spawn"]
 _WATCH_INTERVAL = 0.2
 # How long a full outbox (past `outbox_max_events`) is left to drain before reading is tried again.
 _BLOCKED_WAIT = 0.5
+# A journal that cannot be read is tried again this often, this far apart, before a backfill
+# fails (a live `run` keeps trying): enough for a network share's or an antivirus's hiccup.
+READ_RETRIES = 5
+READ_RETRY_WAIT = 1.0
 # A chunk (1 MiB) takes milliseconds; this only bounds a reader stuck on a dead network drive.
 _CLOSE_TIMEOUT = 30.0
 
@@ -133,6 +137,7 @@ class _PipeQueue:
 
 
 def _read_all(tailer: Tailer, stop: threading.Event) -> str:
+    failures = 0
     while True:
         progress = tailer.poll_once()
         if progress.folder_missing:
@@ -141,6 +146,13 @@ def _read_all(tailer: Tailer, stop: threading.Event) -> str:
             return "stopped"
         if progress.conflict:
             continue  # another reader committed first: go on from its offsets
+        if progress.read_error is not None:
+            failures += 1
+            if failures > READ_RETRIES:
+                raise OSError(progress.read_error)
+            stop.wait(READ_RETRY_WAIT)
+            continue
+        failures = 0
         if not progress.blocked:
             return "read"
         stop.wait(_BLOCKED_WAIT)  # the outbox is full: the sender drains it meanwhile

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 
 from uploader.outbox import HISTORY_SINCE, Outbox, OutboxError
-from uploader.reader_process import ReaderProcess, ReadJob, start_method_for
+from uploader.reader_process import READ_RETRIES, READ_RETRY_WAIT, ReaderProcess, ReadJob, start_method_for
 from uploader.sender import FailureKind, Sender, wait_any
 from uploader.settings import Settings
 from uploader.sidefiles import JournalSideFiles
@@ -109,6 +109,7 @@ class ThreadReader:
         self._task = asyncio.create_task(self._read(), name="reader")
 
     async def _read(self) -> None:
+        failures = 0
         try:
             while True:
                 progress = await _poll_until_stopped(self._tailer, self._stop)
@@ -118,6 +119,13 @@ class ThreadReader:
                 if progress.stopped or self._stop.is_set():
                     self.done = "stopped"
                     return
+                if progress.read_error is not None:  # as the reader process does
+                    failures += 1
+                    if failures > READ_RETRIES:
+                        raise OSError(progress.read_error)
+                    await wait_any(self._stop, within=READ_RETRY_WAIT)
+                    continue
+                failures = 0
                 if not (progress.blocked or progress.conflict):
                     self.done = "read"
                     return

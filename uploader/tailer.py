@@ -53,6 +53,9 @@ class TailProgress:
     folder_missing: bool = False
     stopped: bool = False
     conflict: bool = False  # another reader committed first: poll again to go on from its offset
+    # A journal could not be read (a network share's hiccup, an antivirus lock): nothing of it was
+    # consumed; poll again later.
+    read_error: str | None = None
 
 
 class Tailer:
@@ -84,6 +87,7 @@ class Tailer:
         self.total_bytes_read = 0
         self.total_events = 0
         self._paused = False  # reading waits for the outbox to drain (said once per pause)
+        self._read_error: str | None = None  # the last poll's, said once until reading works again
 
     # --- state -----------------------------------------------------------------------------------
 
@@ -157,7 +161,11 @@ class Tailer:
         return progress
 
     def _poll(self, progress: TailProgress) -> None:
-        files = self._journals(force=False)
+        try:
+            files = self._journals(force=False)
+        except OSError as exc:
+            self._read_failed(progress, f"cannot list {self.folder}: {exc}")
+            return
         relist = False
         for index, journal in enumerate(files):
             if self.stop_flag.is_set():
@@ -171,10 +179,25 @@ class Tailer:
             except FileNotFoundError:
                 relist = True  # deleted or renamed under us
                 continue
+            except OSError as exc:
+                # Stop here (later files need this one's context first); the next poll retries.
+                self._read_failed(progress, f"cannot read {journal.name}: {exc}")
+                return
             if status != "ok":
                 return
         if relist:
             self._names = None
+        if self._read_error is not None:
+            logger.info("journals readable again")
+            self._read_error = None
+
+    def _read_failed(self, progress: TailProgress, message: str) -> None:
+        progress.read_error = message
+        # The normaliser may be ahead of the outbox if the failure came mid-chunk: reload.
+        self._loaded = False
+        if message != self._read_error:  # once per failure, not at every poll
+            logger.warning("%s; trying again", message)
+        self._read_error = message
 
     def _read_file(self, journal: JournalFile, final: bool, progress: TailProgress) -> str:
         name = journal.name

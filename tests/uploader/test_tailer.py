@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from uploader import reader_process
+from uploader import tailer as tailer_module
 from uploader.outbox import Outbox
 from uploader.sender import Sender
 from uploader.tailer import Tailer, tail
@@ -294,3 +297,70 @@ def test_two_readers_of_one_outbox_never_queue_a_line_twice(
         assert systems(outbox) == ["Sys 40"]
     finally:
         second_box.close()
+
+
+class _Flaky:
+    """`read_complete_lines` failing with EIO `failures` times, as a network share's hiccup does."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls = 0
+        self.real = tailer_module.read_complete_lines
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.failures:
+            self.failures -= 1
+            raise OSError(5, "Input/output error")
+        return self.real(*args, **kwargs)
+
+
+async def test_a_read_error_does_not_end_live_tailing_and_is_said_once(
+    folder: Path, outbox: Outbox, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="uploader.tailer")
+    (folder / NAME_A).write_bytes(header() + jump(1))
+    flaky = _Flaky(failures=3)
+    monkeypatch.setattr(tailer_module, "read_complete_lines", flaky)
+    polls: list[str | None] = []
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        tail(Tailer(folder, outbox), stop, poll_interval=0.01, use_watchdog=False,
+             on_poll=lambda p: polls.append(p.read_error))
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while systems(outbox) != ["Sys 1"]:
+        assert not task.done(), task
+        assert loop.time() < deadline, f"never read; polls: {polls}"
+        await asyncio.sleep(0.01)
+    stop.set()
+    await task
+    assert polls[:3] == [f"cannot read {NAME_A}: [Errno 5] Input/output error"] * 3
+    assert polls[3] is None
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [f"cannot read {NAME_A}: [Errno 5] Input/output error; trying again"]
+    assert "journals readable again" in caplog.text
+
+
+def test_a_backfill_retries_a_read_error_then_reads_on(
+    folder: Path, outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (folder / NAME_A).write_bytes(header() + jump(1) + jump(2))
+    monkeypatch.setattr(tailer_module, "read_complete_lines", _Flaky(failures=reader_process.READ_RETRIES))
+    monkeypatch.setattr(reader_process, "READ_RETRY_WAIT", 0.0)
+    assert reader_process._read_all(Tailer(folder, outbox), threading.Event()) == "read"
+    assert systems(outbox) == ["Sys 1", "Sys 2"]
+
+
+def test_a_backfill_fails_on_a_read_error_that_lasts(
+    folder: Path, outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (folder / NAME_A).write_bytes(header() + jump(1))
+    flaky = _Flaky(failures=1000)
+    monkeypatch.setattr(tailer_module, "read_complete_lines", flaky)
+    monkeypatch.setattr(reader_process, "READ_RETRY_WAIT", 0.0)
+    with pytest.raises(OSError, match=f"cannot read {NAME_A}: .*Input/output error"):
+        reader_process._read_all(Tailer(folder, outbox), threading.Event())
+    assert flaky.calls == reader_process.READ_RETRIES + 1
+    assert systems(outbox) == []
