@@ -19,6 +19,7 @@ from discord.ext import commands
 from bot.discord.colony import ColonyCog
 from bot.discord.haul_replies import HaulReplies
 from bot.discord.replies import ColonyReplies, CommandError
+from bot.ids import typed_id
 from bot.render import embeds
 from bot.render.plain import message_text
 from bot.render.reply import Reply
@@ -89,10 +90,10 @@ class Caller:
 def _channel(value: str | None, default: int) -> int:
     if not value:
         return default
-    digits = value.strip().removeprefix("<#").removesuffix(">").lstrip("#")
-    if not digits.isdigit():
+    channel_id = typed_id(value.strip().removeprefix("<#").removesuffix(">").lstrip("#"))
+    if channel_id is None:
         raise ConsoleError(f"A channel is its numeric id (e.g. 123456789012345678), not {value!r}.")
-    return int(digits)
+    return channel_id
 
 
 async def run(replies: ColonyReplies, parsed: Parsed, caller: Caller) -> Reply:

@@ -23,6 +23,7 @@ from bot.discord.port import DiscordChannelPort
 from bot.discord.replies import CommandError, carrier_choices, site_choices, target_choices
 from bot.discord.tree import NONE, send_error, send_reply
 from bot.discord.updates import ChannelUpdatesCog
+from bot.ids import typed_id
 from bot.notify.boards import BoardUpdates, SettingsBoardStore
 from bot.render import limits
 
@@ -190,8 +191,9 @@ class HaulCog(commands.GroupCog, group_name="haul", group_description="Coordinat
         """What the chosen site (or any active site) still needs, biggest need first."""
         sites = await self._site_list(_guild(interaction))
         chosen = str(getattr(interaction.namespace, "site", "") or "")
-        if chosen.isdigit():
-            sites = [s for s in sites if s.market_id == int(chosen)] or sites
+        market_id = typed_id(chosen)
+        if market_id is not None:
+            sites = [s for s in sites if s.market_id == market_id] or sites
         need: dict[str, tuple[int, str]] = {}
         for site in sites:
             if site.complete or site.failed:

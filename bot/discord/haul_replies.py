@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from bot.discord.replies import CommandError, find_carrier, find_site, plain_site_name
 from bot.haul_views import BoardView
+from bot.ids import typed_id
 from bot.render import embeds
 from bot.render import haul as render
 from bot.render.reply import Reply
@@ -129,12 +130,11 @@ class HaulReplies:
     async def release(self, guild_id: int, user_id: int, claim: str | None = None) -> Reply:
         claim_id: int | None = None
         if claim:
-            text = claim.strip().lstrip("#")
-            if not text.isdigit():
+            claim_id = typed_id(claim.strip().lstrip("#"))
+            if claim_id is None:
                 raise CommandError(
                     f"A claim is its number, like 12 (see `/haul mine`), not \u201c{safe(claim)}\u201d."
                 )
-            claim_id = int(text)
         try:
             released = await self.hauling.release(guild_id, user_id, claim_id)
         except service.HaulError as exc:

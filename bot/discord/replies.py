@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot.domain.aggregates import commodity_totals
+from bot.ids import typed_id
 from bot.notify.channels import ChannelUpdates, FollowTarget
 from bot.render import embeds, limits
 from bot.render.embeds import DEFAULT_CAPACITY
@@ -112,9 +113,10 @@ def find_site(sites: Sequence[SiteView], text: str) -> SiteView:
     """A site from an autocomplete value (its MarketID) or a typed name; re-validated here because
     Discord lets users send anything."""
     wanted = text.strip()
-    if wanted.isdigit():
+    market_id = typed_id(wanted)
+    if market_id is not None:
         for site in sites:
-            if site.market_id == int(wanted):
+            if site.market_id == market_id:
                 return site
     folded = wanted.casefold()
     exact = [s for s in sites if plain_site_name(s).casefold() == folded]
@@ -181,10 +183,10 @@ class ColonyReplies:
                     "or use `/colony status` alone for every active site."
                 )
             shown, title = list(found.sites), found.name
-        else:
-            sites = await self.queries.sites(guild_id)
-            shown, title = [s for s in sites if not (s.complete or s.failed)], None
-        recent = {s.market_id: await self._recent(guild_id, s, now) for s in shown}
+        else:  # every site, for the counts; the finished ones are not listed
+            shown, title = list(await self.queries.sites(guild_id)), None
+        listed = shown if title else [s for s in shown if not (s.complete or s.failed)]
+        recent = {s.market_id: await self._recent(guild_id, s, now) for s in listed}
         return Reply.of(embeds.status_embed(shown, recent, now=now, system=title))
 
     async def site(self, guild_id: int, site: str) -> Reply:

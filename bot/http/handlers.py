@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from bot.http.errors import ApiError, not_found
 from bot.http.keys import MODE, SERVICES, SETTINGS, STARTED, STREAMS, TOKEN
+from bot.ids import typed_id
 from bot.notify.feed import FeedClosedError
 from bot.store.tokens import TokenRecord
 from bot.views import SiteView
@@ -213,10 +214,10 @@ async def sites(request: web.Request) -> web.Response:
 
 
 def _int(text: str, what: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise not_found(f"no {what} {text!r}") from None
+    value = typed_id(text)
+    if value is None:  # not a number, or none a store could hold: names nothing
+        raise not_found(f"no {what} {text!r}")
+    return value
 
 
 @routes.get("/api/v1/sites/{market_id}", name="site")
@@ -275,10 +276,9 @@ async def leaderboard(request: web.Request) -> web.Response:
     market_id: int | None = None
     since: datetime | None = None
     if "market_id" in request.query:
-        try:
-            market_id = int(request.query["market_id"])
-        except ValueError:
-            raise ApiError(400, "bad_request", "market_id must be an integer") from None
+        market_id = typed_id(request.query["market_id"])
+        if market_id is None:  # (a number past 64 bits was a 500 from the store)
+            raise ApiError(400, "bad_request", "market_id must be a MarketID (a whole number)")
     if "since" in request.query:
         try:
             since = datetime.fromisoformat(request.query["since"])

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from bot.http.errors import ApiError, not_found
 from bot.http.keys import SERVICES, TOKEN
+from bot.ids import typed_id
 
 routes = web.RouteTableDef()
 MAX_CLOSED_HOURS = 24 * 90
@@ -27,22 +28,23 @@ def _json(payload: object) -> web.Response:
     return web.Response(body=orjson.dumps(payload), content_type="application/json")
 
 
-def _int(request: web.Request, name: str) -> int | None:
+def _int(request: web.Request, name: str, what: str = "a whole number") -> int | None:
     text = request.query.get(name)
     if text is None:
         return None
-    try:
-        return int(text)
-    except ValueError:
-        raise ApiError(400, "bad_request", f"{name} must be an integer") from None
+    value = typed_id(text)
+    if value is None:  # (a number past 64 bits would reach the store)
+        raise ApiError(400, "bad_request", f"{name} must be {what}")
+    return value
 
 
 @routes.get("/api/v1/haul/claims", name="haul_claims")
 async def claims(request: web.Request) -> web.Response:
     market_id = _int(request, "market_id")
-    hours = _int(request, "closed_within_hours")
+    span = f"a whole number between 0 and {MAX_CLOSED_HOURS}"
+    hours = _int(request, "closed_within_hours", span)
     if hours is not None and not 0 <= hours <= MAX_CLOSED_HOURS:
-        raise ApiError(400, "bad_request", f"closed_within_hours must be between 0 and {MAX_CLOSED_HOURS}")
+        raise ApiError(400, "bad_request", f"closed_within_hours must be {span}")
     views = await request.app[SERVICES].hauling.claims(
         request[TOKEN].guild_id, closed_within=None if hours is None else timedelta(hours=hours)
     )
@@ -60,10 +62,10 @@ async def boards(request: web.Request) -> web.Response:
 async def board(request: web.Request) -> web.Response:
     text = request.match_info["market_id"]
     view = None
-    # Like /api/v1/sites/{market_id}: what is not a MarketID names no site. ASCII digits only
-    # (`isdigit` takes "²", which int() refuses) and no longer than a 64-bit number.
-    if text.isascii() and text.isdigit() and len(text) <= 20:
-        view = await request.app[SERVICES].hauling.board(request[TOKEN].guild_id, int(text))
+    # Like /api/v1/sites/{market_id}: what is not a MarketID names no site.
+    market_id = typed_id(text)
+    if market_id is not None:
+        view = await request.app[SERVICES].hauling.board(request[TOKEN].guild_id, market_id)
     if view is None:
         raise not_found(f"no site {text!r}")
     return _json(view.model_dump(mode="json"))

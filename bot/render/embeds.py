@@ -181,11 +181,13 @@ def status_embed(
     now: datetime,
     system: str | None = None,
 ) -> discord.Embed:
-    """`/colony status`: every site of a system, or every active site of the guild. `recent` maps
-    a MarketID to that site's leaderboard over the last 24 hours."""
+    """`/colony status`: every site of a system (`system`), or else the guild's active sites, the
+    finished ones only counted. `recent` maps a MarketID to that site's leaderboard over the last
+    24 hours."""
     title = f"Colony status: {safe(system)}" if system else "Colony status: active sites"
-    ordered = sorted(sites, key=lambda s: (s.complete or s.failed, -s.progress, s.market_id))
     active = [s for s in sites if not (s.complete or s.failed)]
+    listed = sites if system else active
+    ordered = sorted(listed, key=lambda s: (s.complete or s.failed, -s.progress, s.market_id))
     done = sum(1 for s in sites if s.complete)
     description = (
         f"{plural(len(active), 'site')} in progress · {done:,} complete · "
@@ -195,6 +197,13 @@ def status_embed(
         description = (
             "No construction sites yet. Sites appear once a commander with the uploader "
             "docks at one (`/colony link` to set it up)."
+        )
+    elif not active and not system:
+        failed = len(sites) - done
+        description = (
+            f"No site in progress: {plural(done, 'site')} complete"
+            + (f", {failed:,} failed" if failed else "")
+            + ". `/colony status <system>` shows a system's sites."
         )
     embed = discord.Embed(
         title=title,

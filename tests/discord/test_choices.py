@@ -13,6 +13,7 @@ from bot.discord.replies import (
     site_choices,
     target_choices,
 )
+from bot.ids import typed_id
 from tests.discord._states import hostile_site
 
 SITES = [hostile_site(i, n_commodities=2) for i in range(200)]
@@ -42,6 +43,9 @@ def test_a_forged_value_is_refused_with_a_sentence() -> None:
     with pytest.raises(CommandError) as caught:
         find_site(SITES, "bold")
     assert str(caught.value) == "200 sites match \u201cbold\u201d: pick one from the list while typing."
+    for forged in ("\u00b2", "9" * 30):  # digits int() refuses, a number past 64 bits
+        with pytest.raises(CommandError, match="No construction site matches"):
+            find_site(SITES, forged)
 
 
 def test_a_picked_system_with_a_name_longer_than_a_value_is_found_again() -> None:
@@ -65,3 +69,13 @@ def test_a_picked_system_with_a_name_longer_than_a_value_is_found_again() -> Non
     twin = hostile_site(3).model_copy(update={"system_name": long_name + " twin"})
     assert find_system(picked.value, [*sites, twin]) is None
     assert find_system("long", sites) is None  # a short text is a name, not a cut one
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("3958981890", 3958981890), (" 12 ", 12), ("9223372036854775807", 2**63 - 1),
+     ("9223372036854775808", None), ("99999999999999999999", None), ("\u00b2", None), ("-1", None),
+     ("1_000", None), ("", None), ("12a", None), ("\u0661\u0662", None)],
+)  # fmt: skip
+def test_a_typed_id_is_ascii_digits_a_store_can_hold(text: str, value: int | None) -> None:
+    assert typed_id(text) == value

@@ -231,12 +231,15 @@ def test_random_uploads_never_5xx_and_refusals_change_nothing(
 paths = st.sampled_from([
     "/api/v1/sites/", "/api/v1/systems/", "/api/v1/commodities?system=", "/api/v1/systems?q=",
     "/api/v1/leaderboard?since=", "/api/v1/leaderboard?market_id=", "/api/v1/",
+    "/api/v1/haul/boards/", "/api/v1/haul/claims?market_id=", "/api/v1/haul/claims?closed_within_hours=",
 ])  # fmt: skip
+# Text, and numbers around the 64-bit limits (a MarketID past them once reached the store: a 500).
+tails = st.one_of(st.text(max_size=60), st.integers(min_value=-(2**70), max_value=2**70).map(str))
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    path=paths, tail=st.text(max_size=60), method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"])
+    path=paths, tail=tails, method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"])
 )
 def test_random_reads_never_5xx(
     bot: ThreadedBot, client: httpx.Client, path: str, tail: str, method: str
@@ -248,3 +251,21 @@ def test_random_reads_never_5xx(
     assert resp.status_code in DOCUMENTED
     if method != "GET":
         assert bot.dump() == before
+
+
+@pytest.mark.parametrize("tail", ["99999999999999999999", "9223372036854775808", "\u00b2", "-1", "1" * 5000])
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/api/v1/sites/", 404),
+        ("/api/v1/haul/boards/", 404),
+        ("/api/v1/leaderboard?market_id=", 400),
+        ("/api/v1/haul/claims?market_id=", 400),
+    ],
+)
+def test_an_id_that_is_no_store_number_is_a_4xx_with_a_sentence(
+    bot: ThreadedBot, client: httpx.Client, path: str, status: int, tail: str
+) -> None:
+    resp = client.get(f"{bot.url}{path}{urllib.parse.quote(tail, safe='')}", headers=_auth(bot.token))
+    assert resp.status_code == status, resp.text
+    assert resp.json()["error"]["code"] == ("not_found" if status == 404 else "bad_request")

@@ -105,11 +105,16 @@ async def test_another_guild_sees_nothing_and_bad_input_is_refused(api: tuple[Bo
         assert body["error"]["code"] == "not_found"
     assert await bot.get(token, "/api/v1/haul/claims?market_id=abc") == (
         400,
-        {"error": {"code": "bad_request", "message": "market_id must be an integer"}},
+        {"error": {"code": "bad_request", "message": "market_id must be a whole number"}},
     )
     assert await bot.get(token, "/api/v1/haul/claims?closed_within_hours=-1") == (
         400,
-        {"error": {"code": "bad_request", "message": "closed_within_hours must be between 0 and 2160"}},
+        {
+            "error": {
+                "code": "bad_request",
+                "message": "closed_within_hours must be a whole number between 0 and 2160",
+            }
+        },
     )
     resp = await bot.client.get("/api/v1/haul/claims")
     assert resp.status == 401
