@@ -164,9 +164,15 @@ def board_embed(board: BoardView, *, now: datetime) -> discord.Embed:
 
 
 def claim_embed(claim: HaulClaimView) -> discord.Embed:
+    # A second claim of the same goods for the same site adds to the first: say what is left.
+    done = (
+        f" ({tonnes(claim.delivered)} of the claim's {tonnes(claim.tonnes)} already delivered)"
+        if claim.delivered
+        else ""
+    )
     text = (
-        f"You bring {tonnes(claim.tonnes)} of {commodity(claim.commodity, claim.name_localised)} to "
-        f"{site_title(claim.site_name, claim.market_id)} ({safe(claim.system_name)}). "
+        f"You bring {tonnes(claim.remaining)} of {commodity(claim.commodity, claim.name_localised)} to "
+        f"{site_title(claim.site_name, claim.market_id)} ({safe(claim.system_name)}){done}. "
         f"The claim shrinks as you deliver and closes when covered; it expires {relative(claim.expires_at)}. "
         f"`/haul release {claim.id}` gives it back."
     )

@@ -530,13 +530,26 @@ class HaulService:
                     line.claimed if line else 0,
                 )
             expiry = self._expiry((await self.settings.get(conn, guild_id)).get(EXPIRY_SETTING))
-            claim = await self.store.insert_claim(
-                conn, guild_id, market_id, user_id, match.name, tonnes, now, now + expiry
-            )
+            # One open claim per member, site and commodity: a second claim adds to the first.
+            # Two would each be credited with every delivery made since (each covered by one trip).
+            mine = next(
+                (c for c in stored.claims
+                 if c.user_id == user_id and c.market_id == market_id and c.commodity == match.name),
+                None,
+            )  # fmt: skip
+            claim = None
+            if mine is not None:
+                claim = await self.store.top_up_claim(conn, mine.id, tonnes, now + expiry)
+            if claim is None:
+                claim = await self.store.insert_claim(
+                    conn, guild_id, market_id, user_id, match.name, tonnes, now, now + expiry
+                )
         logger.info(
             "guild %d: user %d claimed %d t of %s at %d", guild_id, user_id, tonnes, match.name, market_id
         )
-        return domain.claim_view(ClaimProgress(claim, 0), site, 0, match.name_localised)
+        ledger = guild.sites[market_id].ledger if market_id in guild.sites else ()
+        progress = ClaimProgress(claim, domain.delivered_toward(claim, ledger))
+        return domain.claim_view(progress, site, 0, match.name_localised)
 
     async def release(self, guild_id: int, user_id: int, claim_id: int | None = None) -> list[HaulClaimView]:
         """Releases one of the caller's open claims, or all of them."""

@@ -58,6 +58,18 @@ class HaulStore:
         assert row is not None
         return _claim(row)
 
+    async def top_up_claim(
+        self, conn: aiosqlite.Connection, claim_id: int, tonnes: int, expires_at: datetime
+    ) -> Claim | None:
+        """Adds `tonnes` to an open claim and moves its expiry; None when it is no longer open."""
+        async with conn.execute(
+            "UPDATE haul_claims SET tonnes = tonnes + ?, expires_at = ? WHERE id = ? AND status = 'open' "
+            f"RETURNING {_CLAIM_COLUMNS}",
+            (tonnes, expires_at.isoformat(), claim_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else _claim(row)
+
     async def open_claims(self, conn: aiosqlite.Connection, guild_id: int) -> list[Claim]:
         async with conn.execute(
             f"SELECT {_CLAIM_COLUMNS} FROM haul_claims WHERE guild_id = ? AND status = 'open' ORDER BY id",
