@@ -326,6 +326,7 @@ def board_line(
     """The four parts of one commodity's remaining need, filled in order and capped (module doc)."""
     remaining, in_ships, claim = _ships_then_claims(remaining, ships, claimed)
     on_carriers = min(max(0, carriers), remaining - in_ships - claim)
+    still_open = remaining - in_ships - claim - on_carriers
     return BoardLineView(
         name=name,
         name_localised=localised,
@@ -333,8 +334,11 @@ def board_line(
         on_carriers=on_carriers,
         in_ships=in_ships,
         claimed=claim,
-        open=remaining - in_ships - claim - on_carriers,
-        to_load_on_carriers=max(0, remaining - max(0, carriers)) if linked else None,
+        open=still_open,
+        # What a linked carrier still has to take on: the need less what ships, claims and the
+        # carriers' stock already cover. (The need less the stock alone told a carrier to load
+        # what haulers were already bringing.)
+        to_load_on_carriers=still_open if linked else None,
         surplus=max(0, ships - in_ships),
     )
 
@@ -445,8 +449,8 @@ def build_boards(
         done = view.complete or view.failed
         lines = []
         for c in view.commodities:
-            if c.remaining <= 0 and not done:
-                continue
+            if c.remaining <= 0 and not done and not attribution.ships.get((market_id, c.name), 0):
+                continue  # provided in full, and nobody brings more (that would be surplus)
             remaining = 0 if done else c.remaining
             lines.append(
                 board_line(

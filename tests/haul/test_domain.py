@@ -87,7 +87,9 @@ def test_carrier_stock_and_the_gap_to_the_next_snapshot() -> None:
 def test_a_board_line_fills_ships_then_claims_then_carriers_then_open() -> None:
     line = domain.board_line("steel", None, 1000, ships=300, claimed=500, carriers=400, linked=True)
     assert (line.in_ships, line.claimed, line.on_carriers, line.open) == (300, 500, 200, 0)
-    assert line.to_load_on_carriers == 600
+    assert line.to_load_on_carriers == 0  # the carrier's 400 t more than cover the 200 t left
+    short = domain.board_line("steel", None, 1000, ships=300, claimed=100, carriers=400, linked=True)
+    assert (short.on_carriers, short.open, short.to_load_on_carriers) == (400, 200, 200)
     over = domain.board_line("steel", None, 100, ships=250, claimed=0, carriers=0, linked=False)
     assert (over.in_ships, over.open, over.surplus, over.to_load_on_carriers) == (100, 0, 150, None)
 
@@ -179,3 +181,16 @@ def test_cargo_bought_after_a_site_is_finished_counts_where_the_commander_is_doc
     boards = domain.build_boards(sites, [idle], [], [], T0)
     assert boards.boards[OTHER].lines[0].in_ships == 0
     assert [(c.market_id, c.tonnes) for c in boards.attribution.cargo] == [(None, 700)]
+
+
+def test_cargo_for_goods_the_site_no_longer_needs_shows_as_surplus() -> None:
+    """Steel provided in full while a hauler still brings 500 t: the board says so (surplus), as
+    it does for goods still needed, and the hold it lists is accounted for."""
+    sites = [domain.SiteInput(site({"steel": 0, "water": 300}), [])]
+    hauler = domain.Hauler("X", 1, 1000, T0, {"steel": 500, "water": 100}, docked_at=SITE)
+    board = domain.build_boards(sites, [hauler], [], [], T0).boards[SITE]
+    lines = {line.name: line for line in board.lines}
+    assert (lines["steel"].remaining, lines["steel"].in_ships, lines["steel"].surplus) == (0, 0, 500)
+    assert (lines["water"].remaining, lines["water"].in_ships, lines["water"].open) == (300, 100, 200)
+    assert board.remaining == 300
+    assert {c.name: c.tonnes for c in board.cargo} == {"steel": 500, "water": 100}

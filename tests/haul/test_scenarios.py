@@ -218,7 +218,7 @@ async def test_carrier_stock_follows_buys_sells_and_transfers_with_the_gap_shown
         remaining, ships, claimed, carriers, _ = line_of(board, "titanium")
         assert carriers == min(expected, remaining - ships - claimed)
         line = next(x for x in board.lines if x.name == "titanium")
-        assert line.to_load_on_carriers == max(0, remaining - expected)
+        assert line.to_load_on_carriers == remaining - ships - claimed - carriers == line.open
         assert board.carriers == [CARRIER]
 
         # The owner's next snapshot disagrees with what was tracked: the gap is shown, the snapshot wins.
