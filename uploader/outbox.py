@@ -362,7 +362,11 @@ class Outbox:
         than `min_events` (at least one) are queued."""
         if min_events > 1 and self.queued_events() < min_events:
             return False  # counted first: reading a full batch's payloads to find it short costs MBs
-        rows = self._read("SELECT seq, payload FROM events ORDER BY seq LIMIT ?", (max_events,))
+        # The size in bytes (UTF-8, as sent): a name in Cyrillic is 2 bytes a character.
+        rows = self._read(
+            "SELECT seq, payload, length(CAST(payload AS BLOB)) FROM events ORDER BY seq LIMIT ?",
+            (max_events,),
+        )
         if not rows:
             return False
         batch_id = uuid.uuid4().hex
@@ -370,12 +374,11 @@ class Outbox:
         taken: list[str] = []
         size = overhead
         last_seq = 0
-        for seq, payload in rows:
-            text = str(payload)
-            if taken and size + len(text) + 1 > max_bytes:
+        for seq, payload, length in rows:
+            if taken and size + int(length) + 1 > max_bytes:
                 break
-            taken.append(text)
-            size += len(text) + 1
+            taken.append(str(payload))
+            size += int(length) + 1
             last_seq = int(seq)
         first_seq = int(rows[0][0])
         body = batch_json(batch_id, uploader_version, platform, taken)

@@ -176,3 +176,22 @@ def test_unusable_state_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(OutboxError, match=r"cannot open the outbox .*state"):
         Outbox(blocker / "outbox.sqlite3")
     assert blocker.read_text(encoding="utf-8") == "a file where the folder should be"
+
+
+def test_the_byte_bound_counts_bytes_not_characters(tmp_path: Path) -> None:
+    """Names in Cyrillic are 2 bytes a character in the UTF-8 sent: a batch stays under the bound
+    a proxy or the bot enforces in bytes."""
+    name = "\u0421\u0442\u0430\u043d\u0446\u0438\u044f " * 40  # "Станция " x 40: 320 characters
+    payloads = [json.dumps({"kind": "x", "station": name, "n": i}, ensure_ascii=False) for i in range(20)]
+    assert all(len(p.encode()) > 1.5 * len(p) for p in payloads)
+    with Outbox(tmp_path / "o.sqlite3") as outbox:
+        outbox.commit_chunk(_source(3000), [QueuedEvent(f"{i:032x}", i, p) for i, p in enumerate(payloads)],
+                            None)  # fmt: skip
+        bound = 8192
+        sent = 0
+        while sent < len(payloads):
+            batch = _take(outbox, max_bytes=bound)
+            assert len(batch.payload.encode()) <= bound
+            sent += batch.n_events
+            outbox.delivered(batch)
+        assert sent == 20
