@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from uploader import __version__
-from uploader.backoff import backoff_delay, parse_retry_after
+from uploader.backoff import MAX_RETRY_AFTER, backoff_delay, parse_retry_after
 from uploader.outbox import Outbox, PendingBatch
 
 logger = logging.getLogger(__name__)
@@ -138,8 +138,13 @@ class Sender:
             return Step(Outcome.IDLE)
         self._filling_since = None
         now = self._clock()
-        if batch.next_attempt_at > now:
-            return Step(Outcome.WAIT, delay=batch.next_attempt_at - now)
+        wait = batch.next_attempt_at - now
+        # A clock earlier than the batch's making, or a wait longer than any this sender sets,
+        # means the wall clock went back (NTP, a wrong RTC corrected) since the retry was stored:
+        # the batch is due now, not hours away (and every batch behind it with it).
+        clock_went_back = now < batch.created_at or wait > max(self._cap, MAX_RETRY_AFTER)
+        if wait > 0 and not clock_went_back:
+            return Step(Outcome.WAIT, delay=wait)
         ready, self._ready = self._ready, None
         body = ready[1] if ready is not None and ready[0] == batch.batch_id else await _compress(batch)
         post = asyncio.create_task(self._post(batch, body))

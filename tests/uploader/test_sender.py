@@ -291,6 +291,21 @@ async def test_429_retry_after_is_honoured(
     assert (await sender.step()).outcome is Outcome.SENT
 
 
+async def test_the_wall_clock_going_back_does_not_hold_a_retry_for_hours(
+    outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock, events: Callable[..., Any]
+) -> None:
+    """Retry times are stored on the wall clock (they outlive the process). Set back six hours
+    (NTP, a wrong RTC corrected), it must not hold the oldest batch, and all behind it, that long."""
+    _queue(outbox, events(2))
+    receiver.answer(503)
+    sender = _sender(outbox, client, receiver.url, clock, backoff_base=2.0, rand=lambda: 1.0)
+    first = await sender.step()
+    assert (first.outcome, first.delay) == (Outcome.WAIT, 2.0)
+    clock.now -= 6 * 3600
+    assert (await sender.step()).outcome is Outcome.SENT
+    assert len(receiver.requests) == 2
+
+
 async def test_an_answer_that_cannot_be_decoded_is_retried_not_fatal(
     outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock, events: Callable[..., Any]
 ) -> None:
