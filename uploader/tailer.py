@@ -18,11 +18,14 @@ import functools
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from uploader.journal.files import JournalFile, is_journal_name, list_journals
 from uploader.journal.reader import fingerprint, read_complete_lines
@@ -39,6 +42,10 @@ from uploader.sender import wait_any
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_BYTES = 1024 * 1024
+# An older journal not written for this long is finished: its unterminated last line (a game that
+# crashed mid-line) is taken as whole. Before that, a second game instance may still be writing it.
+QUIET_SECONDS = 60.0
+TAIL_BYTES = 256 * 1024  # more than any journal line (the longest, Market-sized, are ~100 kB)
 
 
 @dataclass(slots=True)
@@ -172,10 +179,8 @@ class Tailer:
                 progress.stopped = True
                 return
             progress.files += 1
-            # Only the newest journal can still grow; an older one's unterminated last line is whole.
-            final = index < len(files) - 1
             try:
-                status = self._read_file(journal, final, progress)
+                status = self._read_file(journal, index < len(files) - 1, progress)
             except FileNotFoundError:
                 relist = True  # deleted or renamed under us
                 continue
@@ -191,6 +196,28 @@ class Tailer:
             logger.info("journals readable again")
             self._read_error = None
 
+    @staticmethod
+    def _finished(path: Path, st: os.stat_result) -> bool:
+        """Whether an older journal's unterminated last line is all there will be of it.
+
+        Only the newest journal grows, unless two game instances write at once (a hauling alt):
+        then an older one may be mid-line. Its tail counts as whole when it is a whole JSON object
+        (a game that stopped before the line end), or once the file has been quiet for
+        `QUIET_SECONDS` (what a crash left: read, and skipped as not JSON).
+        """
+        if time.time() - st.st_mtime > QUIET_SECONDS:
+            return True
+        with path.open("rb") as f:
+            f.seek(max(0, st.st_size - TAIL_BYTES))
+            tail = f.read()
+        tail = tail[tail.rfind(b"\n") + 1 :].strip(b"\x00\r\t ")
+        if not tail:
+            return True  # nothing unterminated
+        try:
+            return isinstance(orjson.loads(tail), dict)
+        except orjson.JSONDecodeError:
+            return False
+
     def _read_failed(self, progress: TailProgress, message: str) -> None:
         progress.read_error = message
         # The normaliser may be ahead of the outbox if the failure came mid-chunk: reload.
@@ -199,7 +226,7 @@ class Tailer:
             logger.warning("%s; trying again", message)
         self._read_error = message
 
-    def _read_file(self, journal: JournalFile, final: bool, progress: TailProgress) -> str:
+    def _read_file(self, journal: JournalFile, older: bool, progress: TailProgress) -> str:
         name = journal.name
         st = journal.path.stat()
         known = self._sources.get(name)
@@ -220,8 +247,10 @@ class Tailer:
             elif st.st_size < known.offset:
                 logger.warning("%s shrank below what was read (%d < %d bytes); reading it from the start",
                                name, st.st_size, known.offset)
+                self._normaliser.restart_file(digest)  # its lines' ids as at the first read
             else:
                 offset = known.offset
+        final = older and self._finished(journal.path, st)
         while True:
             if self.stop_flag.is_set():
                 progress.stopped = True

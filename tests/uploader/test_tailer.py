@@ -84,7 +84,8 @@ def test_a_new_file_mid_session_is_read_after_the_old_one(folder: Path, outbox: 
     tailer = Tailer(folder, outbox)
     tailer.poll_once()
     assert systems(outbox) == ["Sys 1", "Sys 2"]
-    # The game starts a new journal: the old one is finished, its last line is whole.
+    # The game starts a new journal: the old one is finished, its last line (a whole JSON object)
+    # is whole.
     (folder / NAME_B).write_bytes(header("2025-04-09T08:10:10Z") + jump(10, "2025-04-09T08:11:00Z"))
     tailer.poll_once()
     assert systems(outbox) == ["Sys 1", "Sys 2", "Sys 3", "Sys 10"]

@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol, TypeVar
 
@@ -119,6 +120,10 @@ class NormaliserState(BaseModel):
     # The file's Fileheader named a legacy-galaxy client (gameversion below 4): its lines are not
     # sent (journals/README quirk 30: colonisation, carriers and this squadron live in the live one).
     legacy: bool = False
+    # The contexts of the other files read lately (each with its `id_file`), least recent first:
+    # two game instances (a hauling alt) write two journals at once, and each line belongs to the
+    # commander, place and event ids of its own file.
+    other_files: list[NormaliserState] = Field(default_factory=list)
 
 
 class NormaliserStats(BaseModel):
@@ -146,6 +151,26 @@ class _Context:
     id_file: str | None = None
     id_owner: str = ""
     legacy: bool = False
+    # The last snapshot's bytes minus timestamp per slot, in memory only (state keeps digests).
+    last_raw: dict[str, bytes] = field(default_factory=dict)
+
+    def for_file(self, fingerprint: str) -> _Context:
+        """The context a file not read before starts from: this one's (a new session's
+        Fileheader and Commander lines reset what is the file's own), its ids not yet owned."""
+        return replace(
+            self,
+            known_carriers=list(self.known_carriers),
+            last_snapshot_raw=dict(self.last_snapshot_raw),
+            last_snapshot_key=dict(self.last_snapshot_key),
+            last_raw=dict(self.last_raw),
+            id_file=fingerprint,
+            id_owner="",
+            legacy=False,
+        )
+
+
+# Files whose context is kept besides the current one: the journals that may still be written.
+KEPT_FILE_CONTEXTS = 8
 
 
 def scan_event_name(data: bytes) -> bytes | None:
@@ -259,34 +284,29 @@ _BASE_FIELDS = frozenset(EventBase.model_fields)
 class Normaliser:
     def __init__(self, state: NormaliserState | None = None, side_files: SideFiles | None = None) -> None:
         state = state or NormaliserState()
-        self._ctx = _Context(**state.model_dump())
+        self._ctx = _context_of(state)
+        # The other files' contexts by fingerprint, least recently read first.
+        self._others: OrderedDict[str, _Context] = OrderedDict(
+            (other.id_file, _context_of(other)) for other in state.other_files if other.id_file
+        )
         # Depot resources repeat from one snapshot to the next: validated once, reused (frozen).
         self._resources: dict[tuple[object, ...], tuple[DepotResource, tuple[object, ...]]] = {}
         self._side_files = side_files
         self._stats = NormaliserStats()
-        # The last snapshot's bytes minus timestamp per slot, in memory only (state keeps digests).
-        self._last_raw: dict[str, bytes] = {}
 
     @property
     def state(self) -> NormaliserState:
         """A snapshot of the current state, to persist beside the offset."""
-        c = self._ctx
-        return NormaliserState(
-            commander=c.commander,
-            fid=c.fid,
-            system=c.system,
-            system_address=c.system_address,
-            docked=c.docked,
-            station=c.station,
-            station_type=c.station_type,
-            market_id=c.market_id,
-            known_carriers=list(c.known_carriers),
-            last_snapshot_raw={**c.last_snapshot_raw, **{k: _digest(v) for k, v in self._last_raw.items()}},
-            last_snapshot_key=dict(c.last_snapshot_key),
-            id_file=c.id_file,
-            id_owner=c.id_owner,
-            legacy=c.legacy,
+        return _state_of(self._ctx).model_copy(
+            update={"other_files": [_state_of(c) for c in self._others.values()]}
         )
+
+    def restart_file(self, fingerprint: str) -> None:
+        """The file is read again from its start (it shrank): its lines name their commander again,
+        and their ids must come out as the first time."""
+        if self._ctx.id_file == fingerprint:
+            self._ctx.id_owner, self._ctx.legacy = "", False
+        self._others.pop(fingerprint, None)
 
     @property
     def stats(self) -> NormaliserStats:
@@ -362,12 +382,16 @@ class Normaliser:
         return out
 
     def _start_file(self, fingerprint: str) -> Any:
-        """The id seed of a file; a file not seen last has not named its commander yet."""
+        """Switch to the file's own context (made from the last one for a file not read lately);
+        returns its id seed."""
         ctx = self._ctx
         if ctx.id_file != fingerprint:
-            ctx.id_file = fingerprint
-            ctx.id_owner = ""
-            ctx.legacy = False  # until its Fileheader says so
+            own = self._others.pop(fingerprint, None)
+            if ctx.id_file is not None:
+                self._others[ctx.id_file] = ctx
+                while len(self._others) > KEPT_FILE_CONTEXTS:
+                    self._others.popitem(last=False)
+            self._ctx = own if own is not None else ctx.for_file(fingerprint)
         return id_seed(fingerprint)
 
     def _count(self, lines: int, duplicates: int, out: list[KnownEvent]) -> None:
@@ -395,7 +419,7 @@ class Normaliser:
         slot = _SNAPSHOTS.get(name)
         if slot is not None:
             raw_key = without_timestamp(data)
-            last = self._last_raw.get(slot)
+            last = self._ctx.last_raw.get(slot)
             if last is not None:
                 repeat = raw_key == last  # a memcmp: cheaper than any hash
             else:  # just restored from a saved state: only the digest is known
@@ -449,7 +473,7 @@ class Normaliser:
         """Whether this snapshot's content equals the last one's; remembers it either way."""
         ctx = self._ctx
         if line.raw_key is not None:
-            self._last_raw[slot] = line.raw_key  # its digest is taken only when the state is saved
+            ctx.last_raw[slot] = line.raw_key  # its digest is taken only when the state is saved
         if ctx.last_snapshot_key.get(slot) == key:
             # Same content written differently (another file's formatting, a field we drop).
             self._stats.duplicates += 1
@@ -630,7 +654,7 @@ class Normaliser:
         if move.docked:
             # A dock starts a new run of depot snapshots (quirk 19: one arrives 0-2 s after).
             ctx.last_snapshot_raw.pop("depot", None)
-            self._last_raw.pop("depot", None)
+            ctx.last_raw.pop("depot", None)
             ctx.last_snapshot_key.pop("depot", None)
             if move.market_id is not None and move.station_type in _CARRIER_TYPES:
                 self._remember_carrier(move.market_id)
@@ -1046,3 +1070,26 @@ _RELEVANT_RE_WITHOUT_SIDE_FILES = _relevant_pattern(_HANDLERS_WITHOUT_SIDE_FILES
 def relevant_line_pattern(*, side_files: bool) -> re.Pattern[bytes]:
     """The regex `feed_chunk` finds the lines of the events we send with (for `bench.normalise`)."""
     return _RELEVANT_RE if side_files else _RELEVANT_RE_WITHOUT_SIDE_FILES
+
+
+def _context_of(state: NormaliserState) -> _Context:
+    return _Context(**state.model_dump(exclude={"other_files"}))
+
+
+def _state_of(c: _Context) -> NormaliserState:
+    return NormaliserState(
+        commander=c.commander,
+        fid=c.fid,
+        system=c.system,
+        system_address=c.system_address,
+        docked=c.docked,
+        station=c.station,
+        station_type=c.station_type,
+        market_id=c.market_id,
+        known_carriers=list(c.known_carriers),
+        last_snapshot_raw={**c.last_snapshot_raw, **{k: _digest(v) for k, v in c.last_raw.items()}},
+        last_snapshot_key=dict(c.last_snapshot_key),
+        id_file=c.id_file,
+        id_owner=c.id_owner,
+        legacy=c.legacy,
+    )
