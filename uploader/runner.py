@@ -37,6 +37,7 @@ class ExitCode(enum.IntEnum):
     NO_JOURNALS = 5
     OUTBOX = 6  # the outbox could not be written (full disk, read-only folder)
     ALREADY_RUNNING = 7  # another uploader is sending from the same state folder
+    REFUSED = 8  # backfill: everything was sent, but the server refused some events as invalid
     INTERRUPTED = 130
 
 
@@ -337,6 +338,14 @@ class Runner:
                 self.progress.pending = pending
                 if reader.done == "read" and pending == 0:
                     delivered = sender.delivered_events
+                    if sender.dead_lettered_events:
+                        # Not "every event delivered" (DESIGN section 2): a script must see it.
+                        raise UploadError(
+                            ExitCode.REFUSED,
+                            f"backfill done, but the server refused {sender.dead_lettered_events} "
+                            f"event(s) as invalid ({delivered} delivered): they are kept as dead letters; "
+                            "`colony-uploader status` shows the server's message",
+                        )
                     return f"backfill complete: {delivered} event(s) delivered, nothing left to send"
                 self._give_up_if_failing(sender, pending)
                 await wait_any(stop, within=0.1)

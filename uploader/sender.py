@@ -103,6 +103,7 @@ class Sender:
         self.wake = asyncio.Event()
         # What the rest of the program (progress, backfill's give-up rule) reads:
         self.delivered_events = 0
+        self.dead_lettered_events = 0  # refused by the server as invalid, kept aside
         self.accepted = 0
         self.duplicates = 0
         self.failing_since: float | None = None
@@ -228,6 +229,7 @@ class Sender:
             logger.warning("the server refused batch %s (%d events) as invalid, kept as a dead letter: %s",
                            batch.batch_id, batch.n_events, message)
             self._outbox.dead_letter(batch, status, message)
+            self.dead_lettered_events += batch.n_events
             return Step(Outcome.DEAD_LETTERED, message=message)
         if status in TOKEN_STATUSES:
             text = f"the server refused the token ({message}); sending paused, nothing is lost"
@@ -242,6 +244,7 @@ class Sender:
                 return Step(Outcome.SPLIT, message=message)
             logger.warning("a single event is too large for the server, kept as a dead letter: %s", message)
             self._outbox.dead_letter(batch, status, message)
+            self.dead_lettered_events += batch.n_events
             return Step(Outcome.DEAD_LETTERED, message=message)
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if status in RETRYABLE_STATUSES or status >= 500:

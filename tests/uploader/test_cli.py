@@ -298,7 +298,12 @@ def test_dead_letters_show_in_status(journals: Path, tmp_path: Path, tools: Any,
     receiver.answer(400, body={"error": {"code": "malformed", "message": "events[3]: bad timestamp"}})
     result = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=journals,
                        batch_max_events=10)
-    assert result.returncode == 0, result.stderr
+    # Everything sent, not everything delivered (DESIGN section 2): exit 8, one clear line.
+    assert result.returncode == 8, result.stderr
+    delivered = len(tools.expected_events(journals)) - 10
+    _one_clear_line(result.stderr, f"backfill done, but the server refused 10 event(s) as invalid "
+                                   f"({delivered} delivered): they are kept as dead letters; "
+                                   "`colony-uploader status` shows the server's message")  # fmt: skip
     status = tools.run(tmp_path, "status", journal_dir=journals)
     assert status.returncode == 0
     assert "dead letters: 1 batch(es), 10 event(s)" in status.stdout
