@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from uploader import __version__
 from uploader.instance import AlreadyRunningError, InstanceLock
 from uploader.journal.files import list_journals
-from uploader.locate import Located, locate
+from uploader.locate import Located, locate, windows_saved_games
 from uploader.outbox import Outbox, OutboxError
 from uploader.runner import ExitCode, Progress, Runner, UploadError, outbox_failure
 from uploader.sender import error_message, json_object
@@ -130,7 +130,7 @@ def _fail(message: str) -> None:
 
 
 def _locate(settings: Settings) -> Located:
-    return locate(settings.journal_dir, Path.home(), os.environ, sys.platform)
+    return locate(settings.journal_dir, Path.home(), os.environ, sys.platform, windows_saved_games())
 
 
 def _journal_dir_or_fail(settings: Settings) -> Path:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
-from uploader.locate import locate
+from uploader.locate import locate, windows_saved_games
 
 pytestmark = pytest.mark.uploader_only
 
@@ -57,3 +58,25 @@ def test_nothing_found_lists_every_place_looked(tmp_path: Path) -> None:
     assert tmp_path / ".steam/steam" / PREFIX / GAME in found.candidates
     flatpak = tmp_path / ".var/app/com.valvesoftware.Steam/.local/share/Steam"
     assert flatpak / PREFIX / GAME in found.candidates
+
+
+def test_windows_saved_games_where_windows_says_it_is(tmp_path: Path) -> None:
+    """Saved Games moved to another drive (or redirected): the folder Windows knows comes first;
+    the default under the profile is still looked at."""
+    moved = tmp_path / "D" / "Games"
+    (moved / "Frontier Developments" / "Elite Dangerous").mkdir(parents=True)
+    environ = {"USERPROFILE": str(tmp_path / "me")}
+    journals = moved / "Frontier Developments" / "Elite Dangerous"
+    found = locate(None, tmp_path / "elsewhere", environ, "win32", saved_games=moved)
+    assert (found.path, found.how) == (journals, "Windows Saved Games")
+    assert found.candidates == (journals, tmp_path / "me" / GAME)
+    usual = tmp_path / "me" / "Saved Games"
+    unmoved = locate(None, tmp_path / "elsewhere", environ, "win32", saved_games=usual)
+    assert unmoved.candidates == (tmp_path / "me" / GAME,)
+
+
+def test_the_known_folder_lookup_is_windows_only() -> None:
+    if sys.platform == "win32":
+        assert windows_saved_games() is not None
+    else:
+        assert windows_saved_games() is None
