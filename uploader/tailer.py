@@ -208,6 +208,9 @@ class Tailer:
         if time.time() - st.st_mtime > QUIET_SECONDS:
             return True
         with path.open("rb") as f:
+            f.seek(max(0, st.st_size - 1))
+            if f.read(1) in (b"\n", b""):
+                return True  # ends with a whole line: the usual case, one byte read
             f.seek(max(0, st.st_size - TAIL_BYTES))
             tail = f.read()
         tail = tail[tail.rfind(b"\n") + 1 :].strip(b"\x00\r\t ")
