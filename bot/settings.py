@@ -39,9 +39,9 @@ class Settings(BaseSettings):
     def _level_in_any_case(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("discord_token", mode="before")
+    @field_validator("discord_token", "log_file", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # `COLONY_DISCORD_TOKEN=` (a compose file's empty default) means offline mode, not a
-        # login to Discord with an empty token.
+        # login to Discord with an empty token; `COLONY_LOG_FILE=` no log file, not the folder ".".
         return None if isinstance(value, str) and not value.strip() else value

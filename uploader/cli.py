@@ -256,7 +256,8 @@ async def _upload_locked(
 
 def _status(settings: Settings, out: TextIO) -> int:
     found = _locate(settings)
-    out.write(f"journal folder: {found.path or 'not found'} ({found.how})\n")
+    where = f"{found.path} ({found.how})" if found.path is not None else "not found"
+    out.write(f"journal folder: {where}\n")
     out.write(f"server: {settings.url or 'not set'}\n")
     out.write(f"outbox: {settings.outbox_path}\n")
     if not settings.outbox_path.exists():

@@ -200,3 +200,12 @@ def test_a_blank_discord_token_is_offline_mode_and_the_log_level_any_case(tmp_pa
     settings = Settings(discord_token=" ", log_level="info", _env_file=None)  # type: ignore[call-arg]
     assert settings.discord_token is None
     assert settings.log_level == "INFO"
+
+
+def test_a_blank_log_file_is_no_log_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`COLONY_LOG_FILE=` (an .env line emptied rather than commented out) is no log file, not the
+    folder "." the bot then cannot open (exit 1)."""
+    monkeypatch.setenv("COLONY_LOG_FILE", "")
+    assert Settings(_env_file=None).log_file is None  # type: ignore[call-arg]
+    monkeypatch.setenv("COLONY_LOG_FILE", "colony.log")
+    assert Settings(_env_file=None).log_file == Path("colony.log")  # type: ignore[call-arg]

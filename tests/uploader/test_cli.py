@@ -316,7 +316,22 @@ def test_dead_letters_show_in_status(journals: Path, tmp_path: Path, tools: Any,
 def test_status_before_anything_ran(tmp_path: Path, tools: Any) -> None:
     result = tools.run(tmp_path, "status", journal_dir=tmp_path)
     assert result.returncode == 0
+    assert f"journal folder: {tmp_path} (configured)\n" in result.stdout
     assert "nothing tracked yet" in result.stdout
+
+
+def test_status_says_once_that_no_journal_folder_was_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from io import StringIO
+
+    from uploader.cli import _status
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # no Steam, no game here
+    out = StringIO()
+    settings = Settings(state_dir=tmp_path / "state", _env_file=None)  # type: ignore[call-arg]
+    assert _status(settings, out) == 0
+    assert out.getvalue().splitlines()[0] == "journal folder: not found"
 
 
 def test_doctor_all_good_and_bad_token(journals: Path, tmp_path: Path, tools: Any, receiver: Any) -> None:
