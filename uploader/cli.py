@@ -450,7 +450,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.config is not None:
             overrides["config_file"] = args.config
             # Named on purpose: a file that is not there is a mistake, not "use the defaults"
-            # (`init` is what writes it).
+            # (`init` is what writes it). The environment's COLONY_UPLOADER_CONFIG_FILE naming a
+            # file that is not there means no config file: how services and tests run on the
+            # environment alone.
             if args.command != "init" and not args.config.expanduser().is_file():
                 raise UploadError(ExitCode.CONFIG, f"no config file at {args.config} (--config); "
                                   f"`{PROG} --config {args.config} init` writes one")

@@ -137,7 +137,14 @@ class _OwnDotEnv(PydanticBaseSettingsSource):
     def __call__(self) -> dict[str, Any]:
         prefix = ENV_PREFIX.lower()
         fields = self.settings_cls.model_fields
-        return {k: v for k, v in self._inner().items() if k in fields or k.lower().startswith(prefix)}
+        return {
+            k: v
+            for k, v in self._inner().items()
+            # Not the config file's name: it is read before `.env` (`config_file_path`), and
+            # `init` must write the file the other commands then read.
+            if (k in fields or k.lower().startswith(prefix))
+            and k.lower() not in ("config_file", prefix + "config_file")
+        }
 
 
 def config_file_path(given: Path | str | None = None) -> Path:

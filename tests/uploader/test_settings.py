@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from uploader.settings import Settings
+from uploader.settings import Settings, config_file_path
 
 pytestmark = pytest.mark.uploader_only
 
@@ -117,3 +117,16 @@ def test_other_programs_lines_in_dotenv_are_left_to_them(
     (tmp_path / ".env").write_text("EDITOR=vim\nCOLONY_UPLOADER_URLL=http://typo\n", encoding="utf-8")
     with pytest.raises(ValidationError, match="colony_uploader_urll"):
         Settings(config_file=tmp_path / "absent.toml")
+
+
+def test_a_config_file_named_in_dotenv_is_not_used_so_init_writes_what_status_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("COLONY_UPLOADER_CONFIG_FILE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    (tmp_path / ".env").write_text(f"COLONY_UPLOADER_CONFIG_FILE={tmp_path / 'elsewhere.toml'}\n")
+    settings = Settings()
+    assert settings.config_file == config_file_path()
+    assert settings.config_file != tmp_path / "elsewhere.toml"
