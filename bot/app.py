@@ -32,6 +32,28 @@ class StartupError(RuntimeError):
     """The bot cannot start; the message says what to fix."""
 
 
+CONSOLE_POLL_SECONDS = 0.5
+_CONSOLE = "(colony-bot console)"
+
+
+async def _acquire_waiting_for_a_console(lock: DatabaseLock) -> None:
+    """Take the database lock. A console holding it (alone, it may change follows) is waited for:
+    an operator's console left open must not make the service fail and give up restarting. Any
+    other holder (a second bot, a rebuild) is an error at once."""
+    told = False
+    while True:
+        try:
+            lock.acquire("colony-bot run")
+            return
+        except DatabaseInUseError as exc:
+            if not exc.holder.endswith(_CONSOLE):
+                raise
+            if not told:
+                logger.warning("the database is held by %s: starting once it ends", exc.holder)
+                told = True
+        await asyncio.sleep(CONSOLE_POLL_SECONDS)
+
+
 class ColonyCore:
     def __init__(self, settings: Settings, notifiers: Sequence[Notifier] = (), mode: str = "offline") -> None:
         self.settings = settings
@@ -63,7 +85,7 @@ class ColonyCore:
         settings = self.settings
         lock = DatabaseLock(settings.db_path)
         try:
-            lock.acquire("colony-bot run")
+            await _acquire_waiting_for_a_console(lock)
             self._lock = lock
         except DatabaseInUseError as exc:
             raise StartupError(str(exc)) from exc

@@ -39,7 +39,11 @@ else:
 
 
 class DatabaseInUseError(Exception):
-    """Another process (a running bot, a rebuild) holds the database."""
+    """Another process (a running bot, a rebuild, a console) holds the database."""
+
+    def __init__(self, message: str, holder: str) -> None:
+        super().__init__(message)
+        self.holder = holder  # "pid 123 (colony-bot console)"
 
 
 class DatabaseLock:
@@ -58,7 +62,7 @@ class DatabaseLock:
             holder = handle.read(200).decode("utf-8", "replace").strip() or "another process"
             handle.close()
             raise DatabaseInUseError(
-                f"{self.path.with_suffix('')} is in use by {holder}; stop it first"
+                f"{self.path.with_suffix('')} is in use by {holder}; stop it first", holder
             ) from None
         handle.seek(0)
         handle.truncate()

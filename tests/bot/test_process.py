@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import httpx
 import pytest
 
 from bot.settings import Settings
@@ -209,3 +210,33 @@ def test_a_blank_log_file_is_no_log_file(monkeypatch: pytest.MonkeyPatch) -> Non
     assert Settings(_env_file=None).log_file is None  # type: ignore[call-arg]
     monkeypatch.setenv("COLONY_LOG_FILE", "colony.log")
     assert Settings(_env_file=None).log_file == Path("colony.log")  # type: ignore[call-arg]
+
+
+async def test_a_bot_started_beside_a_console_waits_for_it_then_serves(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A console left open holds the database alone (it may change follows): the bot waits, with
+    one warning, instead of failing (a service manager would give up restarting it)."""
+    from bot.app import ColonyCore
+    from bot.store.lock import DatabaseLock
+    from tests.bot._helpers import BOUND, make_settings, until
+
+    settings = make_settings(tmp_path, http_host="127.0.0.1")
+    console = DatabaseLock(settings.db_path)
+    console.acquire("colony-bot console")
+    core = ColonyCore(settings)
+    starting = asyncio.create_task(core.start())
+    try:
+        await until(lambda: "starting once it ends" in caplog.text, "the bot said it waits")
+        assert not starting.done()
+        assert caplog.text.count("starting once it ends") == 1
+        console.release()
+        await asyncio.wait_for(starting, BOUND)
+        async with httpx.AsyncClient() as http:
+            answer = await http.get(f"http://127.0.0.1:{core.port}/api/v1/health")
+        assert answer.status_code == 200
+    finally:
+        console.release()
+        if not starting.done():
+            starting.cancel()
+        await core.stop()
