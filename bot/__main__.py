@@ -11,7 +11,8 @@ def main() -> int:
         import aiosqlite  # noqa: F401
     except ImportError as exc:
         print(
-            f"colony-bot needs the bot's dependencies ({exc.name} is missing): pip install 'ed-colony[bot]'",
+            f"colony-bot needs the bot's dependencies ({exc.name} is missing): "
+            "pip install '.[bot]' in the project's folder",
             file=sys.stderr,
         )
         return 2

@@ -105,7 +105,10 @@ def uploader_missing() -> str | None:
     uploader are separate programs)."""
     for module in ("uploader", "httpx", "watchdog", "platformdirs"):
         if importlib.util.find_spec(module) is None:
-            return f"the demo runs the real uploader, which needs {module}: pip install 'ed-colony[uploader]'"
+            return (
+                f"the demo runs the real uploader, which needs {module}: "
+                "pip install '.[uploader]' in the project's folder"
+            )
     return None
 
 

@@ -148,7 +148,13 @@ async def _console(args: argparse.Namespace, settings: Settings) -> int:
             guild_id = guilds[0] if guilds else 1
         updates = ChannelUpdates(ConsoleChannelPort(), SettingsFollowStore(db))
         await updates.load()
-        replies = ColonyReplies(services.queries, services.tokens, updates, public_url=settings.public_url)
+        replies = ColonyReplies(
+            services.queries,
+            services.tokens,
+            updates,
+            public_url=settings.public_url,
+            uploader_source=settings.uploader_source,
+        )
         haul = HaulReplies(services.hauling, services.queries)
         boards = BoardUpdates(updates.port, SettingsBoardStore(db), services.hauling, updates)
         await boards.load()

@@ -184,5 +184,11 @@ async def setup(bot: commands.Bot) -> None:
     services = host.core.services
     updates = bot.get_cog(ChannelUpdatesCog.__cog_name__)
     channels = updates.updates if isinstance(updates, ChannelUpdatesCog) else None
-    replies = ColonyReplies(services.queries, services.tokens, channels, public_url=host.settings.public_url)
+    replies = ColonyReplies(
+        services.queries,
+        services.tokens,
+        channels,
+        public_url=host.settings.public_url,
+        uploader_source=host.settings.uploader_source,
+    )
     await bot.add_cog(ColonyCog(replies))

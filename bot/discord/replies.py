@@ -141,13 +141,22 @@ class ColonyReplies:
         channels: ChannelUpdates | None,
         *,
         public_url: str,
+        uploader_source: str | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.queries = queries
         self.tokens = tokens
         self.channels = channels
         self.public_url = public_url
+        self.uploader_source = uploader_source
         self.now = now
+
+    def _install_line(self) -> str:
+        # No package index has ED Colony: the operator says where the squadron's copy is.
+        if self.uploader_source:
+            spec = f"ed-colony[uploader] @ {self.uploader_source}"
+            return f'Install it with Python 3.11+ and pipx: `pipx install "{spec}"`.'
+        return "Ask the server's operator how to install it (Python 3.11+ and pipx)."
 
     async def _recent(self, guild_id: int, site: SiteView, now: datetime) -> list[LeaderboardEntry]:
         return await self.queries.leaderboard(guild_id, site.market_id, since=now - timedelta(hours=24))
@@ -336,8 +345,7 @@ class ColonyReplies:
             "what is still needed once cargo in ships, claims and carriers are counted, and who brings what",
             "",
             "**The uploader** runs on your PC next to the game and sends the colonisation events of "
-            'your journal. Install it with Python 3.11+: `pip install "ed-colony[uploader]"`, then '
-            "`/colony link` gives you the three lines to start it.",
+            f"your journal. {self._install_line()} Then `/colony link` gives you the lines to start it.",
             f"Server: {self.public_url}",
         ]
         return Reply.of(embeds.message_embed("ED Colony commands", "\n".join(lines)), ephemeral=True)

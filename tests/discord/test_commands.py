@@ -286,8 +286,16 @@ async def test_help_is_ephemeral_and_names_every_command(filled: tuple[ColonyBot
     for command in cog.app_command.commands:
         if command.name != "help":
             assert f"`/colony {command.name}" in text
-    assert 'pip install "ed-colony[uploader]"' in text
+    # No package index has ED Colony: without COLONY_UPLOADER_SOURCE the operator is asked.
+    assert "Ask the server's operator how to install it (Python 3.11+ and pipx)." in text
+    assert "pip install" not in text
     assert "Server: https://colony.example.org" in text
+    cog.replies.uploader_source = "https://github.com/squadron/ed-colony/archive/refs/heads/main.zip"
+    text = (await invoke(bot, "help", interaction())).description or ""
+    assert (
+        'pipx install "ed-colony[uploader] @ https://github.com/squadron/ed-colony/archive/refs/heads/main.zip"'
+        in text
+    )
 
 
 async def test_unfollow_stops_one_target_or_says_there_is_none(filled: tuple[ColonyBot, Journal]) -> None:
