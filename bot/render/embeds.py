@@ -68,6 +68,10 @@ def _commodity_line(c_name: str, required: int, provided: int, remaining: int, c
     )
 
 
+# A site known from a docking, before any depot reading: no 0.0% and "0 t of 0 t left".
+NOT_READ_YET = "Requirements not read yet: they come with the depot's first reading"
+
+
 def site_embed(
     site: SiteView, recent: Sequence[LeaderboardEntry], *, now: datetime, capacity: int = DEFAULT_CAPACITY
 ) -> discord.Embed:
@@ -78,7 +82,10 @@ def site_embed(
         progress_line(site),
     ]
     left = site.remaining_total
-    if not site.complete and not site.failed:
+    if not site.commodities and not site.complete and not site.failed:
+        # Seen docked, before its first depot reading (the game writes one seconds after docking).
+        header[1] = NOT_READ_YET
+    elif not site.complete and not site.failed:
         header.append(
             f"{tonnes(left)} of {tonnes(site.required_total)} left · "
             f"{plural(figures.trips(left, capacity), 'trip')} of {capacity:,} t"
@@ -152,6 +159,8 @@ def site_embed(
 
 def _status_value(site: SiteView, recent: Sequence[LeaderboardEntry], now: datetime) -> str:
     lines = [progress_line(site)]
+    if not site.commodities and not site.complete and not site.failed:
+        return NOT_READ_YET
     if site.complete or site.failed:
         if site.updated_at is not None:
             lines.append(f"{state_word(site).capitalize()} {relative(site.updated_at)}")

@@ -167,3 +167,20 @@ def test_pack_lines_clips_only_a_line_longer_than_a_message() -> None:
     assert len(packed[1][0]) == 2000
     assert packed[1][0].endswith(limits.ELLIPSIS)
     assert limits.pack_lines([]) == []
+
+
+def test_a_site_seen_docked_before_its_first_depot_reading_says_so() -> None:
+    """Not "0.0% · 0 t of 0 t left · 0 trips": what a system follow posted for a new site."""
+    from bot.views import SiteView
+
+    site = SiteView(
+        market_id=1, station_name="Orbital Construction Site: Vela", station_type="SpaceConstructionDepot",
+        system_name="Col 285", system_address=1, progress=0.0, complete=False, failed=False,
+        updated_at=NOW, contributions=[], commodities=[],
+    )  # fmt: skip
+    embed = embeds.site_embed(site, (), now=NOW)
+    assert embeds.NOT_READ_YET in (embed.description or "")
+    assert "0 t of 0 t" not in (embed.description or "")
+    assert "0.0%" not in (embed.description or "")
+    (field,) = embeds.status_embed([site], {}, now=NOW).fields
+    assert field.value == embeds.NOT_READ_YET
