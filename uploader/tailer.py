@@ -94,7 +94,7 @@ class Tailer:
         self.total_bytes_read = 0
         self.total_events = 0
         self._paused = False  # reading waits for the outbox to drain (said once per pause)
-        self._read_error: str | None = None  # the last poll's, said once until reading works again
+        self._read_errors: set[str] = set()  # said once each, until a poll reads without one
 
     # --- state -----------------------------------------------------------------------------------
 
@@ -185,16 +185,18 @@ class Tailer:
                 relist = True  # deleted or renamed under us
                 continue
             except OSError as exc:
-                # Stop here (later files need this one's context first); the next poll retries.
+                # Nothing of it was consumed; the next poll retries it. The newer journals are read
+                # meanwhile (each has its own context): an older file locked for good (a backup
+                # tool, another account's copy) must not hold the live one back.
                 self._read_failed(progress, f"cannot read {journal.name}: {exc}")
-                return
+                continue
             if status != "ok":
                 return
         if relist:
             self._names = None
-        if self._read_error is not None:
+        if progress.read_error is None and self._read_errors:
             logger.info("journals readable again")
-            self._read_error = None
+            self._read_errors.clear()
 
     @staticmethod
     def _finished(path: Path, st: os.stat_result) -> bool:
@@ -225,9 +227,9 @@ class Tailer:
         progress.read_error = message
         # The normaliser may be ahead of the outbox if the failure came mid-chunk: reload.
         self._loaded = False
-        if message != self._read_error:  # once per failure, not at every poll
+        if message not in self._read_errors:  # once per failure, not at every poll
             logger.warning("%s; trying again", message)
-        self._read_error = message
+            self._read_errors.add(message)
 
     def _read_file(self, journal: JournalFile, older: bool, progress: TailProgress) -> str:
         name = journal.name
@@ -268,7 +270,7 @@ class Tailer:
             if self._paused:
                 logger.info("the outbox has room again; reading on")
                 self._paused = False
-            chunk = read_complete_lines(journal.path, offset, self._chunk_bytes, final=final)
+            chunk = read_complete_lines(journal.path, offset, self._chunk_bytes, final=final, end=st.st_size)
             if chunk.next_offset == offset:
                 if known is None or (known.size_seen, known.mtime_ns, known.fingerprint, known.offset) != (
                     st.st_size, st.st_mtime_ns, digest, offset

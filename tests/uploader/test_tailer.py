@@ -365,3 +365,27 @@ def test_a_backfill_fails_on_a_read_error_that_lasts(
         reader_process._read_all(Tailer(folder, outbox), threading.Event())
     assert flaky.calls == reader_process.READ_RETRIES + 1
     assert systems(outbox) == []
+
+
+def test_an_older_journal_that_stays_unreadable_does_not_hold_the_live_one_back(
+    folder: Path, outbox: Outbox, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    (folder / NAME_A).write_bytes(header() + jump(1))
+    (folder / NAME_B).write_bytes(header("2025-04-09T08:10:10Z") + jump(10, "2025-04-09T08:11:00Z"))
+    real = tailer_module.read_complete_lines
+
+    def locked(path: Path, *args: Any, **kwargs: Any) -> Any:
+        if path.name == NAME_A:
+            raise PermissionError(13, "Permission denied")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(tailer_module, "read_complete_lines", locked)
+    tailer = Tailer(folder, outbox)
+    for _ in range(3):
+        progress = tailer.poll_once()
+        assert progress.read_error == f"cannot read {NAME_A}: [Errno 13] Permission denied"
+    assert systems(outbox) == ["Sys 10"]
+    assert sum("Permission denied" in r.getMessage() for r in caplog.records) == 1
+    monkeypatch.setattr(tailer_module, "read_complete_lines", real)
+    assert tailer.poll_once().read_error is None
+    assert systems(outbox) == ["Sys 10", "Sys 1"]

@@ -172,7 +172,7 @@ def test_a_journal_cut_and_grown_back_is_read_again_under_the_same_ids(folder: P
     tailer.poll_once()
     path.write_bytes(body)  # ... and back
     tailer.poll_once()
-    assert {e["id"] for e in queued(outbox)} <= first
+    assert {e["id"] for e in queued(outbox)} == first
 
 
 def test_only_the_recent_files_contexts_are_kept() -> None:
@@ -183,3 +183,33 @@ def test_only_the_recent_files_contexts_are_kept() -> None:
     kept = [s.id_file for s in normaliser.state.other_files]
     assert kept == [f"fingerprint-{i}" for i in range(4, KEPT_FILE_CONTEXTS + 4)]
     assert normaliser.state.id_file == f"fingerprint-{KEPT_FILE_CONTEXTS + 4}"
+
+
+def test_a_line_begun_after_an_older_journal_was_judged_finished_is_not_cut(
+    folder: Path, outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The older instance starts a line between the check of the file's end and the read: the
+    read stops at the size that was checked, and the line is read once whole."""
+    old = folder / ALICE
+    old.write_bytes(session("2025-04-08T20:00", "Alice", "F1", SITE_A, "Site A"))
+    (folder / BOB).write_bytes(session("2025-04-08T20:05", "Bob", "F2", SITE_B, "Site B"))
+    tailer = Tailer(folder, outbox)
+    tailer.poll_once()
+    append(old, contribution("2025-04-08T20:10:00Z", SITE_A, 500))
+    later = contribution("2025-04-08T20:11:00Z", SITE_A, 700)
+    judged = Tailer._finished
+
+    def judged_then_written(path: Path, st: os.stat_result) -> bool:
+        verdict = judged(path, st)
+        if path == old:
+            append(old, later[:50])  # Alice's game, right after the check
+        return verdict
+
+    monkeypatch.setattr(Tailer, "_finished", staticmethod(judged_then_written))
+    tailer.poll_once()
+    monkeypatch.setattr(Tailer, "_finished", staticmethod(judged))
+    append(old, later[50:])
+    tailer.poll_once()
+    made = [e["items"][0]["amount"] for e in queued(outbox) if e["kind"] == "contribution"]
+    assert made == [500, 700]
+    assert tailer._normaliser.stats.invalid == 0

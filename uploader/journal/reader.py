@@ -107,14 +107,20 @@ def split_lines(buffer: bytes, base_offset: int) -> list[RawLine]:
 
 
 def read_complete_lines(
-    path: Path, offset: int, max_bytes: int = DEFAULT_MAX_BYTES, *, final: bool = False
+    path: Path,
+    offset: int,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    *,
+    final: bool = False,
+    end: int | None = None,
 ) -> Chunk:
     """Complete lines of `path` from `offset`; a partial last line is not consumed.
 
     Reads about `max_bytes`; a single line longer than that is read on to its newline so the
     caller always makes progress. `final=True` says the file will not grow any more (a newer
     journal exists), so an unterminated last line is complete and is consumed too: the 2025-04
-    sample files end without a newline.
+    sample files end without a newline. `end`: the file's size when that was judged; a file
+    found longer now has been written since, and its tail is left for the next read.
     """
     if offset < 0:
         raise ValueError(f"offset must be >= 0, got {offset}")
@@ -140,7 +146,9 @@ def read_complete_lines(
                 parts.append(more)
             buffer = b"".join(parts)
             last_nl = buffer.rfind(b"\n")
-        if final and at_eof and buffer and not buffer.endswith(b"\n"):
+        if final and at_eof and buffer and not buffer.endswith(b"\n") and (
+            end is None or offset + len(buffer) == end
+        ):
             # Only when we saw the true end of the file: the tail is a whole (last) line.
             return Chunk(buffer + b"\n", offset, offset + len(buffer))
     if last_nl < 0:
