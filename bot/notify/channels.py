@@ -468,11 +468,14 @@ class ChannelUpdates:
         for index, (content, count) in enumerate(messages):
             try:
                 await self.port.post(channel_id, content=content, embeds=())
-            except Exception as exc:
+            except BaseException as exc:
                 # The unsent ones go back in front of any recorded meanwhile (a gone channel's
-                # are then dropped by `_failed`).
+                # are then dropped by `_failed`); also when cancelled (a stop that could not
+                # wait), for the last pass.
                 posted = sum(n for _, n in messages[:index])
                 self._lines[channel_id] = waiting[posted:] + self._lines.get(channel_id, [])
+                if not isinstance(exc, Exception):
+                    raise
                 if isinstance(exc, ChannelError):
                     self._failed(channel_id, exc, now)
                 else:
@@ -603,7 +606,12 @@ class ChannelUpdates:
                     await self._task
             self._task = None
         self._close_bursts(float("inf"))
-        await self.flush(final=True)
+        try:
+            await asyncio.wait_for(self.flush(final=True), self.close_wait)
+        except TimeoutError:
+            left = sum(len(lines) for lines in self._lines.values())
+            logger.warning("channel updates: Discord did not answer the last pass within %g s; "
+                           "%d update line(s) not posted", self.close_wait, left)
 
 
 def _reached(site: SiteView) -> set[str]:

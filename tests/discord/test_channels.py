@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+import discord
 import pytest
 
 from bot.notify.channels import (
@@ -461,7 +463,9 @@ async def test_a_backlog_longer_than_one_message_is_posted_whole_in_order() -> N
     assert all(len(p) <= 2000 for p in posts)
     text = "\n".join(posts)
     assert "more updates" not in text
-    assert all(f"Hauler {i:02d}" in text for i in range(25))
+    where = [text.find(f"Hauler {i:02d}") for i in range(25)]
+    assert -1 not in where
+    assert where == sorted(where)  # in the order they happened
     assert text.rstrip().endswith("is complete!")
 
 
@@ -481,3 +485,47 @@ async def test_unfollowing_one_site_after_a_restart_keeps_the_others_live_messag
     await restarted.flush()
     assert rig.channels.ops()[2:] == [("edit", CHANNEL, 501)]
     assert (await store.load_all())[GUILD].messages == {f"{CHANNEL}:{SITE_A}": 501}
+
+
+class _HangingFirstPost(FakeChannels):
+    """Discord never answers the first post of text (discord.py sleeping out a long rate limit)."""
+
+    hang_next = True
+
+    async def post(self, channel_id: int, *, content: str | None, embeds: Sequence[discord.Embed]) -> int:
+        if content and self.hang_next:
+            self.hang_next = False
+            self.received.set()
+            await asyncio.Event().wait()
+        return await FakeChannels.post(self, channel_id, content=content, embeds=embeds)
+
+
+async def test_a_stop_that_cannot_wait_for_discord_keeps_the_lines_for_the_last_pass() -> None:
+    channels = _HangingFirstPost()
+    rig = Rig(channels=channels)
+    rig.updates.close_wait = 0.05
+    await rig.updates.load()
+    await rig.updates.follow(GUILD, FollowTarget(channel_id=CHANNEL, market_id=SITE_A), [site(provided=4000)])
+    await rig.change(site(provided=5500), site(provided=4000))  # "reached 50%" waits to be posted
+    rig.updates.start(None, interval=0.01)
+    await asyncio.wait_for(channels.received.wait(), BOUND)  # that post hangs at Discord
+    await asyncio.wait_for(rig.updates.close(), BOUND)
+    assert "reached 50%" in "\n".join(channels.lines(CHANNEL))  # cancelled there, posted by the last pass
+
+
+async def test_a_stop_is_bounded_when_discord_never_answers(caplog: pytest.LogCaptureFixture) -> None:
+    class Silent(FakeChannels):
+        async def post(self, channel_id: int, *, content: str | None, embeds: Sequence[discord.Embed]) -> int:
+            self.received.set()
+            await asyncio.Event().wait()
+            return 0
+
+    channels = Silent()
+    rig = Rig(channels=channels)
+    rig.updates.close_wait = 0.05
+    await rig.updates.load()
+    await rig.updates.follow(GUILD, FollowTarget(channel_id=CHANNEL, market_id=SITE_A), [site()])
+    rig.updates.start(None, interval=0.01)
+    await asyncio.wait_for(channels.received.wait(), BOUND)
+    await asyncio.wait_for(rig.updates.close(), BOUND)  # the pass, then the last pass: 0.05 s each
+    assert "did not answer the last pass within 0.05 s" in caplog.text

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from uploader.normalise.normaliser import KEPT_FILE_CONTEXTS, Normaliser
+from uploader.normalise.normaliser import KEPT_FILE_CONTEXTS
 from uploader.outbox import Outbox
 from uploader.tailer import QUIET_SECONDS, Tailer
 
@@ -175,14 +175,28 @@ def test_a_journal_cut_and_grown_back_is_read_again_under_the_same_ids(folder: P
     assert {e["id"] for e in queued(outbox)} == first
 
 
-def test_only_the_recent_files_contexts_are_kept() -> None:
-    normaliser = Normaliser()
-    for i in range(KEPT_FILE_CONTEXTS + 5):
-        normaliser.feed(f"Journal.{i}.log", f"fingerprint-{i}", [])
-        normaliser._start_file(f"fingerprint-{i}")
-    kept = [s.id_file for s in normaliser.state.other_files]
-    assert kept == [f"fingerprint-{i}" for i in range(4, KEPT_FILE_CONTEXTS + 4)]
-    assert normaliser.state.id_file == f"fingerprint-{KEPT_FILE_CONTEXTS + 4}"
+def test_a_dozen_restored_old_journals_keep_the_live_ones_context(folder: Path, tmp_path: Path) -> None:
+    """More old sessions than contexts are kept: the oldest sessions' go, never the live one's."""
+    live = folder / "Journal.2025-04-09T200000.01.log"
+    live.write_bytes(session("2025-04-09T20:00", "Alice", "F1", SITE_A, "Site Now"))
+    with Outbox(tmp_path / "live.sqlite3") as outbox:
+        tailer = Tailer(folder, outbox)
+        tailer.poll_once()
+        for day in range(1, KEPT_FILE_CONTEXTS + 5):
+            (folder / f"Journal.2025-03-{day:02d}T100000.01.log").write_bytes(
+                session(f"2025-03-{day:02d}T10:00", "Alice", "F1", SITE_B, "Site Then")
+            )
+        tailer.poll_once()
+        assert len(tailer._normaliser.state.other_files) == KEPT_FILE_CONTEXTS
+        append(live, line({"timestamp": "2025-04-09T20:02:00Z", "event": "MarketBuy", "MarketID": SITE_A,
+                           "Type": "steel", "Count": 10, "BuyPrice": 1, "TotalCost": 10}))  # fmt: skip
+        Tailer(folder, outbox).poll_once()  # (after a restart too: the contexts are in the state)
+        (buy,) = [e for e in queued(outbox) if e["kind"] == "market_buy"]
+        assert buy["at_station"] == "Site Now"
+        ids = sorted(e["id"] for e in queued(outbox))
+    with Outbox(tmp_path / "later.sqlite3") as later:
+        Tailer(folder, later).poll_once()
+        assert sorted(e["id"] for e in queued(later)) == ids
 
 
 def test_a_line_begun_after_an_older_journal_was_judged_finished_is_not_cut(
