@@ -14,7 +14,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 import orjson
@@ -120,6 +120,8 @@ class NormaliserState(BaseModel):
     # The file's Fileheader named a legacy-galaxy client (gameversion below 4): its lines are not
     # sent (journals/README quirk 30: colonisation, carriers and this squadron live in the live one).
     legacy: bool = False
+    # The file's Fileheader time: which contexts to keep (the newest sessions', not the last read).
+    started: datetime | None = None
     # The contexts of the other files read lately (each with its `id_file`), least recent first:
     # two game instances (a hauling alt) write two journals at once, and each line belongs to the
     # commander, place and event ids of its own file.
@@ -151,6 +153,7 @@ class _Context:
     id_file: str | None = None
     id_owner: str = ""
     legacy: bool = False
+    started: datetime | None = None
     # The last snapshot's bytes minus timestamp per slot, in memory only (state keeps digests).
     last_raw: dict[str, bytes] = field(default_factory=dict)
 
@@ -166,6 +169,7 @@ class _Context:
             id_file=fingerprint,
             id_owner="",
             legacy=False,
+            started=None,
         )
 
 
@@ -390,7 +394,10 @@ class Normaliser:
             if ctx.id_file is not None:
                 self._others[ctx.id_file] = ctx
                 while len(self._others) > KEPT_FILE_CONTEXTS:
-                    self._others.popitem(last=False)
+                    # The oldest session goes, not the least recently read: a restored backup's
+                    # dozen old journals must not push out the live one's context.
+                    oldest = min(self._others.items(), key=_session_age)[0]
+                    del self._others[oldest]
             self._ctx = own if own is not None else ctx.for_file(fingerprint)
         return id_seed(fingerprint)
 
@@ -1010,6 +1017,7 @@ class Normaliser:
             ctx.market_id = None
         version = _MAJOR_VERSION.match(opt_str(obj, "gameversion") or "")
         ctx.legacy = version is not None and int(version.group(1)) < 4
+        ctx.started = line.timestamp
         return []
 
 
@@ -1092,4 +1100,13 @@ def _state_of(c: _Context) -> NormaliserState:
         id_file=c.id_file,
         id_owner=c.id_owner,
         legacy=c.legacy,
+        started=c.started,
     )
+
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def _session_age(item: tuple[str, _Context]) -> datetime:
+    """A context's session start (a file whose Fileheader was never seen counts as oldest)."""
+    return item[1].started or _NEVER
