@@ -33,7 +33,9 @@ from wire import SCHEMA_VERSION
 
 logger = logging.getLogger(__name__)
 
-_SELECT_BATCHES = "SELECT id, batch_id, payload, n_events, attempts, next_attempt_at, created_at FROM batches"
+_SELECT_BATCHES = (
+    "SELECT id, batch_id, payload, n_events, attempts, next_attempt_at, created_at, attempted_at FROM batches"
+)
 
 # Numbered migrations, applied in order and tracked by `PRAGMA user_version`.
 MIGRATIONS: tuple[tuple[int, str], ...] = (
@@ -80,6 +82,14 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             reason     TEXT NOT NULL,
             payload    TEXT NOT NULL
         );
+        """,
+    ),
+    (
+        2,
+        """
+        -- When the current retry time was set (wall clock): a clock found earlier than this went
+        -- back since, and the wait is kept from now instead (see `Sender.step`).
+        ALTER TABLE batches ADD COLUMN attempted_at REAL;
         """,
     ),
 )
@@ -131,6 +141,7 @@ class PendingBatch:
     attempts: int
     next_attempt_at: float
     created_at: float
+    attempted_at: float | None = None  # when `next_attempt_at` was set (None: by an older version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,6 +429,7 @@ class Outbox:
             attempts=int(r[4]),
             next_attempt_at=float(r[5]),
             created_at=float(r[6]),
+            attempted_at=None if r[7] is None else float(r[7]),
         )
 
     def delivered(self, batch: PendingBatch) -> None:
@@ -470,12 +482,20 @@ class Outbox:
     def retry_later(self, batch: PendingBatch, next_attempt_at: float, error: str) -> None:
         with self._tx() as db:
             db.execute(
-                """UPDATE batches SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?
-                   WHERE id = ?""",
-                (next_attempt_at, error, batch.row_id),
+                """UPDATE batches SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?,
+                   attempted_at = ? WHERE id = ?""",
+                (next_attempt_at, error, self._clock(), batch.row_id),
             )
             _put(db, LAST_ERROR, error)
             _put(db, LAST_ERROR_AT, repr(self._clock()))
+
+    def reschedule(self, batch: PendingBatch, next_attempt_at: float) -> None:
+        """Move a batch's retry time (the clock went back), without counting an attempt."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE batches SET next_attempt_at = ?, attempted_at = ? WHERE id = ?",
+                (next_attempt_at, self._clock(), batch.row_id),
+            )
 
     def token_refused(self, message: str) -> None:
         with self._tx() as db:

@@ -140,11 +140,15 @@ class Sender:
         self._filling_since = None
         now = self._clock()
         wait = batch.next_attempt_at - now
-        # A clock earlier than the batch's making, or a wait longer than any this sender sets,
-        # means the wall clock went back (NTP, a wrong RTC corrected) since the retry was stored:
-        # the batch is due now, not hours away (and every batch behind it with it).
-        clock_went_back = now < batch.created_at or wait > max(self._cap, MAX_RETRY_AFTER)
-        if wait > 0 and not clock_went_back:
+        if batch.attempted_at is not None and now < batch.attempted_at:
+            # The wall clock went back (NTP, a wrong RTC corrected) since the retry time was set:
+            # the wait it was given runs from now, not until the old clock's time comes round
+            # (hours, for this batch and every batch behind it).
+            wait = batch.next_attempt_at - batch.attempted_at
+            self._outbox.reschedule(batch, now + wait)
+        elif wait > max(self._cap, MAX_RETRY_AFTER):
+            wait = 0.0  # set by an older version before the clock went back: due now
+        if wait > 0:
             return Step(Outcome.WAIT, delay=wait)
         ready, self._ready = self._ready, None
         body = ready[1] if ready is not None and ready[0] == batch.batch_id else await _compress(batch)

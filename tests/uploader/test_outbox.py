@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from uploader.outbox import NORMALISER_STATE, Outbox, OutboxError, QueuedEvent, SourceState
+from uploader.outbox import MIGRATIONS, NORMALISER_STATE, Outbox, OutboxError, QueuedEvent, SourceState
 from wire import Batch
 
 pytestmark = pytest.mark.uploader_only
@@ -38,7 +38,25 @@ def test_opens_in_wal_with_normal_sync_and_migrates_once(tmp_path: Path) -> None
     with Outbox(path) as outbox:
         assert outbox._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert outbox._db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
-        assert outbox._db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert outbox._db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 2
+
+
+def test_a_version_1_outbox_is_migrated_keeping_its_batches(tmp_path: Path) -> None:
+    """An outbox of the previous version, a batch waiting in it: migration 2 keeps the batch and
+    its retry time; the time it was set is unknown (None)."""
+    path = tmp_path / "o.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0][1] + "; PRAGMA user_version = 1;")
+    db.execute(
+        "INSERT INTO batches (batch_id, sort_key, created_at, n_events, payload, attempts, next_attempt_at) "
+        "VALUES ('b1', 1, 100.0, 3, '{}', 2, 500.0)"
+    )
+    db.commit()
+    db.close()
+    with Outbox(path) as outbox:
+        batch = _take(outbox)
+        assert (batch.batch_id, batch.attempts, batch.next_attempt_at) == ("b1", 2, 500.0)
+        assert batch.attempted_at is None
 
 
 def test_chunk_commit_moves_offset_events_and_state_together(tmp_path: Path, events: Callable[..., Any]

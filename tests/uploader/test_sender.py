@@ -291,19 +291,33 @@ async def test_429_retry_after_is_honoured(
     assert (await sender.step()).outcome is Outcome.SENT
 
 
-async def test_the_wall_clock_going_back_does_not_hold_a_retry_for_hours(
+async def test_the_wall_clock_going_back_keeps_each_wait_from_now(
     outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock, events: Callable[..., Any]
 ) -> None:
     """Retry times are stored on the wall clock (they outlive the process). Set back six hours
-    (NTP, a wrong RTC corrected), it must not hold the oldest batch, and all behind it, that long."""
+    (NTP, a wrong RTC corrected), the batch, and all behind it, must not wait those hours, nor
+    lose its wait (a server's Retry-After) and be sent at every wake-up."""
     _queue(outbox, events(2))
-    receiver.answer(503)
+    receiver.answer(*([503] * 200), headers={"Retry-After": "120"})
     sender = _sender(outbox, client, receiver.url, clock, backoff_base=2.0, rand=lambda: 1.0)
-    first = await sender.step()
-    assert (first.outcome, first.delay) == (Outcome.WAIT, 2.0)
+    # The server is down for seven hours: retried at the 300 s cap meanwhile.
+    start = clock.now
+    while clock.now < start + 7 * 3600:
+        step = await sender.step()
+        assert step.outcome is Outcome.WAIT
+        clock.now += step.delay
+    last = await sender.step()
+    assert (last.outcome, last.delay) == (Outcome.WAIT, 300.0)
+    sent = len(receiver.requests)
     clock.now -= 6 * 3600
+    for _ in range(5):  # the reader's commits wake the sender again and again
+        step = await sender.step()
+        assert step.outcome is Outcome.WAIT
+        assert 299.0 < step.delay <= 300.0
+    assert len(receiver.requests) == sent
+    receiver.script.clear()
+    clock.now += 300.0
     assert (await sender.step()).outcome is Outcome.SENT
-    assert len(receiver.requests) == 2
 
 
 async def test_an_answer_that_cannot_be_decoded_is_retried_not_fatal(
