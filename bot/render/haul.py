@@ -50,9 +50,8 @@ def _line(line: BoardLineView) -> str:
     ):
         if value:
             parts.append(f"{label} {value:,}")
-    parts.append(f"open **{line.open:,}**")
-    if line.to_load_on_carriers:
-        parts.append(f"to load on carriers {line.to_load_on_carriers:,}")
+    # A linked carrier's job is what is open: said once, beside it.
+    parts.append(f"open **{line.open:,}**" + (" (to load on carriers)" if line.to_load_on_carriers else ""))
     if line.surplus:
         parts.append(f"surplus in ships {line.surplus:,}")
     return " · ".join(parts)

@@ -64,3 +64,15 @@ def test_the_carrier_gap_is_shown_when_snapshots_disagree() -> None:
     assert "**Steel** 1,552 t (snapshot 0, +1,552 since)" in text
     (gap,) = embed.fields
     assert (gap.value or "").splitlines()[0] == "Titanium -204 t"
+
+
+def test_a_linked_carriers_job_is_said_once_beside_what_is_open() -> None:
+    linked = BoardLineView(name="steel", name_localised="Steel", remaining=1000, on_carriers=400,
+                           in_ships=300, claimed=100, open=200, to_load_on_carriers=200)  # fmt: skip
+    text = render._line(linked)
+    assert text == (
+        "**Steel** 1,000 t left · in ships 300 · claimed 100 · on carriers 400 · "
+        "open **200** (to load on carriers)"
+    )
+    unlinked = linked.model_copy(update={"on_carriers": 0, "open": 600, "to_load_on_carriers": None})
+    assert render._line(unlinked).endswith("claimed 100 · open **600**")
