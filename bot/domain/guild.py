@@ -394,8 +394,13 @@ class GuildState:
                 cmdr.cargo = Cargo(key, event.count)
                 changed = True
             if event.inventory is not None and (cmdr.inventory is None or key > cmdr.inventory.key):
+                # Mission cargo is the mission's: it cannot be handed in at a construction site,
+                # so it is not counted as on its way there.
                 cmdr.inventory = Inventory(
-                    key, tuple(CargoLine(i.name, i.name_localised, i.count) for i in event.inventory)
+                    key,
+                    tuple(
+                        CargoLine(i.name, i.name_localised, i.count) for i in event.inventory if not i.mission
+                    ),
                 )
                 changed = True
         if changed:

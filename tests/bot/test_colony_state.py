@@ -243,3 +243,20 @@ def test_aggregates_over_sites() -> None:
     assert aggregates.search_systems("Sol", sites) == []
     board = aggregates.leaderboard(state)
     assert [(e.rank, e.commander, e.tonnes) for e in board] == [(1, "Alice", 100)]
+
+
+def test_mission_cargo_is_not_counted_as_on_its_way_to_a_site() -> None:
+    """A delivery mission's 40 t of gold in the hold cannot be handed in at a site: the hold the
+    hauling board counts is the commander's own cargo."""
+    a = Journal("Alice", fid="F1")
+    inventory = [
+        {"name": "steel", "count": 700},
+        {"name": "gold", "count": 40, "mission": True},
+        {"name": "steel", "count": 10, "mission": True},
+    ]
+    state = state_of([a.event("cargo", 1, count=750, inventory=inventory)])
+    cmdr = state.commanders["Alice"]
+    assert cmdr.inventory is not None
+    assert [(line.name, line.count) for line in cmdr.inventory.items] == [("steel", 700)]
+    assert cmdr.cargo is not None
+    assert cmdr.cargo.count == 750  # what the hold holds, all of it
