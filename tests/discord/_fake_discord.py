@@ -53,6 +53,8 @@ def point_discord_at(monkeypatch: pytest.MonkeyPatch, port: int) -> None:
 class FakeDiscord:
     port: int
     refuse_token: bool = False
+    drop_application: int = 0  # the next N application look-ups: the connection is dropped (aiohttp
+    # tries a dropped request once more itself)
     tokens: list[str] = field(default_factory=list)
     posts: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     synced: list[tuple[int | None, list[dict[str, Any]]]] = field(default_factory=list)  # (guild, commands)
@@ -80,7 +82,11 @@ class FakeDiscord:
             return _json({"message": "401: Unauthorized", "code": 0}, status=401)
         return _json(USER)
 
-    async def _application(self, _request: web.Request) -> web.Response:
+    async def _application(self, request: web.Request) -> web.Response:
+        if self.drop_application:
+            self.drop_application -= 1
+            assert request.transport is not None
+            request.transport.close()  # as a network failing mid-login
         return _json(APPLICATION)
 
     async def _sync(self, request: web.Request) -> web.Response:

@@ -72,6 +72,29 @@ async def test_the_login_is_tried_again_with_a_growing_wait_until_discord_answer
     assert not [m for m in messages if TOKEN in m]
 
 
+async def test_a_login_failing_after_its_first_request_leaves_no_user_to_post_as(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The token was accepted, then the network failed: until a login goes through, the channel
+    port must see no logged-in user (it would post through the closed session)."""
+    fake = FakeDiscord(free_port(), drop_application=2)
+    point_discord_at(monkeypatch, fake.port)
+    await fake.start()
+    users: list[object] = []
+
+    async def sleep(seconds: float) -> None:
+        users.append(client.user)
+
+    try:
+        async with _client() as client:
+            assert await login_with_retry(client, TOKEN, first_delay=0.01, sleep=sleep) == 2
+            assert client.user is not None
+    finally:
+        await fake.stop()
+    assert users == [None]
+    assert len(fake.tokens) == 2
+
+
 async def test_a_refused_token_is_not_tried_again(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeDiscord(free_port(), refuse_token=True)
     point_discord_at(monkeypatch, fake.port)
