@@ -110,11 +110,12 @@ async def login_with_retry(
             )
         # Each login opens a new HTTP session on the client's connector: close the failed one,
         # and let the next login make a fresh connector (closing the session closed this one).
-        # `clear()` (discord.py's re-open) also forgets a user set by a login that failed after
-        # its first request: nothing is posted through the closed session meanwhile.
+        # A login that failed after its first request has set the user: forgotten, so nothing is
+        # posted through the closed session meanwhile. (Not `client.clear()`: it would also drop
+        # the views and dynamic items the extensions registered before the login.)
         await client.http.close()
         client.http.connector = discord.utils.MISSING
-        client.clear()
+        client._connection.user = None
         await sleep(delay)
         delay = min(delay * 2, max_delay)
         attempt += 1

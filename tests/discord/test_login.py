@@ -17,14 +17,16 @@ import httpx
 import pytest
 
 import bot.discord_client
-from bot.app import run
+from bot.app import ColonyCore, run
+from bot.discord.haul import ClaimLineButton
 from bot.discord.port import DiscordChannelPort
-from bot.discord_client import login_with_retry
+from bot.discord_client import ColonyBot, login_with_retry
 from bot.notify.channels import FollowTarget, GuildFollows, SettingsFollowStore, UnreachableError
 from bot.services.bundle import build_services
 from bot.store.db import Database
 from bot.store.lock import DatabaseLock
 from tests.bot._helpers import BOUND, Journal, batch, make_settings, until
+from tests.discord._bot import settings_for
 from tests.discord._fake_discord import FakeDiscord, free_port, point_discord_at
 
 TOKEN = "discord-bot-token-never-logged"
@@ -234,3 +236,30 @@ async def test_sigterm_stops_a_discord_mode_bot_in_order(
     lock = DatabaseLock(settings.db_path)
     lock.acquire("test")  # released by the stop
     lock.release()
+
+
+async def test_the_claim_button_is_still_dispatched_after_a_failed_first_login(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The extensions register their buttons before the login (start_core); a retried login
+    must not drop them, or "Claim my line" answers nothing until a restart."""
+    port = free_port()  # Discord unreachable at start
+    point_discord_at(monkeypatch, port)
+    fake = FakeDiscord(port)
+    settings = settings_for(tmp_path)
+    bot = ColonyBot(settings, ColonyCore(settings, mode="discord"))
+
+    async def sleep(_seconds: float) -> None:
+        await fake.start()
+
+    try:
+        await bot.start_core()
+        pattern = ClaimLineButton.__discord_ui_compiled_template__
+        assert pattern in bot._connection._view_store._dynamic_items  # registered before the login
+        assert await login_with_retry(bot, "tok", first_delay=0.01, sleep=sleep) == 2
+        assert pattern in bot._connection._view_store._dynamic_items, "Claim my line no longer dispatched"
+    finally:
+        for ext in list(bot.extensions):
+            await bot.unload_extension(ext)
+        await bot.close()
+        await fake.stop()
