@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8750, ge=0, le=65535)
     public_url: str = "http://127.0.0.1:8750"
-    uploader_source: str | None = Field(
+    install_source: str | None = Field(
         default=None,
         description="where commanders get the uploader (pipx's package spec: a URL of the project's "
         "archive or git repository); /colony help shows the install line",
@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     def _level_in_any_case(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("discord_token", "log_file", "uploader_source", mode="before")
+    @field_validator("discord_token", "log_file", "install_source", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # `COLONY_DISCORD_TOKEN=` (a compose file's empty default) means offline mode, not a

@@ -153,7 +153,7 @@ async def _console(args: argparse.Namespace, settings: Settings) -> int:
             services.tokens,
             updates,
             public_url=settings.public_url,
-            uploader_source=settings.uploader_source,
+            uploader_source=settings.install_source,
         )
         haul = HaulReplies(services.hauling, services.queries)
         boards = BoardUpdates(updates.port, SettingsBoardStore(db), services.hauling, updates)

@@ -189,6 +189,6 @@ async def setup(bot: commands.Bot) -> None:
         services.tokens,
         channels,
         public_url=host.settings.public_url,
-        uploader_source=host.settings.uploader_source,
+        uploader_source=host.settings.install_source,
     )
     await bot.add_cog(ColonyCog(replies))

@@ -175,3 +175,10 @@ def test_env_names_follow_prefix_aliases_and_nesting() -> None:
         http: Inner = Inner()
 
     assert env_names(Sample) == {"X_PLAIN", "OTHER_NAME", "X_HTTP__PORT"}
+
+
+def test_no_bot_setting_is_in_the_uploaders_prefix() -> None:
+    """One .env may serve both programs, and the uploader refuses an unknown COLONY_UPLOADER_* line
+    (a misspelt setting): a bot setting named so would stop every uploader command."""
+    names = env_names(settings_class("bot.settings"))
+    assert sorted(n for n in names if n.startswith("COLONY_UPLOADER_")) == []

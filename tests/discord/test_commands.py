@@ -286,7 +286,7 @@ async def test_help_is_ephemeral_and_names_every_command(filled: tuple[ColonyBot
     for command in cog.app_command.commands:
         if command.name != "help":
             assert f"`/colony {command.name}" in text
-    # No package index has ED Colony: without COLONY_UPLOADER_SOURCE the operator is asked.
+    # No package index has ED Colony: without COLONY_INSTALL_SOURCE the operator is asked.
     assert "Ask the server's operator how to install it (Python 3.11+ and pipx)." in text
     assert "pip install" not in text
     assert "Server: https://colony.example.org" in text
