@@ -435,6 +435,9 @@ class ChannelUpdates:
             if not final and live.sent_at is not None and now - live.sent_at < self.edit_interval:
                 continue
             await self._update_live(live, now)
+        await self._save_unsaved()
+
+    async def _save_unsaved(self) -> None:
         for guild_id in sorted(self._unsaved):
             try:
                 await self.store.save(guild_id, self._guilds[guild_id])
@@ -612,6 +615,9 @@ class ChannelUpdates:
             left = sum(len(lines) for lines in self._lines.values())
             logger.warning("channel updates: Discord did not answer the last pass within %g s; "
                            "%d update line(s) not posted", self.close_wait, left)
+            # What the pass did post (message ids, announcements made) is kept for the restart.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._save_unsaved(), self.close_wait)
 
 
 def _reached(site: SiteView) -> set[str]:

@@ -529,3 +529,28 @@ async def test_a_stop_is_bounded_when_discord_never_answers(caplog: pytest.LogCa
     await asyncio.wait_for(channels.received.wait(), BOUND)
     await asyncio.wait_for(rig.updates.close(), BOUND)  # the pass, then the last pass: 0.05 s each
     assert "did not answer the last pass within 0.05 s" in caplog.text
+
+
+async def test_what_a_cut_last_pass_posted_is_saved_for_the_restart() -> None:
+    """The last pass is cut at close_wait by a second channel's hanging post: what it announced in
+    the first channel is still saved, so a restart does not announce it again."""
+    stuck = CHANNEL + 1
+
+    class HangsInOne(FakeChannels):
+        async def post(self, channel_id: int, *, content: str | None, embeds: Sequence[discord.Embed]) -> int:
+            if channel_id == stuck:
+                await asyncio.Event().wait()
+            return await FakeChannels.post(self, channel_id, content=content, embeds=embeds)
+
+    store, channels = MemoryFollowStore(), HangsInOne()
+    rig = Rig(store=store, channels=channels)
+    rig.updates.close_wait = 0.05
+    await rig.updates.load()
+    for channel in (CHANNEL, stuck):
+        target = FollowTarget(channel_id=channel, market_id=SITE_A)
+        await rig.updates.follow(GUILD, target, [site(provided=4000)])
+    await rig.change(site(provided=5500), site(provided=4000))  # "reached 50%" in both channels
+    await asyncio.wait_for(rig.updates.close(), BOUND)
+    assert sum("reached 50%" in line for line in channels.lines(CHANNEL)) == 1
+    saved = (await store.load_all())[GUILD]
+    assert "50" in saved.marks[f"{CHANNEL}:{SITE_A}"]
