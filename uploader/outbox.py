@@ -217,6 +217,12 @@ class Outbox:
                 continue
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                # Read again under the write lock: another process (the backfill's reader, a
+                # second command) may have applied it meanwhile.
+                (version,) = self._db.execute("PRAGMA user_version").fetchone()
+                if number <= version:
+                    self._db.execute("COMMIT")
+                    continue
                 for statement in sql.split(";"):
                     if statement.strip():
                         self._db.execute(statement)

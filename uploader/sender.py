@@ -146,8 +146,10 @@ class Sender:
             # (hours, for this batch and every batch behind it).
             wait = batch.next_attempt_at - batch.attempted_at
             self._outbox.reschedule(batch, now + wait)
-        elif wait > max(self._cap, MAX_RETRY_AFTER):
-            wait = 0.0  # set by an older version before the clock went back: due now
+        elif batch.attempted_at is None and (
+            now < batch.created_at or wait > max(self._cap, MAX_RETRY_AFTER)
+        ):
+            wait = 0.0  # set by an older version (no time of setting), and the clock went back since
         if wait > 0:
             return Step(Outcome.WAIT, delay=wait)
         ready, self._ready = self._ready, None

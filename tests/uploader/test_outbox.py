@@ -213,3 +213,29 @@ def test_the_byte_bound_counts_bytes_not_characters(tmp_path: Path) -> None:
             sent += batch.n_events
             outbox.delivered(batch)
         assert sent == 20
+
+
+def test_a_migration_another_process_applied_meanwhile_is_not_applied_twice(tmp_path: Path) -> None:
+    """Two processes open a version-1 outbox at once (an upgrade: the backfill's reader and the
+    sender): both read version 1; the one that gets the write lock second must see version 2."""
+    with Outbox(tmp_path / "o.sqlite3") as outbox:  # migrated to the last version
+
+        class FirstReadStale:
+            """The connection, but its first `user_version` read is from before the other's."""
+
+            def __init__(self, db: sqlite3.Connection) -> None:
+                self.db, self.stale = db, True
+
+            def execute(self, sql: str, *args: Any) -> Any:
+                if sql == "PRAGMA user_version" and self.stale:
+                    self.stale = False
+                    return self.db.execute("SELECT 1")
+                return self.db.execute(sql, *args)
+
+        real = outbox._db
+        outbox._db = FirstReadStale(real)  # type: ignore[assignment]
+        try:
+            outbox._migrate()  # must not run ALTER TABLE ... ADD COLUMN attempted_at again
+        finally:
+            outbox._db = real
+        assert real.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)

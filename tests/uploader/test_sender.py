@@ -450,3 +450,18 @@ async def test_run_loop_pauses_on_a_refused_token_despite_new_events(
     assert sender.token_refused is not None
     assert len(receiver.requests) == 1  # no retry with the refused token
     assert outbox.pending_events() == 7
+
+
+async def test_a_retry_set_by_the_previous_version_is_due_once_the_clock_went_back(
+    outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock, events: Callable[..., Any]
+) -> None:
+    """A batch whose retry time an older uploader set (no time of setting stored): a clock earlier
+    than the batch's making went back, so it is due now rather than hours away."""
+    _queue(outbox, events(2))
+    sender = _sender(outbox, client, receiver.url, clock)
+    batch = outbox.next_batch(max_events=10, max_bytes=10**6, uploader_version="0", platform="x")
+    assert batch is not None
+    outbox._db.execute("UPDATE batches SET attempts = 3, next_attempt_at = ?, attempted_at = NULL",
+                       (clock.now + 200.0,))  # fmt: skip
+    clock.now -= 6 * 3600
+    assert (await sender.step()).outcome is Outcome.SENT
