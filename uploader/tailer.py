@@ -277,6 +277,7 @@ class Tailer:
                 ):
                     self._commit(SourceState(name, digest, offset, st.st_size, st.st_mtime_ns), [], known)
                 return "ok"
+            self._normaliser.note_started(digest, journal.started)
             events = self._normaliser.feed_chunk(name, digest, chunk)
             # The serializer itself: what model_dump_json() calls, without its per-call set-up.
             queued = [

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from uploader.normalise.normaliser import KEPT_FILE_CONTEXTS
-from uploader.outbox import Outbox
+from uploader.outbox import NORMALISER_STATE, Outbox
 from uploader.tailer import QUIET_SECONDS, Tailer
 
 pytestmark = pytest.mark.uploader_only
@@ -227,3 +227,35 @@ def test_a_line_begun_after_an_older_journal_was_judged_finished_is_not_cut(
     made = [e["items"][0]["amount"] for e in queued(outbox) if e["kind"] == "contribution"]
     assert made == [500, 700]
     assert tailer._normaliser.stats.invalid == 0
+
+
+def _strip(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _strip(v) for k, v in obj.items() if k != "started"}
+    if isinstance(obj, list):
+        return [_strip(v) for v in obj]
+    return obj
+
+
+def test_the_live_context_saved_by_the_previous_version_survives_restored_journals(tmp_path: Path) -> None:
+    """The previous version saved no session starts: after an upgrade, the file read last (the
+    live one) must not count as the oldest session and be the first context dropped."""
+    folder = tmp_path / "j"
+    folder.mkdir()
+    live = folder / "Journal.2025-04-09T200000.01.log"
+    live.write_bytes(session("2025-04-09T20:00", "Alice", "F1", SITE_A, "Site Now"))
+    with Outbox(tmp_path / "o.sqlite3") as outbox:
+        Tailer(folder, outbox).poll_once()
+        # as the previous version wrote it (no `started` field)
+        outbox.put(NORMALISER_STATE, json.dumps(_strip(json.loads(outbox.get(NORMALISER_STATE) or "{}"))))
+        tailer = Tailer(folder, outbox)
+        for day in range(1, KEPT_FILE_CONTEXTS + 5):
+            (folder / f"Journal.2025-03-{day:02d}T100000.01.log").write_bytes(
+                session(f"2025-03-{day:02d}T10:00", "Alice", "F1", SITE_B, "Site Then")
+            )
+        tailer.poll_once()
+        append(live, line({"timestamp": "2025-04-09T20:02:00Z", "event": "MarketBuy", "MarketID": SITE_A,
+                           "Type": "steel", "Count": 10, "BuyPrice": 1, "TotalCost": 10}))  # fmt: skip
+        tailer.poll_once()
+        (buy,) = [e for e in queued(outbox) if e["kind"] == "market_buy"]
+        assert buy["at_station"] == "Site Now"

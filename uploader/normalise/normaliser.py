@@ -289,6 +289,10 @@ class Normaliser:
     def __init__(self, state: NormaliserState | None = None, side_files: SideFiles | None = None) -> None:
         state = state or NormaliserState()
         self._ctx = _context_of(state)
+        if self._ctx.id_file is not None and self._ctx.started is None:
+            # Saved by a version that did not keep session starts: the file read last is the
+            # newest session known (most likely the live one), not the oldest.
+            self._ctx.started = datetime.now(UTC)
         # The other files' contexts by fingerprint, least recently read first.
         self._others: OrderedDict[str, _Context] = OrderedDict(
             (other.id_file, _context_of(other)) for other in state.other_files if other.id_file
@@ -304,6 +308,13 @@ class Normaliser:
         return _state_of(self._ctx).model_copy(
             update={"other_files": [_state_of(c) for c in self._others.values()]}
         )
+
+    def note_started(self, fingerprint: str, started: datetime) -> None:
+        """The file's session start, from its Fileheader as the tailer read it: for a context saved
+        by a version that did not keep it (which would otherwise count as the oldest session)."""
+        ctx = self._ctx if self._ctx.id_file == fingerprint else self._others.get(fingerprint)
+        if ctx is not None and ctx.started is None:
+            ctx.started = started
 
     def restart_file(self, fingerprint: str) -> None:
         """The file is read again from its start (it shrank): its lines name their commander again,
