@@ -35,10 +35,10 @@ from bot.notify.channels import (
     NoPermissionError,
     RateLimitedError,
     UnreachableError,
+    post_lines,
 )
 from bot.notify.feed import ChangeFeed, Subscription
 from bot.render import haul as render
-from bot.render import limits
 from bot.services.bundle import Services
 from bot.services.hauling import HaulService
 from bot.store.db import Database
@@ -263,19 +263,15 @@ class BoardUpdates:
     async def _post_notes(self, channel_id: int) -> None:
         # As the channel updates' lines: taken out first, and a backlog posted whole.
         waiting = self._notes.pop(channel_id)
-        messages = limits.pack_lines(waiting)
-        for index, (content, count) in enumerate(messages):
-            try:
-                await self.port.post(channel_id, content=content, embeds=())
-            except Exception as exc:
-                posted = sum(n for _, n in messages[:index])
-                self._notes[channel_id] = waiting[posted:] + self._notes.get(channel_id, [])
-                if isinstance(exc, ChannelError):
-                    self._failed(channel_id, exc)
-                else:
-                    logger.exception("posting %d haul notes in channel %d failed", count, channel_id)
-                    self._paused[channel_id] = self.clock() + self.error_pause
-                return
+        try:
+            await post_lines(self.port, channel_id, waiting)
+        except Exception as exc:
+            self._notes[channel_id] = waiting + self._notes.get(channel_id, [])
+            if isinstance(exc, ChannelError):
+                self._failed(channel_id, exc)
+            else:
+                logger.exception("posting %d haul notes in channel %d failed", len(waiting), channel_id)
+                self._paused[channel_id] = self.clock() + self.error_pause
 
     def _failed(self, channel_id: int, exc: ChannelError) -> None:
         now = self.clock()

@@ -467,24 +467,20 @@ class ChannelUpdates:
         # next pass, not deleted with these. A backlog (Discord was unreachable) goes out whole, in
         # as many messages as it needs: its last lines are the newest news.
         waiting = self._lines.pop(channel_id)
-        messages = limits.pack_lines(waiting)
-        for index, (content, count) in enumerate(messages):
-            try:
-                await self.port.post(channel_id, content=content, embeds=())
-            except BaseException as exc:
-                # The unsent ones go back in front of any recorded meanwhile (a gone channel's
-                # are then dropped by `_failed`); also when cancelled (a stop that could not
-                # wait), for the last pass.
-                posted = sum(n for _, n in messages[:index])
-                self._lines[channel_id] = waiting[posted:] + self._lines.get(channel_id, [])
-                if not isinstance(exc, Exception):
-                    raise
-                if isinstance(exc, ChannelError):
-                    self._failed(channel_id, exc, now)
-                else:
-                    logger.exception("posting %d update lines in channel %d failed", count, channel_id)
-                    self._paused[channel_id] = now + self.error_pause
-                return
+        try:
+            await post_lines(self.port, channel_id, waiting)
+        except BaseException as exc:
+            # The unsent ones go back in front of any recorded meanwhile (a gone channel's are
+            # then dropped by `_failed`); also when cancelled (a stop that could not wait), for
+            # the last pass.
+            self._lines[channel_id] = waiting + self._lines.get(channel_id, [])
+            if not isinstance(exc, Exception):
+                raise
+            if isinstance(exc, ChannelError):
+                self._failed(channel_id, exc, now)
+            else:
+                logger.exception("posting %d update lines in channel %d failed", len(waiting), channel_id)
+                self._paused[channel_id] = now + self.error_pause
 
     async def _update_live(self, live: _Live, now: float) -> None:
         assert live.site is not None
@@ -618,6 +614,15 @@ class ChannelUpdates:
             # What the pass did post (message ids, announcements made) is kept for the restart.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._save_unsaved(), self.close_wait)
+
+
+async def post_lines(port: ChannelPort, channel_id: int, pending: list[str]) -> None:
+    """Posts `pending`'s lines whole, in order, in as many messages of at most 2,000 characters as
+    they need, taking each message's lines off `pending` once Discord has it: after a failure
+    (raised) or a cancellation, what `pending` still holds was not posted."""
+    for content, count in limits.pack_lines(pending):
+        await port.post(channel_id, content=content, embeds=())
+        del pending[:count]
 
 
 def _reached(site: SiteView) -> set[str]:
