@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import aiohttp
 import discord
@@ -90,10 +90,7 @@ async def login_with_retry(
     long as it takes: the core serves uploads meanwhile, which a process manager restarting us
     would interrupt. Returns the attempts made. `discord.LoginFailure` (a refused token) and any
     other error are raised at once."""
-    delay = FIRST_LOGIN_RETRY if first_delay is None else first_delay  # read now: tests shorten it
-    max_delay = MAX_LOGIN_RETRY if max_delay is None else max_delay
-    attempt = 1
-    while True:
+    for attempt, delay in enumerate(_waits(first_delay, max_delay), start=1):
         try:
             await client.login(token)
             if attempt > 1:
@@ -117,8 +114,7 @@ async def login_with_retry(
         client.http.connector = discord.utils.MISSING
         client._connection.user = None
         await sleep(delay)
-        delay = min(delay * 2, max_delay)
-        attempt += 1
+    raise AssertionError("unreachable: _waits never ends")
 
 
 async def connect_with_retry(
@@ -134,10 +130,7 @@ async def connect_with_retry(
     (the network gone between the login and the gateway) ends `connect` instead, in discord.py 2.x
     with an AttributeError as it reads the session of a connection it never had; that case is
     tried again here, like the login. Anything else, or once connected, is raised."""
-    delay = FIRST_LOGIN_RETRY if first_delay is None else first_delay
-    max_delay = MAX_LOGIN_RETRY if max_delay is None else max_delay
-    attempt = 1
-    while True:
+    for attempt, delay in enumerate(_waits(first_delay, max_delay), start=1):
         try:
             await client.connect(reconnect=True)
             return attempt
@@ -153,5 +146,14 @@ async def connect_with_retry(
                 delay,
             )
         await sleep(delay)
-        delay = min(delay * 2, max_delay)
-        attempt += 1
+    raise AssertionError("unreachable: _waits never ends")
+
+
+def _waits(first_delay: float | None, max_delay: float | None) -> Iterator[float]:
+    """The waits between attempts: doubling from `first_delay` up to `max_delay`, without end
+    (the module's defaults are read at the call, so tests can shorten them)."""
+    delay = FIRST_LOGIN_RETRY if first_delay is None else first_delay
+    cap = MAX_LOGIN_RETRY if max_delay is None else max_delay
+    while True:
+        yield delay
+        delay = min(delay * 2, cap)
