@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from uploader.outbox import Outbox, OutboxError
 from uploader.sidefiles import JournalSideFiles
-from uploader.tailer import Tailer
+from uploader.tailer import Tailer, TailProgress
 
 logger = logging.getLogger(__name__)
 
@@ -146,16 +146,23 @@ def _read_all(tailer: Tailer, stop: threading.Event) -> str:
             return "stopped"
         if progress.conflict:
             continue  # another reader committed first: go on from its offsets
-        if progress.read_error is not None:
-            failures += 1
-            if failures > READ_RETRIES:
-                raise OSError(progress.read_error)
+        failures = read_failures(progress, failures)
+        if failures:
             stop.wait(READ_RETRY_WAIT)
             continue
-        failures = 0
         if not progress.blocked:
             return "read"
         stop.wait(_BLOCKED_WAIT)  # the outbox is full: the sender drains it meanwhile
+
+
+def read_failures(progress: TailProgress, failures: int) -> int:
+    """A backfill's polls in a row that met an unreadable journal, this one counted (0 when it
+    read); past READ_RETRIES, the error is raised: the backfill fails (`run` keeps trying)."""
+    if progress.read_error is None:
+        return 0
+    if failures + 1 > READ_RETRIES:
+        raise OSError(progress.read_error)
+    return failures + 1
 
 
 def _watch(parent_pid: int, down: Connection, stop: threading.Event) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 
 from uploader.outbox import HISTORY_SINCE, Outbox, OutboxError
-from uploader.reader_process import READ_RETRIES, READ_RETRY_WAIT, ReaderProcess, ReadJob, start_method_for
+from uploader.reader_process import READ_RETRY_WAIT, ReaderProcess, ReadJob, read_failures, start_method_for
 from uploader.sender import FailureKind, Sender, wait_any
 from uploader.settings import Settings
 from uploader.sidefiles import JournalSideFiles
@@ -120,13 +120,10 @@ class ThreadReader:
                 if progress.stopped or self._stop.is_set():
                     self.done = "stopped"
                     return
-                if progress.read_error is not None:  # as the reader process does
-                    failures += 1
-                    if failures > READ_RETRIES:
-                        raise OSError(progress.read_error)
+                failures = read_failures(progress, failures)  # as the reader process does
+                if failures:
                     await wait_any(self._stop, within=READ_RETRY_WAIT)
                     continue
-                failures = 0
                 if not (progress.blocked or progress.conflict):
                     self.done = "read"
                     return

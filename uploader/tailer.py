@@ -225,7 +225,8 @@ class Tailer:
 
     def _read_failed(self, progress: TailProgress, message: str) -> None:
         progress.read_error = message
-        # The normaliser may be ahead of the outbox if the failure came mid-chunk: reload.
+        # From what the outbox holds again: the normaliser may have started the file over
+        # (`restart_file`) for a read that then failed.
         self._loaded = False
         if message not in self._read_errors:  # once per failure, not at every poll
             logger.warning("%s; trying again", message)
