@@ -486,14 +486,15 @@ class Outbox:
         return True
 
     def retry_later(self, batch: PendingBatch, next_attempt_at: float, error: str) -> None:
+        now = self._clock()
         with self._tx() as db:
             db.execute(
                 """UPDATE batches SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?,
                    attempted_at = ? WHERE id = ?""",
-                (next_attempt_at, error, self._clock(), batch.row_id),
+                (next_attempt_at, error, now, batch.row_id),
             )
             _put(db, LAST_ERROR, error)
-            _put(db, LAST_ERROR_AT, repr(self._clock()))
+            _put(db, LAST_ERROR_AT, repr(now))
 
     def reschedule(self, batch: PendingBatch, next_attempt_at: float) -> None:
         """Move a batch's retry time (the clock went back), without counting an attempt."""

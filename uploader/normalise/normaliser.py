@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -293,10 +292,10 @@ class Normaliser:
             # Saved by a version that did not keep session starts: the file read last is the
             # newest session known (most likely the live one), not the oldest.
             self._ctx.started = datetime.now(UTC)
-        # The other files' contexts by fingerprint, least recently read first.
-        self._others: OrderedDict[str, _Context] = OrderedDict(
-            (other.id_file, _context_of(other)) for other in state.other_files if other.id_file
-        )
+        # The other files' contexts by fingerprint, least recently read first (ties of age go first).
+        self._others: dict[str, _Context] = {
+            other.id_file: _context_of(other) for other in state.other_files if other.id_file
+        }
         # Depot resources repeat from one snapshot to the next: validated once, reused (frozen).
         self._resources: dict[tuple[object, ...], tuple[DepotResource, tuple[object, ...]]] = {}
         self._side_files = side_files
