@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from uploader.outbox import Outbox
 from wire import Batch, FsdJumpEvent
 
 
@@ -285,3 +286,18 @@ class UploaderTools:
 @pytest.fixture
 def tools() -> type[UploaderTools]:
     return UploaderTools
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """An empty journal folder (test modules with their own `folder` use theirs)."""
+    path = tmp_path / "journals"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Iterator[Outbox]:
+    """A fresh outbox in a state folder of its own."""
+    with Outbox(tmp_path / "state" / "outbox.sqlite3") as o:
+        yield o

@@ -47,19 +47,6 @@ def systems(outbox: Outbox) -> list[str]:
     return [e["system_name"] for e in queued(outbox)]
 
 
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    path = tmp_path / "journals"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def outbox(tmp_path: Path) -> Any:
-    with Outbox(tmp_path / "state" / "outbox.sqlite3") as o:
-        yield o
-
-
 def test_a_line_written_in_three_pieces_arrives_once_whole(folder: Path, outbox: Outbox) -> None:
     path = folder / NAME_A
     path.write_bytes(header())

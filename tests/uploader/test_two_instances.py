@@ -55,17 +55,18 @@ def append(path: Path, data: bytes) -> None:
         f.write(data)
 
 
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    path = tmp_path / "journals"
-    path.mkdir()
-    return path
+def restore_old_sessions(folder: Path, count: int) -> None:
+    """`count` sessions from March (a backup restored, or a lower --since), at another site."""
+    for day in range(1, count + 1):
+        (folder / f"Journal.2025-03-{day:02d}T100000.01.log").write_bytes(
+            session(f"2025-03-{day:02d}T10:00", "Alice", "F1", SITE_B, "Site Then")
+        )
 
 
-@pytest.fixture
-def outbox(tmp_path: Path) -> Any:
-    with Outbox(tmp_path / "state" / "outbox.sqlite3") as o:
-        yield o
+def buy_at(live: Path) -> None:
+    """A purchase in the live session (April 9th), at the station it is docked at."""
+    append(live, line({"timestamp": "2025-04-09T20:02:00Z", "event": "MarketBuy", "MarketID": SITE_A,
+                       "Type": "steel", "Count": 10, "BuyPrice": 1, "TotalCost": 10}))  # fmt: skip
 
 
 def test_each_instances_lines_keep_their_commander_and_place(folder: Path, outbox: Outbox) -> None:
@@ -128,13 +129,9 @@ def test_an_older_journal_read_late_leaves_the_live_ones_place_alone(folder: Pat
     live.write_bytes(session("2025-04-09T20:00", "Alice", "F1", SITE_A, "Site Now"))
     tailer = Tailer(folder, outbox)
     tailer.poll_once()
-    # A backup restored (or a lower --since): a session from March appears.
-    (folder / "Journal.2025-03-01T100000.01.log").write_bytes(
-        session("2025-03-01T10:00", "Alice", "F1", SITE_B, "Site Then")
-    )
+    restore_old_sessions(folder, 1)  # a backup restored (or a lower --since)
     tailer.poll_once()
-    append(live, line({"timestamp": "2025-04-09T20:02:00Z", "event": "MarketBuy", "MarketID": SITE_A,
-                       "Type": "steel", "Count": 10, "BuyPrice": 1, "TotalCost": 10}))  # fmt: skip
+    buy_at(live)
     tailer.poll_once()
     (buy,) = [e for e in queued(outbox) if e["kind"] == "market_buy"]
     assert buy["at_station"] == "Site Now"
@@ -182,14 +179,10 @@ def test_a_dozen_restored_old_journals_keep_the_live_ones_context(folder: Path, 
     with Outbox(tmp_path / "live.sqlite3") as outbox:
         tailer = Tailer(folder, outbox)
         tailer.poll_once()
-        for day in range(1, KEPT_FILE_CONTEXTS + 5):
-            (folder / f"Journal.2025-03-{day:02d}T100000.01.log").write_bytes(
-                session(f"2025-03-{day:02d}T10:00", "Alice", "F1", SITE_B, "Site Then")
-            )
+        restore_old_sessions(folder, KEPT_FILE_CONTEXTS + 4)
         tailer.poll_once()
         assert len(tailer._normaliser.state.other_files) == KEPT_FILE_CONTEXTS
-        append(live, line({"timestamp": "2025-04-09T20:02:00Z", "event": "MarketBuy", "MarketID": SITE_A,
-                           "Type": "steel", "Count": 10, "BuyPrice": 1, "TotalCost": 10}))  # fmt: skip
+        buy_at(live)
         Tailer(folder, outbox).poll_once()  # (after a restart too: the contexts are in the state)
         (buy,) = [e for e in queued(outbox) if e["kind"] == "market_buy"]
         assert buy["at_station"] == "Site Now"
@@ -237,11 +230,11 @@ def _strip(obj: Any) -> Any:
     return obj
 
 
-def test_the_live_context_saved_by_the_previous_version_survives_restored_journals(tmp_path: Path) -> None:
+def test_the_live_context_saved_by_the_previous_version_survives_restored_journals(
+    folder: Path, tmp_path: Path
+) -> None:
     """The previous version saved no session starts: after an upgrade, the file read last (the
     live one) must not count as the oldest session and be the first context dropped."""
-    folder = tmp_path / "j"
-    folder.mkdir()
     live = folder / "Journal.2025-04-09T200000.01.log"
     live.write_bytes(session("2025-04-09T20:00", "Alice", "F1", SITE_A, "Site Now"))
     with Outbox(tmp_path / "o.sqlite3") as outbox:
@@ -249,13 +242,9 @@ def test_the_live_context_saved_by_the_previous_version_survives_restored_journa
         # as the previous version wrote it (no `started` field)
         outbox.put(NORMALISER_STATE, json.dumps(_strip(json.loads(outbox.get(NORMALISER_STATE) or "{}"))))
         tailer = Tailer(folder, outbox)
-        for day in range(1, KEPT_FILE_CONTEXTS + 5):
-            (folder / f"Journal.2025-03-{day:02d}T100000.01.log").write_bytes(
-                session(f"2025-03-{day:02d}T10:00", "Alice", "F1", SITE_B, "Site Then")
-            )
+        restore_old_sessions(folder, KEPT_FILE_CONTEXTS + 4)
         tailer.poll_once()
-        append(live, line({"timestamp": "2025-04-09T20:02:00Z", "event": "MarketBuy", "MarketID": SITE_A,
-                           "Type": "steel", "Count": 10, "BuyPrice": 1, "TotalCost": 10}))  # fmt: skip
+        buy_at(live)
         tailer.poll_once()
         (buy,) = [e for e in queued(outbox) if e["kind"] == "market_buy"]
         assert buy["at_station"] == "Site Now"
