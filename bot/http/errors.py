@@ -17,6 +17,7 @@ class ApiError(Exception):
         headers: Mapping[str, str] | None = None,
         *,
         close: bool = False,
+        details: Mapping[str, object] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -25,20 +26,26 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
         # The request body was not read to its end: the connection cannot serve another request.
         self.close = close
+        # Machine-readable fields beside code and message (a 422's `invalid_events`).
+        self.details = dict(details or {})
 
     def response(self) -> web.Response:
-        response = error_response(self.status, self.code, self.message, self.headers)
+        response = error_response(self.status, self.code, self.message, self.headers, self.details)
         if self.close:
             response.force_close()
         return response
 
 
 def error_response(
-    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    details: Mapping[str, object] | None = None,
 ) -> web.Response:
     return web.Response(
         status=status,
-        body=orjson.dumps({"error": {"code": code, "message": message}}),
+        body=orjson.dumps({"error": {"code": code, "message": message, **(details or {})}}),
         content_type="application/json",
         headers=headers,
     )

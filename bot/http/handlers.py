@@ -89,6 +89,19 @@ def describe_errors(exc: ValidationError) -> str:
     return shown + (f"; and {more} more" if more > 0 else "")
 
 
+def _invalid_events(exc: ValidationError) -> dict[str, list[int]]:
+    """`{"invalid_events": [3, 7]}`: the indexes of the refused events, when nothing else in the
+    batch is wrong. The uploader then sets those aside and sends the rest again, so one bad event
+    does not hold a batch of good ones back. Empty when the batch itself is wrong."""
+    indexes: set[int] = set()
+    for error in exc.errors(include_url=False, include_input=False):
+        loc = error["loc"]
+        if len(loc) < 2 or loc[0] != "events" or not isinstance(loc[1], int):
+            return {}
+        indexes.add(loc[1])
+    return {"invalid_events": sorted(indexes)}
+
+
 # zlib window bits per Content-Encoding: gzip's header, zlib's header, or raw deflate (some clients
 # send raw deflate under "deflate"; tried when the zlib header is wrong).
 _DECODINGS: dict[str, tuple[int, ...]] = {"gzip": (31,), "x-gzip": (31,), "deflate": (15, -15)}
@@ -184,7 +197,7 @@ async def post_events(request: web.Request) -> web.Response:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             reason = exc.errors()[0]["msg"].removeprefix("Invalid JSON: ")
             raise ApiError(400, "malformed", f"body is not valid JSON: {reason}") from None
-        raise ApiError(422, "invalid", describe_errors(exc)) from None
+        raise ApiError(422, "invalid", describe_errors(exc), details=_invalid_events(exc)) from None
     # Shielded: a client hanging up must not cancel a transaction half way.
     result = await asyncio.shield(request.app[SERVICES].intake.submit(token, batch))
     return _json(result.model_dump(mode="json"))

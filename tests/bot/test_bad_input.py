@@ -66,22 +66,39 @@ async def test_schema_violation_is_422_with_the_field_path(bot_api: Bot) -> None
     del bad["market_id"]
     status, body, _ = await _raw(bot_api, orjson.dumps(batch([good, bad])), token)
     assert status == 422
-    assert body == {"error": {"code": "invalid", "message": "events[1].market_id: Field required"}}
+    assert body == {
+        "error": {
+            "code": "invalid",
+            "message": "events[1].market_id: Field required",
+            # Which events were refused, for the uploader to set only those aside.
+            "invalid_events": [1],
+        }
+    }
     # An event of a kind this bot does not know is judged by the fallback's rules only...
     stranger = {"kind": "from_a_newer_uploader", "timestamp": "2025-04-08T21:00:00Z"}
     status, body, _ = await _raw(bot_api, orjson.dumps(batch([good, stranger])), token)
     assert status == 422
-    assert body == {"error": {"code": "invalid", "message": "events[1].id: Field required"}}
+    assert body == {
+        "error": {"code": "invalid", "message": "events[1].id: Field required", "invalid_events": [1]}
+    }
     # ... and one with no usable kind says so.
     nameless = {**good, "kind": "Not A Kind"}
     status, body, _ = await _raw(bot_api, orjson.dumps(batch([nameless])), token)
     assert status == 422
     assert body["error"]["message"].startswith("events[0]: Input tag 'Not A Kind' found using 'kind'")
+    assert body["error"]["invalid_events"] == [0]
     # A valid JSON document that is not a batch at all.
     status, body, _ = await _raw(bot_api, b"[1, 2]", token)
     assert status == 422
     assert body["error"]["code"] == "invalid"
     assert body["error"]["message"].startswith("body: Input should be an object")
+    assert "invalid_events" not in body["error"]  # the batch itself is wrong, not some events
+    # Bad events beside a bad batch field: no event list either, the whole batch is refused.
+    mixed = {**batch([good, nameless]), "schema_version": 99}
+    status, body, _ = await _raw(bot_api, orjson.dumps(mixed), token)
+    assert status == 422
+    assert body["error"]["message"].startswith("schema_version: Input should be 1")
+    assert "invalid_events" not in body["error"]
     assert await bot_api.snapshot() == before
 
 
@@ -95,7 +112,11 @@ async def test_a_number_past_64_bits_is_422_not_a_failed_transaction(bot_api: Bo
     status, body, _ = await _raw(bot_api, orjson.dumps(batch([good, far])), token)
     assert status == 422
     assert body == {
-        "error": {"code": "invalid", "message": f"events[1].offset: Input should be less than {2**63}"}
+        "error": {
+            "code": "invalid",
+            "message": f"events[1].offset: Input should be less than {2**63}",
+            "invalid_events": [1],
+        }
     }
     rich = Journal("Bob", source="rich.log").depot(7, SITE, {"steel": (100, 10)})
     rich["resources"][0]["payment"] = 2**63
@@ -105,6 +126,7 @@ async def test_a_number_past_64_bits_is_422_not_a_failed_transaction(bot_api: Bo
         "error": {
             "code": "invalid",
             "message": f"events[1].resources[0].payment: Input should be less than {2**63}",
+            "invalid_events": [1],
         }
     }
     # The largest 64-bit offset is a number SQLite stores: accepted.
