@@ -1,4 +1,5 @@
-"""`colony-uploader run | backfill [--since DATE] | status | doctor | init` (also `python -m uploader`).
+"""`colony-uploader run | backfill [--since DATE] | status | resend | doctor | init`
+(also `python -m uploader`).
 
 A thin edge: parse arguments, build the Settings once, set up logging, call the runner. Every
 failure a user can meet ends in one clear line on stderr and an exit code (runner.ExitCode), never
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="leave out journals started before DATE (remembered by later runs)")
     backfill.add_argument("--poll", action="store_true", help=argparse.SUPPRESS)
     commands.add_parser("status", help="files tracked, events queued, last success and error, dead letters")
+    commands.add_parser("resend", help="queue the dead letters again (after the bot was upgraded or fixed)")
     commands.add_parser("doctor", help="check the journal folder, the server and the token")
     init = commands.add_parser("init", help="write the config file (asks for the server address and token)")
     init.add_argument("--url", help="the bot's address (else asked)")
@@ -282,6 +284,22 @@ def _status(settings: Settings, out: TextIO) -> int:
     return int(ExitCode.TOKEN_REFUSED if stats.token_refused else ExitCode.OK)
 
 
+def _resend(settings: Settings, out: TextIO) -> int:
+    """Dead letters back into the queue; `run` or `backfill` sends them (a running one within 30 s)."""
+    if not settings.outbox_path.exists():
+        out.write("no dead letters: no outbox yet\n")
+        return int(ExitCode.OK)
+    with Outbox(settings.outbox_path) as outbox:
+        batches, events = outbox.requeue_dead_letters(__version__)
+    if not batches:
+        out.write("no dead letters to send again\n")
+    else:
+        logger.info("%d dead letter(s), %d event(s), queued again", batches, events)
+        out.write(f"{events} event(s) in {batches} dead letter(s) queued again; a running uploader sends "
+                  "them within 30 s, else the next `colony-uploader run` or `backfill`\n")
+    return int(ExitCode.OK)
+
+
 def _doctor(settings: Settings, out: TextIO) -> int:
     problems: list[ExitCode] = []
 
@@ -468,6 +486,8 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging(settings, quiet_console=quiet, verbose=args.verbose)
         if args.command == "status":
             return _status(settings, sys.stdout)
+        if args.command == "resend":
+            return _resend(settings, sys.stdout)
         if args.command == "doctor":
             return _doctor(settings, sys.stdout)
         if args.command == "init":

@@ -457,6 +457,62 @@ class Outbox:
             _put(db, LAST_ERROR, reason)
             _put(db, LAST_ERROR_AT, repr(self._clock()))
 
+    def set_aside(self, batch: PendingBatch, indexes: Sequence[int], status: int, reason: str) -> int:
+        """The server refused some of a batch's events (422 naming them): those become one dead
+        letter, the rest a new batch (new batch_id) in the batch's place, sent next. Returns how
+        many events were set aside; 0, and nothing changed, when the indexes do not name a proper
+        part of the batch (the caller then dead-letters it whole)."""
+        document = json.loads(batch.payload)
+        events = document["events"]
+        bad = sorted({i for i in indexes if 0 <= i < len(events)})
+        if not bad or len(bad) == len(events) or len(bad) != len(indexes):
+            return 0
+        rows = self._read("SELECT sort_key FROM batches WHERE id = ?", (batch.row_id,))
+        if not rows:
+            return 0
+        refused = set(bad)
+
+        def body(batch_id: str, part: list[Any]) -> str:
+            return batch_json(batch_id, document["uploader_version"], document["platform"], _texts(part))
+
+        kept = [e for i, e in enumerate(events) if i not in refused]
+        set_aside = [events[i] for i in bad]
+        batch_id = uuid.uuid4().hex
+        with self._tx() as db:
+            db.execute("DELETE FROM batches WHERE id = ?", (batch.row_id,))
+            db.execute(_INSERT_BATCH, (batch_id, float(rows[0][0]), batch.created_at, len(kept),
+                                       body(batch_id, kept)))
+            db.execute(
+                """INSERT INTO dead_letters (batch_id, created_at, n_events, status, reason, payload)
+                   VALUES (?, ?, ?, ?, ?, ?)""",
+                (batch.batch_id, self._clock(), len(set_aside), status, reason,
+                 body(batch.batch_id, set_aside)),
+            )
+            _put(db, LAST_ERROR, reason)
+            _put(db, LAST_ERROR_AT, repr(self._clock()))
+        return len(set_aside)
+
+    def requeue_dead_letters(self, uploader_version: str) -> tuple[int, int]:
+        """Every dead letter back into the sending queue, ahead of the other batches (`colony-uploader
+        resend`, once the bot was upgraded or fixed): each goes as a new batch (new batch_id, this
+        uploader's version). Returns (batches, events) requeued."""
+        rows = self._read("SELECT id, n_events, payload FROM dead_letters ORDER BY id")
+        if not rows:
+            return 0, 0
+        first = self._read("SELECT MIN(sort_key) FROM batches")[0][0]
+        # Ahead of every waiting batch, in the order they were refused.
+        key = min(0.0, float(first) if first is not None else 0.0) - len(rows)
+        now = self._clock()
+        with self._tx() as db:
+            for number, (row_id, n_events, payload) in enumerate(rows):
+                document = json.loads(payload)
+                batch_id = uuid.uuid4().hex
+                body = batch_json(batch_id, uploader_version, document["platform"],
+                                  _texts(document["events"]))
+                db.execute(_INSERT_BATCH, (batch_id, key + number, now, int(n_events), body))
+                db.execute("DELETE FROM dead_letters WHERE id = ?", (row_id,))
+        return len(rows), sum(int(r[1]) for r in rows)
+
     def split(self, batch: PendingBatch) -> bool:
         """Replace a batch the server found too large (413) by its two halves, in the same place in
         the sending order, each with a new batch_id. False when it holds a single event."""
@@ -476,12 +532,7 @@ class Outbox:
             db.execute("DELETE FROM batches WHERE id = ?", (batch.row_id,))
             for part, sort_key in zip((events[:half], events[half:]), keys, strict=True):
                 batch_id = uuid.uuid4().hex
-                body = batch_json(
-                    batch_id,
-                    document["uploader_version"],
-                    document["platform"],
-                    [json.dumps(e, ensure_ascii=False, separators=(",", ":")) for e in part],
-                )
+                body = batch_json(batch_id, document["uploader_version"], document["platform"], _texts(part))
                 db.execute(_INSERT_BATCH, (batch_id, sort_key, batch.created_at, len(part), body))
         return True
 
@@ -551,6 +602,11 @@ class Outbox:
             )
             for r in rows
         ]
+
+
+def _texts(events: Sequence[Any]) -> list[str]:
+    """Events parsed back from a stored batch, as JSON text again (compact, as first written)."""
+    return [json.dumps(e, ensure_ascii=False, separators=(",", ":")) for e in events]
 
 
 def _put(db: sqlite3.Connection, key: str, value: str | None) -> None:

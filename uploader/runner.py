@@ -341,7 +341,8 @@ class Runner:
                             ExitCode.REFUSED,
                             f"backfill done, but the server refused {sender.dead_lettered_events} "
                             f"event(s) as invalid ({delivered} delivered): they are kept as dead letters; "
-                            "`colony-uploader status` shows the server's message",
+                            "`colony-uploader status` shows the server's message, and `colony-uploader "
+                            "resend` queues them again once the bot takes them",
                         )
                     return f"backfill complete: {delivered} event(s) delivered, nothing left to send"
                 self._give_up_if_failing(sender, pending)

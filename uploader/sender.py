@@ -1,6 +1,7 @@
 """Sending the outbox to the bot: one batch in flight, oldest first, nothing dropped.
 
-Answers: 2xx deletes the batch; 400/422 moves it to the dead letters with the server's message;
+Answers: 2xx deletes the batch; 400/422 moves it to the dead letters with the server's message (a
+422 that names the invalid events moves only those, and the rest is sent again);
 401/403 pauses sending ("token refused") and keeps everything; 413 splits the batch; 408/425/429/5xx,
 timeouts and connection errors retry the same batch (same `batch_id`) with backoff, forever.
 """
@@ -31,6 +32,7 @@ EVENTS_PATH = "/api/v1/events"
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 DEAD_LETTER_STATUSES = frozenset({400, 422})
 TOKEN_STATUSES = frozenset({401, 403})
+IDLE_RECHECK_SECONDS = 30.0
 LOUD_AFTER_ATTEMPTS = 10  # warn at ERROR level once a batch has failed this often
 USER_AGENT = f"colony-uploader/{__version__}"
 
@@ -85,6 +87,7 @@ class Sender:
         more_coming: Callable[[], bool] | None = None,
         fill_events: int | None = None,
         linger: float = 2.0,
+        idle_recheck: float = IDLE_RECHECK_SECONDS,
         clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -121,6 +124,9 @@ class Sender:
         self._fill_events = min(batch_max_events, fill_events or batch_max_events)
         self._linger = linger
         self._filling_since: float | None = None
+        # Idle, the outbox is looked at again this often: `colony-uploader resend`, run beside this
+        # uploader, queues batches without waking it.
+        self._idle_recheck = idle_recheck
 
     async def step(self) -> Step:
         """Try to move the outbox forward by one batch."""
@@ -231,6 +237,15 @@ class Sender:
             self._note_success(batch, counts)
             return Step(Outcome.SENT, events=batch.n_events)
         message = error_message(response)
+        if status == 422 and batch.n_events > 1:
+            refused = _invalid_events(response)
+            set_aside = self._outbox.set_aside(batch, refused, status, message) if refused else 0
+            if set_aside:
+                # Only the events the bot named are kept aside; the rest go again at once.
+                logger.warning("the server refused %d of the %d events of batch %s as invalid, kept as a "
+                               "dead letter: %s", set_aside, batch.n_events, batch.batch_id, message)
+                self.dead_lettered_events += set_aside
+                return Step(Outcome.DEAD_LETTERED, message=message)
         if status in DEAD_LETTER_STATUSES:
             logger.warning("the server refused batch %s (%d events) as invalid, kept as a dead letter: %s",
                            batch.batch_id, batch.n_events, message)
@@ -297,7 +312,7 @@ class Sender:
                 # New events must not retry a refused token: only time (or a stop) ends the pause.
                 await wait_any(stop, within=self._token_pause)
                 continue
-            timeout = None if step.outcome is Outcome.IDLE else step.delay
+            timeout = self._idle_recheck if step.outcome is Outcome.IDLE else step.delay
             await wait_any(self.wake, stop, within=timeout)
 
 
@@ -319,6 +334,16 @@ def _batch_counts(response: httpx.Response) -> tuple[int, int] | None:
     if type(accepted) is not int or type(duplicates) is not int:
         return None
     return accepted, duplicates
+
+
+def _invalid_events(response: httpx.Response) -> list[int]:
+    """The indexes of the events a 422 names as invalid (`error.invalid_events`); [] when it names
+    none (the batch itself is wrong, or the bot is older than this field)."""
+    error = (json_object(response) or {}).get("error")
+    indexes = error.get("invalid_events") if isinstance(error, dict) else None
+    if not isinstance(indexes, list) or not all(type(i) is int for i in indexes):
+        return []
+    return indexes
 
 
 async def _compress(batch: PendingBatch) -> bytes:

@@ -303,7 +303,9 @@ def test_dead_letters_show_in_status(journals: Path, tmp_path: Path, tools: Any,
     delivered = len(tools.expected_events(journals)) - 10
     _one_clear_line(result.stderr, f"backfill done, but the server refused 10 event(s) as invalid "
                                    f"({delivered} delivered): they are kept as dead letters; "
-                                   "`colony-uploader status` shows the server's message")  # fmt: skip
+                                   "`colony-uploader status` shows the server's message, and "
+                                   "`colony-uploader resend` queues them again once the bot takes "
+                                   "them")  # fmt: skip
     status = tools.run(tmp_path, "status", journal_dir=journals)
     assert status.returncode == 0
     assert "dead letters: 1 batch(es), 10 event(s)" in status.stdout
@@ -311,6 +313,37 @@ def test_dead_letters_show_in_status(journals: Path, tmp_path: Path, tools: Any,
     assert "files tracked: 1" in status.stdout
     assert "events queued: 0 " in status.stdout
     assert len(receiver.accepted_new) == len(tools.expected_events(journals)) - 10
+
+
+def test_resend_queues_the_dead_letters_again(
+    journals: Path, tmp_path: Path, tools: Any, receiver: Any
+) -> None:
+    """Once the bot takes what it refused (upgraded, fixed), `resend` puts the dead letters back in
+    the queue and the next backfill delivers them: nothing refused once is lost for good."""
+    nothing = tools.run(tmp_path, "resend", journal_dir=journals)
+    assert (nothing.returncode, nothing.stdout) == (0, "no dead letters: no outbox yet\n")
+    receiver.answer(422, body={"error": {"code": "invalid", "message": "events[0].kind: unknown"}})
+    result = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=journals,
+                       batch_max_events=10)
+    assert result.returncode == 8, result.stderr
+    expected = tools.expected_events(journals)
+    assert len(receiver.accepted_new) == len(expected) - 10
+    resend = tools.run(tmp_path, "resend", journal_dir=journals)
+    assert resend.returncode == 0, resend.stderr
+    assert resend.stdout.startswith("10 event(s) in 1 dead letter(s) queued again; ")
+    status = tools.run(tmp_path, "status", journal_dir=journals)
+    assert "dead letters: 0 batch(es), 0 event(s)" in status.stdout
+    assert "events queued: 10 (1 batch(es) waiting)" in status.stdout
+    again = tools.run(tmp_path, "backfill", url=receiver.url, token="good-token", journal_dir=journals)
+    assert again.returncode == 0, again.stderr
+    assert sorted(receiver.accepted_new) == sorted(e.id for e in expected)
+    assert len(set(receiver.accepted_new)) == len(expected)
+    # Sent as a new batch: a bot that remembered the refused batch's id must not answer from memory.
+    refused_id = receiver.requests[0].batch_id
+    assert receiver.requests[-1].batch_id != refused_id
+    assert sorted(receiver.requests[-1].event_ids) == sorted(receiver.requests[0].event_ids)
+    empty = tools.run(tmp_path, "resend", journal_dir=journals)
+    assert (empty.returncode, empty.stdout) == (0, "no dead letters to send again\n")
 
 
 def test_status_before_anything_ran(tmp_path: Path, tools: Any) -> None:

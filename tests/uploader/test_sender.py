@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -465,3 +466,112 @@ async def test_a_retry_set_by_the_previous_version_is_due_once_the_clock_went_ba
                        (clock.now + 200.0,))  # fmt: skip
     clock.now -= 6 * 3600
     assert (await sender.step()).outcome is Outcome.SENT
+
+
+async def test_422_naming_events_sets_only_those_aside_and_sends_the_rest_at_once(
+    outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock, events: Callable[..., Any]
+) -> None:
+    """One event a bot refuses (an older bot, a field it bounds tighter) must not hold back the
+    batch's good events: the bot names the bad ones, they alone become a dead letter."""
+    evs = events(5)
+    _queue(outbox, evs)
+    receiver.answer(422, body={"error": {"code": "invalid", "message": "events[1].x: no; events[3].y: no",
+                                         "invalid_events": [1, 3]}})
+    sender = _sender(outbox, client, receiver.url, clock)
+    step = await sender.step()
+    assert step.outcome is Outcome.DEAD_LETTERED
+    assert sender.dead_lettered_events == 2
+    [letter] = outbox.dead_letters()
+    assert (letter.status, letter.n_events) == (422, 2)
+    assert letter.reason == "422 invalid: events[1].x: no; events[3].y: no"
+    assert (await sender.step()).outcome is Outcome.SENT
+    refused, resent = receiver.requests
+    assert resent.batch_id != refused.batch_id
+    assert resent.event_ids == [evs[i].id for i in (0, 2, 4)]
+    assert receiver.accepted_new == [evs[i].id for i in (0, 2, 4)]
+    assert outbox.pending_events() == 0
+    # What was set aside is the two events, whole: `resend` sends them as they were.
+    assert outbox.requeue_dead_letters("9.9") == (1, 2)
+    assert (await sender.step()).outcome is Outcome.SENT
+    assert receiver.requests[-1].event_ids == [evs[i].id for i in (1, 3)]
+    assert receiver.requests[-1].events == [json.loads(evs[i].model_dump_json()) for i in (1, 3)]
+    assert receiver.accepted_new == [evs[i].id for i in (0, 2, 4, 1, 3)]
+
+
+@pytest.mark.parametrize(
+    "named",
+    [
+        [0, 1, 2],  # every event: the batch is bad
+        [1, 7],  # an index the batch does not have: not this batch's answer
+        [1, 1],  # named twice
+        ["1"],  # not a list of numbers
+        None,  # an older bot: no list
+    ],
+)
+async def test_422_without_a_usable_list_of_events_dead_letters_the_whole_batch(
+    named: Any, outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock,
+    events: Callable[..., Any]
+) -> None:
+    _queue(outbox, events(3))
+    error: dict[str, Any] = {"code": "invalid", "message": "bad"}
+    if named is not None:
+        error["invalid_events"] = named
+    receiver.answer(422, body={"error": error})
+    sender = _sender(outbox, client, receiver.url, clock)
+    assert (await sender.step()).outcome is Outcome.DEAD_LETTERED
+    [letter] = outbox.dead_letters()
+    assert letter.n_events == 3
+    assert outbox.pending_events() == 0
+    assert (await sender.step()).outcome is Outcome.IDLE
+
+
+async def test_resent_dead_letters_go_before_the_batches_waiting(
+    outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock, events: Callable[..., Any]
+) -> None:
+    first, second = events(4), events(2, start=4, source="Journal.2025-04-09T000000.01.log")
+    _queue(outbox, first)
+    receiver.answer(422, body={"error": {"code": "invalid", "message": "bad"}})
+    sender = _sender(outbox, client, receiver.url, clock, batch_max_events=2)
+    assert (await sender.step()).outcome is Outcome.DEAD_LETTERED
+    assert (await sender.step()).outcome is Outcome.SENT
+    receiver.answer(422, body={"error": {"code": "invalid", "message": "bad"}})
+    _queue(outbox, second)
+    assert (await sender.step()).outcome is Outcome.DEAD_LETTERED
+    assert outbox.requeue_dead_letters("9.9") == (2, 4)
+    _queue(outbox, events(1, start=6, source="Journal.2025-04-10T000000.01.log"))
+    while (await sender.step()).outcome is Outcome.SENT:
+        pass
+    sent = [r.event_ids for r in receiver.requests[3:]]
+    # The two refused batches, in the order they were refused, then what was queued after.
+    assert sent[:2] == [[e.id for e in first[:2]], [e.id for e in second]]
+    assert len(sent) == 3
+
+
+async def test_an_idle_sender_finds_batches_resent_beside_it(
+    outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock, events: Callable[..., Any],
+    tmp_path: Path
+) -> None:
+    """`colony-uploader resend` runs as its own process beside a running uploader and cannot wake
+    its sender: the idle sender looks at the outbox again on its own."""
+    _queue(outbox, events(2))
+    receiver.answer(422, body={"error": {"code": "invalid", "message": "bad"}})
+    sender = _sender(outbox, client, receiver.url, clock, idle_recheck=0.05)
+    stop = asyncio.Event()
+    running = asyncio.create_task(sender.run(stop))
+    try:
+        await _until(lambda: outbox.stats().dead_letters == 1, "the batch is a dead letter")
+        with Outbox(tmp_path / "outbox.sqlite3", clock=clock) as beside:
+            assert beside.requeue_dead_letters("9.9") == (1, 2)
+        await _until(lambda: len(receiver.accepted_new) == 2, "the resent batch is delivered")
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 10)
+
+
+async def _until(condition: Callable[[], bool], what: str, bound: float = 10.0) -> None:
+    """Await `condition()` for at most `bound` seconds, yielding to the sender between checks."""
+    deadline = time.monotonic() + bound
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        await asyncio.sleep(0.01)
