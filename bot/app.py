@@ -36,22 +36,26 @@ CONSOLE_POLL_SECONDS = 0.5
 _CONSOLE = "(colony-bot console)"
 
 
-async def _acquire_waiting_for_a_console(lock: DatabaseLock) -> None:
+async def _acquire_waiting_for_a_console(lock: DatabaseLock, stop: asyncio.Event) -> bool:
     """Take the database lock. A console holding it (alone, it may change follows) is waited for:
     an operator's console left open must not make the service fail and give up restarting. Any
-    other holder (a second bot, a rebuild) is an error at once."""
+    other holder (a second bot, a rebuild) is an error at once. False: `stop` was set while waiting
+    (a SIGTERM must end a waiting bot, not wait for the console first)."""
     told = False
     while True:
         try:
             lock.acquire("colony-bot run")
-            return
+            return True
         except DatabaseInUseError as exc:
             if not exc.holder.endswith(_CONSOLE):
                 raise
             if not told:
                 logger.warning("the database is held by %s: starting once it ends", exc.holder)
                 told = True
-        await asyncio.sleep(CONSOLE_POLL_SECONDS)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), CONSOLE_POLL_SECONDS)
+        if stop.is_set():
+            return False
 
 
 class ColonyCore:
@@ -81,11 +85,15 @@ class ColonyCore:
         address = self._runner.addresses[0]
         return int(address[1])
 
-    async def start(self) -> None:
+    async def start(self, stop: asyncio.Event | None = None) -> bool:
+        """Open the store and serve the intake; False, with nothing started, when `stop` was set
+        while waiting for a console to let the database go."""
         settings = self.settings
         lock = DatabaseLock(settings.db_path)
         try:
-            await _acquire_waiting_for_a_console(lock)
+            if not await _acquire_waiting_for_a_console(lock, stop or asyncio.Event()):
+                logger.info("stopped while waiting for the console")
+                return False
             self._lock = lock
         except DatabaseInUseError as exc:
             raise StartupError(str(exc)) from exc
@@ -137,6 +145,7 @@ class ColonyCore:
             self.port,
             settings.db_path,
         )
+        return True
 
     async def stop(self, before_store_closes: Callable[[], Awaitable[None]] | None = None) -> None:
         """Web server first (no new batches; in-flight ones finish), then the intake writer, then the
@@ -190,7 +199,8 @@ async def run_offline(settings: Settings, stop: asyncio.Event | None = None) -> 
         # Not available on Windows, nor outside the main thread.
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    await core.start()
+    if not await core.start(stop):
+        return
     # Channel updates of followed sites, printed as the Discord ones would be posted.
     from bot.notify.channels import offline_updates
 

@@ -240,3 +240,34 @@ async def test_a_bot_started_beside_a_console_waits_for_it_then_serves(
         if not starting.done():
             starting.cancel()
         await core.stop()
+
+
+async def test_a_bot_waiting_for_a_console_stops_on_sigterm(tmp_path: Path) -> None:
+    """A service manager's stop (SIGTERM) ends a bot that waits for a console at once, with exit 0,
+    instead of after the operator closes the console."""
+    from bot.store.lock import DatabaseLock
+
+    console = DatabaseLock(tmp_path / "colony.db")
+    console.acquire("colony-bot console")
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", env=_env(tmp_path), cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            assert proc.stderr is not None
+            while True:
+                line = (await asyncio.wait_for(proc.stderr.readline(), STARTUP)).decode()
+                assert line, "the bot exited instead of waiting for the console"
+                if "starting once it ends" in line:
+                    break
+            proc.send_signal(signal.SIGTERM)
+            out, _ = await asyncio.wait_for(proc.communicate(), STARTUP)
+            assert proc.returncode == 0
+            assert b"intake at" not in out  # it never started serving
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    finally:
+        console.release()
