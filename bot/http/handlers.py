@@ -369,6 +369,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
         await response.write(sse("ready", b"{}"))
         loop = asyncio.get_running_loop()
         checked = quiet_since = loop.time()
+        dropped = with_sub.dropped
         while True:
             try:
                 changes = await asyncio.wait_for(with_sub.get(), wait)
@@ -382,8 +383,15 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 if await services.tokens.authenticate(raw_token) is None:
                     await response.write(_REVOKED)
                     break
-            for change in changes:
-                await response.write(_site_event(change.site))
+            if with_sub.dropped != dropped:
+                # The client fell behind and lost changes (the feed drops the oldest): each lost one
+                # may have been a site's last, so every site is sent again as it is now.
+                dropped = with_sub.dropped
+                for view in await services.queries.sites(guild_id):
+                    await response.write(_site_event(view))
+            else:
+                for change in changes:
+                    await response.write(_site_event(change.site))
             if changes:
                 quiet_since = now
             elif now - quiet_since >= keepalive:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,10 @@ from typing import Any
 import pytest
 from aiohttp import ClientResponse
 
+from bot.notify.feed import ChangeFeed
 from bot.store.db import migrations
 from tests.bot._helpers import Bot, Journal, batch, make_settings, running_bot
+from wire import Batch
 
 SITE = 3958981890
 OTHER = 3958345730
@@ -253,3 +256,47 @@ async def test_done_reads_done_and_not_before(bot_api: Bot) -> None:
     assert (await bot_api.post(token, batch(other)))[0] == 200
     _, status = await bot_api.get(token, "/api/v1/status")
     assert [c["name"] for c in status["most_needed"]] == ["steel"]  # not water, 10 of 10
+
+
+_SITES = (3958981890, 3958345730, 4212062211)
+
+
+async def test_a_stream_that_fell_behind_still_ends_on_every_sites_current_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README: after `ready`, a `site` event whenever a site changes. A client that fell behind (its
+    queue full: 1000 pending change lists in production, 2 here to keep the test small) loses the
+    oldest pending changes; when the lost one was a site's LAST change, the client keeps showing
+    that site's old state for good, with nothing telling it so."""
+    monkeypatch.setattr("bot.services.bundle.ChangeFeed", functools.partial(ChangeFeed, queue_size=2))
+    async with running_bot(make_settings(tmp_path)) as bot:
+        token = await bot.token()
+        j = Journal("Alice")
+        seed = [e for m in _SITES for e in (j.docked(0, m, f"Site {m}"), j.depot(0, m, {"steel": (1000, 0)}))]
+        assert (await bot.post(token, batch(seed)))[0] == 200
+        headers = {"Authorization": f"Bearer {token}"}
+        async with bot.client.get("/api/v1/stream", headers=headers) as resp:
+            seen: dict[int, Any] = {}
+            while True:
+                kind, data = await asyncio.wait_for(_next_event(resp), 5)
+                if kind == "ready":
+                    break
+                seen[data["market_id"]] = data
+            # Three uploads committed together (one group commit), one per site: published at once.
+            record = await bot.services.tokens.authenticate(token)
+            assert record is not None
+            uploads = [
+                Batch.model_validate(batch([j.contribution(5 + n, m, {"steel": 7})]))
+                for n, m in enumerate(_SITES)
+            ]
+            await asyncio.gather(*(bot.services.intake.submit(record, b) for b in uploads))
+            # A last change on the second site marks the end of what the client will be sent.
+            assert (await bot.post(token, batch([j.contribution(9, _SITES[1], {"steel": 1})])))[0] == 200
+            while True:
+                kind, data = await asyncio.wait_for(_next_event(resp), 5)
+                seen[data["market_id"]] = data
+                if data["market_id"] == _SITES[1] and data["contributions"][0]["tonnes"] == 8:
+                    break
+            for market_id in _SITES:
+                _, current = await bot.get(token, f"/api/v1/sites/{market_id}")
+                assert seen[market_id] == current, f"the stream left site {market_id} stale"
