@@ -48,6 +48,8 @@ class DatabaseInUseError(Exception):
 
 class DatabaseLock:
     def __init__(self, db_path: Path) -> None:
+        # The file itself, whatever name it is reached by (a symlink): one lock per database.
+        db_path = db_path.resolve()
         self.path = db_path.with_name(db_path.name + ".lock")
         self._file: IO[bytes] | None = None
 
