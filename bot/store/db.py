@@ -147,6 +147,11 @@ class Database:
             self._reader = await aiosqlite.connect(self.path, isolation_level=None)
             await self._reader.execute("PRAGMA query_only=1")
             await self._reader.execute("PRAGMA busy_timeout=10000")
+        except sqlite3.DatabaseError as exc:  # "file is not a database", a corrupt file
+            await self.close()
+            raise StoreError(
+                f"cannot use {self.path}: {exc} (a wrong file restored? see deploy/README.md, section 8)"
+            ) from exc
         except BaseException:
             await self.close()
             raise
