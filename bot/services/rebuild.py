@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from bot.domain.guild import GuildState
 from bot.domain.keys import Envelope
@@ -26,19 +26,27 @@ class RebuildResult:
 
 
 async def rebuild(db: Database) -> RebuildResult:
-    """Replays every stored event of a known kind; the projections end as if built live.
+    """Replays every stored event of a kind this version knows; the projections end as if built
+    live. Events an older version stored as unknown kinds are used too, once this one knows them.
 
     Run it with the bot stopped: a running bot keeps its own in-memory state.
     """
     events = EventStore()
     projections = ProjectionStore()
     states: dict[int, GuildState] = {}
-    count = 0
+    count = unusable = 0
     async with db.transaction() as conn:
         await projections.clear(conn)
-        async for stored in events.known_events(conn):
-            event = _EVENT.validate_json(stored.payload)
-            if isinstance(event, UnknownEvent):  # stored as known by an older version: skip
+        async for stored in events.stored_events(conn):
+            try:
+                event = _EVENT.validate_json(stored.payload)
+            except ValidationError as exc:
+                # Stored as an unknown kind by an older version, from an uploader whose shape of
+                # the kind this version does not share: kept, not used.
+                unusable += 1
+                logger.debug("stored event not used by the rebuild: %s", exc)
+                continue
+            if isinstance(event, UnknownEvent):  # still a kind this version does not know
                 continue
             state = states.get(stored.guild_id)
             if state is None:
@@ -49,5 +57,8 @@ async def rebuild(db: Database) -> RebuildResult:
             state = states[guild_id]
             state.discard_changes()
             await projections.write(conn, state, full_changes(state))
+    if unusable:
+        logger.warning("%d stored event(s) of kinds this version knows have a shape it does not: not used",
+                       unusable)
     logger.info("rebuilt the projections of %d guilds from %d events", len(states), count)
     return RebuildResult(len(states), count)

@@ -91,13 +91,14 @@ class EventStore:
         async with conn.execute("SELECT guild_id, count(*) FROM events GROUP BY guild_id") as cursor:
             return {int(g): int(n) for g, n in await cursor.fetchall()}
 
-    async def known_events(self, conn: aiosqlite.Connection, page: int = 5000) -> AsyncIterator[StoredEvent]:
-        """Every event of a known kind, in arrival order, a page at a time (bounded memory)."""
+    async def stored_events(self, conn: aiosqlite.Connection, page: int = 5000) -> AsyncIterator[StoredEvent]:
+        """Every stored event, in arrival order, a page at a time (bounded memory). Those stored as
+        unknown kinds too: the version reading them may know the kind (`rebuild` after an upgrade)."""
         last = 0
         while True:
             async with conn.execute(
                 "SELECT seq, guild_id, user_id, token_id, payload FROM events "
-                "WHERE seq > ? AND known = 1 ORDER BY seq LIMIT ?",
+                "WHERE seq > ? ORDER BY seq LIMIT ?",
                 (last, page),
             ) as cursor:
                 rows = list(await cursor.fetchall())

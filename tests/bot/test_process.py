@@ -271,3 +271,35 @@ async def test_a_bot_waiting_for_a_console_stops_on_sigterm(tmp_path: Path) -> N
                 await proc.wait()
     finally:
         console.release()
+
+
+def test_the_one_bot_lock_also_holds_through_a_symlinked_database_path(tmp_path: Path) -> None:
+    """README: one bot per database. A second bot (or a rebuild) given the same file under another
+    name (a symlink, e.g. COLONY_DB_PATH=/srv/colony.db -> /var/lib/colony-bot/colony.db) takes a
+    different lock file (`<name>.lock`) and runs beside the first on the same SQLite file."""
+    real = tmp_path / "colony.db"
+    real.write_bytes(b"")
+    link = tmp_path / "link.db"
+    os.symlink(real, link)
+    from bot.store.lock import DatabaseInUseError, DatabaseLock
+
+    first, second = DatabaseLock(real), DatabaseLock(link)
+    first.acquire("colony-bot run")
+    try:
+        with pytest.raises(DatabaseInUseError):
+            second.acquire("colony-bot rebuild")
+    finally:
+        second.release()
+        first.release()
+
+
+@pytest.mark.parametrize("args", [["run"], ["rebuild"], ["token", "list", "--guild", "1"]])
+async def test_a_file_that_is_not_a_database_is_one_line_and_exit_1(tmp_path: Path, args: list[str]) -> None:
+    """README (exit codes): 1 with a clear one-line failure on stderr (cannot open the database...).
+    A wrong file restored at COLONY_DB_PATH (deploy/README section 8) gives a traceback instead."""
+    (tmp_path / "colony.db").write_text("this is a restored file that is not a SQLite database\n" * 20)
+    code, _, err = await _cli(tmp_path, *args)
+    assert code == 1
+    assert "Traceback" not in err, err[-600:]
+    assert err.count("\n") == 1
+    assert "colony.db" in err
