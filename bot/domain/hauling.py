@@ -164,11 +164,17 @@ def carrier_stock(
     until: Key | None = None,
 ) -> dict[str, int]:
     """A carrier's Market snapshot moved forward by the squadron's moves at it (up to `until`)."""
+    return _clamped(_moved(snapshot, snapshot_key, carrier_id, moves, until))
+
+
+def _moved(
+    snapshot: Mapping[str, int], snapshot_key: Key, carrier_id: int, moves: Iterable[Move], until: Key | None
+) -> dict[str, int]:
     counts: dict[str, int] = defaultdict(int, snapshot)
     for m in moves:
         if m.market_id == carrier_id and m.key > snapshot_key and (until is None or m.key <= until):
             counts[m.commodity] += m.carrier
-    return _clamped(counts)
+    return counts
 
 
 def stock_gap(
@@ -181,7 +187,8 @@ def stock_gap(
 ) -> dict[str, int]:
     """What the newest snapshot shows beyond (or short of) the previous one moved by tracked moves:
     cargo moved by someone without the uploader, or by the owner's order fills."""
-    expected = carrier_stock(previous, previous_key, carrier_id, moves, until=current_key)
+    # Not clamped: a tracked buy of stock that untracked fills brought is part of the gap.
+    expected = _moved(previous, previous_key, carrier_id, moves, current_key)
     names = set(expected) | set(current)
     return {
         k: current.get(k, 0) - expected.get(k, 0)
@@ -464,6 +471,7 @@ def build_boards(
                 )
             )
         lines = [line for line in lines if line.remaining > 0 or line.surplus > 0]
+        shown = {line.name for line in lines}
         lines.sort(key=lambda line: (-line.remaining, line.name))
         localised = {c.name: c.name_localised for c in view.commodities}
         total = sum(line.remaining for line in lines)
@@ -484,7 +492,7 @@ def build_boards(
             rates=[] if done else rates(s.ledger, total, now),
             carriers=sorted(c.carrier_id for c in carriers if market_id in c.sites),
             lines=lines,
-            cargo=[c for c in attribution.cargo if c.market_id == market_id],
+            cargo=[c for c in attribution.cargo if c.market_id == market_id and c.name in shown],
             claims=[
                 claim_view(
                     p, view, attribution.per_claim.get(p.claim.id, 0), localised.get(p.claim.commodity)

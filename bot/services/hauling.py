@@ -163,8 +163,9 @@ class HaulService:
         links = await self.store.links(conn, guild.guild_id)
         starts = []
         for cmdr in guild.commanders.values():
-            if cmdr.inventory is not None and cmdr.last_seen and now - cmdr.last_seen <= domain.ACTIVE_WINDOW:
-                starts.append(cmdr.inventory.key.ts)
+            hold = _hold(cmdr)
+            if hold is not None and cmdr.last_seen and now - cmdr.last_seen <= domain.ACTIVE_WINDOW:
+                starts.append(hold[1].ts)
         for carrier_id in links:
             carrier = guild.carriers.get(carrier_id)
             if carrier is not None and carrier.stock is not None:
