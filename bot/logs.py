@@ -5,12 +5,31 @@ from __future__ import annotations
 import logging
 import logging.handlers
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 from bot.settings import Settings
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
+def _without_raw_request(record: logging.LogRecord) -> bool:
+    """aiohttp logs a request its parser refuses with the offending raw line, which may be an
+    Authorization header, token and all: one warning without the request's bytes instead."""
+    error = record.exc_info[1] if record.exc_info else None
+    if isinstance(error, HttpProcessingError):
+        record.msg = "refused a malformed HTTP request (%s, HTTP %s)"
+        record.args = (type(error).__name__, error.code)
+        record.exc_info = None
+        record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
+    return True
+
+
 def setup_logging(settings: Settings) -> None:
+    # Before the "already set up" return below: the filter is what keeps tokens out of the log.
+    server = logging.getLogger("aiohttp.server")
+    if _without_raw_request not in server.filters:
+        server.addFilter(_without_raw_request)
     root = logging.getLogger()
     root.setLevel(settings.log_level)
     if any(getattr(h, "colony", False) for h in root.handlers):

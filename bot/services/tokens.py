@@ -43,7 +43,8 @@ class TokenService:
 
     async def authenticate(self, token: str) -> TokenRecord | None:
         """The live token's record, or None for an unknown or revoked one."""
-        if not token or len(token) > 256:
+        # Issued tokens are ASCII; a header's undecodable bytes (kept as surrogates) cannot be hashed.
+        if not token or len(token) > 256 or not token.isascii():
             return None
         digest = hash_token(token)
         found = await self.store.by_hash(digest)
