@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import discord
 
 _STAMP = re.compile(r"<t:(-?\d+)(?::([tTdDfFR]))?>")
-_ESCAPED = re.compile(r"\\([*_`~|>\[\]()#\-\\])")
+_ESCAPED = re.compile(r"\\([*_`~|>\[\]()#\-.\\])")
 _EMPHASIS = re.compile(r"\*\*|~~|`")
 
 
@@ -32,7 +32,10 @@ def plain(text: str, *, now: datetime) -> str:
     """Discord markup as a terminal shows it: timestamps spelled out, escapes and emphasis removed."""
 
     def stamp(match: re.Match[str]) -> str:
-        when = datetime.fromtimestamp(int(match.group(1)), tz=UTC)
+        try:
+            when = datetime.fromtimestamp(int(match.group(1)), tz=UTC)
+        except (OverflowError, OSError, ValueError):  # not a time any clock reaches: left as written
+            return match.group(0)
         if match.group(2) == "R":
             return _ago((when - now).total_seconds())
         return when.strftime("%Y-%m-%d %H:%M UTC")

@@ -8,24 +8,29 @@ from datetime import datetime
 import discord
 
 _WHITESPACE = re.compile(r"\s+")
-# Channel mentions are left alone by discord.utils.escape_mentions.
-_CHANNEL_MENTION = re.compile(r"<#(\d+)>")
+# Control characters, and the bidi overrides, isolates and marks that would reverse the rest of a
+# line ("CMDR Alice\u202e · 12 t" shows as "t 21 ·"): dropped from names.
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _INLINE_MARKDOWN = re.compile(r"([\\*_`~|\[\]])")
-# Quote, heading and subtext markers only act at the start of a line.
-_LINE_START_MARKDOWN = re.compile(r"^(>|#|-#)")
+# Quote, heading, subtext and list markers only act at the start of a line.
+_LINE_START_MARKDOWN = re.compile(r"^(>|#|-#|-(?= ))")
+_ORDERED_LIST = re.compile(r"^(\d+)\.(?= )")
 
 
 def safe(name: str | None, *, fallback: str = "unknown") -> str:
     """A game or user supplied name made inert: one line, markdown escaped, mentions broken."""
-    if not name or not name.strip():
+    text = _INVISIBLE.sub("", _WHITESPACE.sub(" ", name or "")).strip()
+    if not text:
         return fallback
-    text = _WHITESPACE.sub(" ", name).strip()
     # Not discord.utils.escape_markdown: it leaves whatever lies between a `[` and a later `)`
     # unescaped, so `[a](b)**[c](d)` kept its bold. Every marker is escaped, wherever it is.
     text = _INLINE_MARKDOWN.sub(r"\\\1", text)
     text = _LINE_START_MARKDOWN.sub(r"\\\1", text)
+    text = _ORDERED_LIST.sub(r"\1\\.", text)
     text = discord.utils.escape_mentions(text)
-    return _CHANNEL_MENTION.sub("<#\u200b\\1>", text)
+    # Every `<...>` Discord would render (channel mentions, which escape_mentions leaves alone,
+    # timestamps `<t:N:R>`, emoji, command mentions) is broken by a zero-width space.
+    return text.replace("<", "<\u200b")
 
 
 def tonnes(value: int) -> str:

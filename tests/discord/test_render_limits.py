@@ -105,7 +105,7 @@ def test_site_with_40_commodities_lists_them_all_or_counts_the_rest() -> None:
 def test_safe_escapes_markdown_and_breaks_mentions() -> None:
     assert safe("CMDR_*x*") == "CMDR\\_\\*x\\*"
     assert safe("@everyone hi") == "@\u200beveryone hi"
-    assert safe("<#123456789012345678>") == "<#\u200b123456789012345678>"
+    assert safe("<#123456789012345678>") == "<\u200b#123456789012345678>"
     assert safe("two\nlines") == "two lines"
     assert safe("   ") == "unknown"
     assert "\n" not in safe(EVIL)

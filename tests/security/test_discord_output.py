@@ -3,16 +3,20 @@ no mention that pings, no markdown that escapes its place, whatever the name."""
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import discord
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from bot.notify.channels import ConsoleChannelPort
 from bot.render import embeds
+from bot.render.plain import plain
 from bot.render.text import safe
 from tests.bot._helpers import Bot, Journal, batch, make_settings
 
@@ -99,3 +103,61 @@ async def test_the_client_pings_no_one_by_default(tmp_path: Path) -> None:
         assert not mentions.users
     finally:
         await client.close()
+
+
+# --- markup Discord renders that is not a mention nor markdown ------------------------------------
+
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f]")
+TIMESTAMP_NAME = "<t:99999999999999999:R>"  # a "date" past any clock: Discord shows it, Python raises
+
+
+def test_safe_breaks_timestamps_emoji_and_command_mentions() -> None:
+    for markup in ("<t:1:R>", "<:pog:123456789012345678>", "</colony status:123456789012345678>"):
+        assert markup not in safe(markup)
+        assert safe(markup).replace("\u200b", "") == markup.replace("\\", "")
+
+
+@pytest.mark.parametrize("name", ["Alice\u202e", "\u2067Bob", "Carol\u202d", "Dave\u2066", "Eve\u200f"])
+def test_safe_drops_bidi_controls(name: str) -> None:
+    """`CMDR Alice\u202e · 12 t` shows on Discord as `t 21 · ...`: a leaderboard spoofed."""
+    assert not _BIDI.search(safe(name)), repr(safe(name))
+    assert safe("\u202e\u202e") == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("name", "escaped"), [("- x", "\\- x"), ("1. x", "1\\. x"), ("2025. y", "2025\\. y")]
+)
+def test_safe_breaks_list_markers_at_the_start(name: str, escaped: str) -> None:
+    assert safe(name) == escaped
+    assert safe("x - y") == "x - y"
+    assert plain(safe(name), now=NOW) == name  # the console shows the name as written
+
+
+async def test_a_bidi_override_in_a_commander_name_stays_out_of_the_contributors_line(bot_api: Bot) -> None:
+    token = await bot_api.token()
+    cmdr = Journal("Alice\u202e")
+    events = [cmdr.docked(0, SITE, "Site"), cmdr.depot(0, SITE, {"steel": (1000, 10)}),
+              cmdr.contribution(1, SITE, {"steel": 12})]  # fmt: skip
+    assert (await bot_api.post(token, batch(events)))[0] == 200
+    view = await bot_api.services.queries.site(111, SITE)
+    assert view is not None
+    (contributors,) = [f for f in embeds.site_embed(view, [], now=NOW).fields if f.name == "Contributors"]
+    assert contributors.value == "CMDR Alice · 12 t"
+
+
+async def test_a_timestamp_in_a_name_prints_as_written_offline(bot_api: Bot) -> None:
+    """Offline, embeds are printed: a name's `<t:N:R>` was read as a time, and a time past any
+    clock raised, so the channel's updates never printed and the console crashed."""
+    token = await bot_api.token()
+    cmdr = Journal(TIMESTAMP_NAME)
+    events = [cmdr.docked(0, SITE, "Site " + TIMESTAMP_NAME), cmdr.depot(0, SITE, {"steel": (1000, 10)}),
+              cmdr.contribution(1, SITE, {"steel": 5})]  # fmt: skip
+    assert (await bot_api.post(token, batch(events)))[0] == 200
+    view = await bot_api.services.queries.site(111, SITE)
+    assert view is not None
+    out = io.StringIO()
+    embed = embeds.site_embed(view, (), now=NOW)
+    await ConsoleChannelPort(out, now=lambda: NOW).post(77, content=None, embeds=[embed])
+    assert f"Site {TIMESTAMP_NAME}" in out.getvalue()
+    # And Discord markup the bot writes itself, past any clock, is shown as written, not a crash.
+    assert plain("updated <t:99999999999999999:R>", now=NOW) == "updated <t:99999999999999999:R>"
