@@ -250,6 +250,8 @@ async def systems(request: web.Request) -> web.Response:
     if query is not None:
         if len(query) > 200:
             raise ApiError(400, "bad_request", "q is longer than 200 characters")
+        if not query.strip():  # it would match every system, each as well as the next
+            raise ApiError(400, "bad_request", "q is empty: give part of a system name")
         return _json({"query": query, "matches": _dump(await queries.search_systems(guild_id, query))})
     return _json({"systems": _dump(await queries.systems(guild_id))})
 

@@ -88,6 +88,11 @@ async def test_sites_and_systems(bot_api: Bot) -> None:
     assert [m["name"] for m in found["matches"]] == [SYSTEM]
     _, found = await bot_api.get(token, "/api/v1/systems?q=Shinrarta")
     assert found["matches"] == []
+    for blank in ("", "%20%20"):
+        status, body = await bot_api.get(token, f"/api/v1/systems?q={blank}")
+        assert (status, body) == (
+            400, {"error": {"code": "bad_request", "message": "q is empty: give part of a system name"}}
+        )
 
     status, system = await bot_api.get(token, "/api/v1/systems/col 285 sector gf-f b12-5")
     assert status == 200
