@@ -281,6 +281,8 @@ def _status(settings: Settings, out: TextIO) -> int:
     for letter in letters:
         out.write(f"  {letter.batch_id} ({letter.n_events} events, {_when(letter.created_at)}): "
                   f"{letter.reason}\n")
+    if letters:
+        out.write(f"  once the bot takes them (upgraded, fixed): `{PROG} resend` queues them again\n")
     return int(ExitCode.TOKEN_REFUSED if stats.token_refused else ExitCode.OK)
 
 

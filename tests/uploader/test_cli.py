@@ -310,6 +310,7 @@ def test_dead_letters_show_in_status(journals: Path, tmp_path: Path, tools: Any,
     assert status.returncode == 0
     assert "dead letters: 1 batch(es), 10 event(s)" in status.stdout
     assert "400 malformed: events[3]: bad timestamp" in status.stdout
+    assert "the bot takes them (upgraded, fixed): `colony-uploader resend` queues them again" in status.stdout
     assert "files tracked: 1" in status.stdout
     assert "events queued: 0 " in status.stdout
     assert len(receiver.accepted_new) == len(tools.expected_events(journals)) - 10
