@@ -284,7 +284,8 @@ async def test_hostile_names_are_stored_as_they_are_and_printed_safely(bot_api: 
 async def test_terminal_escapes_in_names_never_reach_the_console(bot_api: Bot) -> None:
     """Any token holder names stations: `colony-bot console` replies and the offline channel posts
     print them on the operator's terminal, where ESC and BEL sequences would clear the screen,
-    retitle the window or fake output. They print as replacement characters."""
+    retitle the window or fake output. Names lose them (`safe`); what else is printed shows them as
+    replacement characters (`plain`)."""
     evil = "Vela\x1b]0;owned\x07\x1b[2J Hub\u202e"
     token = await bot_api.token()
     cmdr = Journal("Evil\x1b[31m")
@@ -297,7 +298,7 @@ async def test_terminal_escapes_in_names_never_reach_the_console(bot_api: Bot) -
     await execute(replies, f"/colony follow {SITE}", Caller(guild_id=111))
     await channels.flush(final=True)
     printed = text + out.getvalue()
-    assert "Vela\N{REPLACEMENT CHARACTER}]0;owned" in printed  # the name is there, made inert
+    assert "Vela]0;owned[2J Hub" in printed  # the name is there, made inert
     assert not [ch for ch in printed if ch != "\n" and not ch.isprintable()], repr(printed[:300])
 
 
