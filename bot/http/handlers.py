@@ -14,6 +14,7 @@ import orjson
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from bot.http.errors import ApiError, not_found
 from bot.http.keys import MODE, SERVICES, SETTINGS, STARTED, STREAMS, TOKEN
@@ -82,19 +83,19 @@ def _relevant_errors(errors: list[Any]) -> list[Any]:
     return kept or errors
 
 
-def describe_errors(exc: ValidationError) -> str:
-    errors = _relevant_errors(exc.errors(include_url=False, include_input=False))
+def describe_errors(errors: list[ErrorDetails]) -> str:
+    errors = _relevant_errors(errors)
     shown = "; ".join(f"{error_path(e['loc'])}: {e['msg']}" for e in errors[:MAX_ERRORS_SHOWN])
     more = len(errors) - MAX_ERRORS_SHOWN
     return shown + (f"; and {more} more" if more > 0 else "")
 
 
-def _invalid_events(exc: ValidationError) -> dict[str, list[int]]:
+def _invalid_events(errors: list[ErrorDetails]) -> dict[str, list[int]]:
     """`{"invalid_events": [3, 7]}`: the indexes of the refused events, when nothing else in the
     batch is wrong. The uploader then sets those aside and sends the rest again, so one bad event
     does not hold a batch of good ones back. Empty when the batch itself is wrong."""
     indexes: set[int] = set()
-    for error in exc.errors(include_url=False, include_input=False):
+    for error in errors:
         loc = error["loc"]
         if len(loc) < 2 or loc[0] != "events" or not isinstance(loc[1], int):
             return {}
@@ -194,10 +195,11 @@ async def post_events(request: web.Request) -> web.Response:
     try:
         batch = Batch.model_validate_json(body)
     except ValidationError as exc:
-        if any(e["type"] == "json_invalid" for e in exc.errors()):
-            reason = exc.errors()[0]["msg"].removeprefix("Invalid JSON: ")
+        errors = exc.errors(include_url=False, include_input=False)
+        if any(e["type"] == "json_invalid" for e in errors):
+            reason = errors[0]["msg"].removeprefix("Invalid JSON: ")
             raise ApiError(400, "malformed", f"body is not valid JSON: {reason}") from None
-        raise ApiError(422, "invalid", describe_errors(exc), details=_invalid_events(exc)) from None
+        raise ApiError(422, "invalid", describe_errors(errors), details=_invalid_events(errors)) from None
     # Shielded: a client hanging up must not cancel a transaction half way.
     result = await asyncio.shield(request.app[SERVICES].intake.submit(token, batch))
     return _json(result.model_dump(mode="json"))
@@ -362,6 +364,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers=_STREAM_HEADERS)
     # Subscribe first, so no change falls between the snapshot and the live feed.
     with_sub = services.feed.subscribe(guild_id)
+    # Counted from here: a change dropped while the snapshot is written is one the client missed.
+    dropped = with_sub.dropped
     streams = request.app[STREAMS]
     streams.add(with_sub)
     try:
@@ -371,7 +375,6 @@ async def stream(request: web.Request) -> web.StreamResponse:
         await response.write(sse("ready", b"{}"))
         loop = asyncio.get_running_loop()
         checked = quiet_since = loop.time()
-        dropped = with_sub.dropped
         while True:
             try:
                 changes = await asyncio.wait_for(with_sub.get(), wait)

@@ -266,19 +266,42 @@ async def test_done_reads_done_and_not_before(bot_api: Bot) -> None:
 _SITES = (3958981890, 3958345730, 4212062211)
 
 
+@pytest.mark.parametrize("during_snapshot", [False, True], ids=["after-ready", "during-snapshot"])
 async def test_a_stream_that_fell_behind_still_ends_on_every_sites_current_state(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, during_snapshot: bool
 ) -> None:
     """README: after `ready`, a `site` event whenever a site changes. A client that fell behind (its
     queue full: 1000 pending change lists in production, 2 here to keep the test small) loses the
-    oldest pending changes; when the lost one was a site's LAST change, the client keeps showing
-    that site's old state for good, with nothing telling it so."""
+    oldest pending changes; when the lost one was a site's LAST change, the client kept showing
+    that site's old state for good, with nothing telling it so. Also when the changes were lost
+    while the first snapshot was being written."""
     monkeypatch.setattr("bot.services.bundle.ChangeFeed", functools.partial(ChangeFeed, queue_size=2))
     async with running_bot(make_settings(tmp_path)) as bot:
         token = await bot.token()
         j = Journal("Alice")
         seed = [e for m in _SITES for e in (j.docked(0, m, f"Site {m}"), j.depot(0, m, {"steel": (1000, 0)}))]
         assert (await bot.post(token, batch(seed)))[0] == 200
+        record = await bot.services.tokens.authenticate(token)
+        assert record is not None
+        uploads = [
+            Batch.model_validate(batch([j.contribution(5 + n, m, {"steel": 7})]))
+            for n, m in enumerate(_SITES)
+        ]
+
+        async def three_changes_at_once() -> None:  # one group commit, one change per site
+            await asyncio.gather(*(bot.services.intake.submit(record, b) for b in uploads))
+
+        if during_snapshot:
+            real_sites = bot.services.queries.sites
+
+            async def sites_then_changes(guild_id: int) -> Any:
+                views = await real_sites(guild_id)
+                if not getattr(sites_then_changes, "done", False):
+                    sites_then_changes.done = True  # type: ignore[attr-defined]
+                    await three_changes_at_once()  # after the snapshot was read, before it is sent
+                return views
+
+            monkeypatch.setattr(bot.services.queries, "sites", sites_then_changes)
         headers = {"Authorization": f"Bearer {token}"}
         async with bot.client.get("/api/v1/stream", headers=headers) as resp:
             seen: dict[int, Any] = {}
@@ -287,14 +310,8 @@ async def test_a_stream_that_fell_behind_still_ends_on_every_sites_current_state
                 if kind == "ready":
                     break
                 seen[data["market_id"]] = data
-            # Three uploads committed together (one group commit), one per site: published at once.
-            record = await bot.services.tokens.authenticate(token)
-            assert record is not None
-            uploads = [
-                Batch.model_validate(batch([j.contribution(5 + n, m, {"steel": 7})]))
-                for n, m in enumerate(_SITES)
-            ]
-            await asyncio.gather(*(bot.services.intake.submit(record, b) for b in uploads))
+            if not during_snapshot:
+                await three_changes_at_once()
             # A last change on the second site marks the end of what the client will be sent.
             assert (await bot.post(token, batch([j.contribution(9, _SITES[1], {"steel": 1})])))[0] == 200
             while True:
