@@ -41,6 +41,8 @@ async def rebuild(db: Database) -> RebuildResult:
             try:
                 event = _EVENT.validate_json(stored.payload)
             except ValidationError as exc:
+                if stored.known:  # used live, in today's projections: never dropped quietly
+                    raise
                 # Stored as an unknown kind by an older version, from an uploader whose shape of
                 # the kind this version does not share: kept, not used.
                 unusable += 1

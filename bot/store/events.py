@@ -41,6 +41,7 @@ class StoredEvent:
     user_id: int
     token_id: int
     payload: str
+    known: bool = True  # False: stored as a kind the storing version did not know
 
 
 class EventStore:
@@ -97,7 +98,7 @@ class EventStore:
         last = 0
         while True:
             async with conn.execute(
-                "SELECT seq, guild_id, user_id, token_id, payload FROM events "
+                "SELECT seq, guild_id, user_id, token_id, payload, known FROM events "
                 "WHERE seq > ? ORDER BY seq LIMIT ?",
                 (last, page),
             ) as cursor:
@@ -105,7 +106,7 @@ class EventStore:
             if not rows:
                 return
             for row in rows:
-                yield StoredEvent(int(row[1]), int(row[2]), int(row[3]), str(row[4]))
+                yield StoredEvent(int(row[1]), int(row[2]), int(row[3]), str(row[4]), bool(row[5]))
             last = int(rows[-1][0])
 
     async def last_received(self, conn: aiosqlite.Connection, token_id: int) -> str | None:

@@ -8,6 +8,9 @@ import random
 from pathlib import Path
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
+
 from bot.cli import main
 from bot.services.rebuild import rebuild
 from bot.store.db import Database
@@ -107,8 +110,7 @@ async def test_a_bot_started_on_rebuilt_projections_answers_the_same(tmp_path: P
 async def test_rebuild_uses_events_an_older_bot_stored_as_an_unknown_kind(tmp_path: Path) -> None:
     """An uploader newer than the bot sends a kind the bot does not know yet: it is stored with
     known = 0, "kept for a later version, not used" (bot/services/intake.py). Once the bot is
-    upgraded to a version that knows the kind, `colony-bot rebuild` is the way to use them; but it
-    replays only rows stored with known = 1, so those events are never used, by any version."""
+    upgraded to a version that knows the kind, `colony-bot rebuild` is the way to use them."""
     settings = make_settings(tmp_path)
     async with running_bot(settings) as bot:
         token = await bot.token()
@@ -144,3 +146,34 @@ async def test_rebuild_uses_events_an_older_bot_stored_as_an_unknown_kind(tmp_pa
         assert site["commodities"] != [], "the stored depot snapshot was not replayed by rebuild"
         amounts = [(c["name"], c["required"], c["provided"]) for c in site["commodities"]]
         assert amounts == [("steel", 1000, 250)]
+
+
+async def test_rebuild_refuses_a_stored_event_it_used_live_and_cannot_read_now(tmp_path: Path) -> None:
+    """A row the live projections used (known = 1) that this version cannot read (a damaged row, a
+    bound tightened since) fails the rebuild, which leaves the projections as they were; skipping
+    it would quietly take its tonnes off the ledger."""
+    settings = make_settings(tmp_path)
+    async with running_bot(settings) as bot:
+        token = await bot.token()
+        j = Journal("Alice")
+        events = [j.docked(0, SITES[0], "Site"), j.depot(1, SITES[0], {"steel": (1000, 250)}),
+                  j.contribution(2, SITES[0], {"steel": 250})]  # fmt: skip
+        assert (await bot.post(token, batch(events)))[0] == 200
+        record = await bot.services.tokens.authenticate(token)
+        assert record is not None
+        broken = {**j.contribution(3, SITES[0], {"steel": 5}), "offset": -1}
+        row = (
+            record.guild_id, broken["id"], "contribution", 1, "2025-04-08T21:03:00+00:00",
+            record.user_id, record.id, "damaged", "2025-04-08T21:04:00+00:00", json.dumps(broken),
+        )  # fmt: skip
+        await bot.db.run_transaction(lambda conn: bot.services.intake.events.insert(conn, [row]))
+        before = await bot.snapshot()
+    db = Database(settings.db_path)
+    await db.open()
+    try:
+        with pytest.raises(ValidationError):
+            await rebuild(db)
+    finally:
+        await db.close()
+    async with running_bot(settings) as bot:
+        assert await bot.snapshot() == before
