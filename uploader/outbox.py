@@ -449,13 +449,21 @@ class Outbox:
         """The server refused the batch as bad (400/422): keep it aside with the server's message."""
         with self._tx() as db:
             db.execute("DELETE FROM batches WHERE id = ?", (batch.row_id,))
-            db.execute(
-                """INSERT INTO dead_letters (batch_id, created_at, n_events, status, reason, payload)
-                   VALUES (?, ?, ?, ?, ?, ?)""",
-                (batch.batch_id, self._clock(), batch.n_events, status, reason, batch.payload),
-            )
-            _put(db, LAST_ERROR, reason)
-            _put(db, LAST_ERROR_AT, repr(self._clock()))
+            self._keep_aside(db, batch.batch_id, batch.n_events, status, reason, batch.payload)
+
+    def _keep_aside(
+        self, db: sqlite3.Connection, batch_id: str, n_events: int, status: int | None, reason: str,
+        payload: str,
+    ) -> None:
+        """One dead letter, and the server's reason as the last error (in the caller's transaction)."""
+        now = self._clock()
+        db.execute(
+            """INSERT INTO dead_letters (batch_id, created_at, n_events, status, reason, payload)
+               VALUES (?, ?, ?, ?, ?, ?)""",
+            (batch_id, now, n_events, status, reason, payload),
+        )
+        _put(db, LAST_ERROR, reason)
+        _put(db, LAST_ERROR_AT, repr(now))
 
     def set_aside(self, batch: PendingBatch, indexes: Sequence[int], status: int, reason: str) -> int:
         """The server refused some of a batch's events (422 naming them): those become one dead
@@ -467,9 +475,6 @@ class Outbox:
         bad = sorted({i for i in indexes if 0 <= i < len(events)})
         if not bad or len(bad) == len(events) or len(bad) != len(indexes):
             return 0
-        rows = self._read("SELECT sort_key FROM batches WHERE id = ?", (batch.row_id,))
-        if not rows:
-            return 0
         refused = set(bad)
 
         def body(batch_id: str, part: list[Any]) -> str:
@@ -479,31 +484,28 @@ class Outbox:
         set_aside = [events[i] for i in bad]
         batch_id = uuid.uuid4().hex
         with self._tx() as db:
+            row = db.execute("SELECT sort_key FROM batches WHERE id = ?", (batch.row_id,)).fetchone()
+            if row is None:
+                return 0
             db.execute("DELETE FROM batches WHERE id = ?", (batch.row_id,))
-            db.execute(_INSERT_BATCH, (batch_id, float(rows[0][0]), batch.created_at, len(kept),
-                                       body(batch_id, kept)))
             db.execute(
-                """INSERT INTO dead_letters (batch_id, created_at, n_events, status, reason, payload)
-                   VALUES (?, ?, ?, ?, ?, ?)""",
-                (batch.batch_id, self._clock(), len(set_aside), status, reason,
-                 body(batch.batch_id, set_aside)),
+                _INSERT_BATCH, (batch_id, float(row[0]), batch.created_at, len(kept), body(batch_id, kept))
             )
-            _put(db, LAST_ERROR, reason)
-            _put(db, LAST_ERROR_AT, repr(self._clock()))
+            self._keep_aside(
+                db, batch.batch_id, len(set_aside), status, reason, body(batch.batch_id, set_aside)
+            )
         return len(set_aside)
 
     def requeue_dead_letters(self, uploader_version: str) -> tuple[int, int]:
         """Every dead letter back into the sending queue, ahead of the other batches (`colony-uploader
         resend`, once the bot was upgraded or fixed): each goes as a new batch (new batch_id, this
         uploader's version). Returns (batches, events) requeued."""
-        rows = self._read("SELECT id, n_events, payload FROM dead_letters ORDER BY id")
-        if not rows:
-            return 0, 0
-        first = self._read("SELECT MIN(sort_key) FROM batches")[0][0]
-        # Ahead of every waiting batch, in the order they were refused.
-        key = min(0.0, float(first) if first is not None else 0.0) - len(rows)
         now = self._clock()
-        with self._tx() as db:
+        with self._tx() as db:  # read under the write lock: a second `resend` then finds none
+            rows = db.execute("SELECT id, n_events, payload FROM dead_letters ORDER BY id").fetchall()
+            first = db.execute("SELECT MIN(sort_key) FROM batches").fetchone()[0]
+            # Ahead of every waiting batch, in the order they were refused.
+            key = min(0.0, float(first) if first is not None else 0.0) - len(rows)
             for number, (row_id, n_events, payload) in enumerate(rows):
                 document = json.loads(payload)
                 batch_id = uuid.uuid4().hex

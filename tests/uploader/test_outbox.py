@@ -239,3 +239,26 @@ def test_a_migration_another_process_applied_meanwhile_is_not_applied_twice(tmp_
         finally:
             outbox._db = real
         assert real.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_two_resends_at_once_queue_each_dead_letter_once(tmp_path: Path, events: Callable[..., Any]) -> None:
+    """`resend` twice at the same moment (two terminals): each dead letter goes back once. The
+    second resend runs just before the first takes its write lock, after any read outside it."""
+    path = tmp_path / "o.sqlite3"
+    with Outbox(path) as first, Outbox(path) as second:
+        first.commit_chunk(_source(100), _queued(events(3)), None)
+        first.dead_letter(_take(first), 422, "422 invalid: no")
+        real_tx = first._tx
+        others: list[tuple[int, int]] = []
+
+        def other_resend_first() -> Any:
+            if not others:
+                others.append(second.requeue_dead_letters("2"))
+            return real_tx()
+
+        first._tx = other_resend_first  # type: ignore[method-assign]
+        mine = first.requeue_dead_letters("2")
+        assert others == [(1, 3)]
+        assert mine == (0, 0)
+        stats = first.stats()
+        assert (stats.batches, stats.batched_events, stats.dead_letters) == (1, 3, 0)
