@@ -124,8 +124,8 @@ class Sender:
         self._fill_events = min(batch_max_events, fill_events or batch_max_events)
         self._linger = linger
         self._filling_since: float | None = None
-        # Idle, the outbox is looked at again this often: `colony-uploader resend`, run beside this
-        # uploader, queues batches without waking it.
+        # Idle or waiting, the outbox is looked at again this often: `colony-uploader resend`, run
+        # beside this uploader, queues batches without waking it.
         self._idle_recheck = idle_recheck
 
     async def step(self) -> Step:
@@ -312,7 +312,11 @@ class Sender:
                 # New events must not retry a refused token: only time (or a stop) ends the pause.
                 await wait_any(stop, within=self._token_pause)
                 continue
-            timeout = self._idle_recheck if step.outcome is Outcome.IDLE else step.delay
+            # Also while the oldest batch waits out a retry: batches resent beside this uploader go
+            # before it.
+            timeout = self._idle_recheck
+            if step.outcome is not Outcome.IDLE:
+                timeout = min(step.delay, timeout)
             await wait_any(self.wake, stop, within=timeout)
 
 
