@@ -147,11 +147,12 @@ class Database:
             self._reader = await aiosqlite.connect(self.path, isolation_level=None)
             await self._reader.execute("PRAGMA query_only=1")
             await self._reader.execute("PRAGMA busy_timeout=10000")
-        except sqlite3.DatabaseError as exc:  # "file is not a database", a corrupt file
+        except sqlite3.DatabaseError as exc:  # "file is not a database", a corrupt file, locked
             await self.close()
-            raise StoreError(
-                f"cannot use {self.path}: {exc} (a wrong file restored? see deploy/README.md, section 8)"
-            ) from exc
+            hint = "" if isinstance(exc, sqlite3.OperationalError) else (
+                " (a wrong file restored? see deploy/README.md, section 8)"
+            )
+            raise StoreError(f"cannot use {self.path}: {exc}{hint}") from exc
         except BaseException:
             await self.close()
             raise
