@@ -21,7 +21,8 @@ def _without_raw_request(record: logging.LogRecord) -> bool:
         record.args = (type(error).__name__, error.code)
         record.exc_info = None
         record.exc_text = None
-        record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
+        if record.levelno > logging.WARNING:  # lowered, never raised (aiohttp's DEBUG ones stay)
+            record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
     return True
 
 

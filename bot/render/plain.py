@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 import discord
 
+from bot.render.text import BIDI_CONTROLS
+
 _STAMP = re.compile(r"<t:(-?\d+)(?::([tTdDfFR]))?>")
 _ESCAPED = re.compile(r"\\([*_`~|>\[\]()#\-.\\])")
 _EMPHASIS = re.compile(r"\*\*|~~|`")
@@ -25,7 +27,7 @@ def _ago(seconds: float) -> str:
 
 
 # Control characters but the newline (C0, DEL, C1), and bidi overrides and isolates.
-_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
 
 
 def plain(text: str, *, now: datetime) -> str:

@@ -8,9 +8,11 @@ from datetime import datetime
 import discord
 
 _WHITESPACE = re.compile(r"\s+")
-# Control characters, and the bidi overrides, isolates and marks that would reverse the rest of a
-# line ("CMDR Alice\u202e · 12 t" shows as "t 21 ·"): dropped from names.
-_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Bidi overrides, isolates and marks: they reverse the rest of a line ("CMDR Alice\u202e · 12 t"
+# shows as "t 21 · ..."). Shared with `plain`, which shows them as replacement characters.
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+# Dropped from names before whitespace is collapsed: control characters but whitespace, and bidi.
+_INVISIBLE = re.compile(f"[\x00-\x08\x0e-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
 _INLINE_MARKDOWN = re.compile(r"([\\*_`~|\[\]])")
 # Quote, heading, subtext and list markers only act at the start of a line.
 _LINE_START_MARKDOWN = re.compile(r"^(>|#|-#|-(?= ))")
@@ -19,7 +21,7 @@ _ORDERED_LIST = re.compile(r"^(\d+)\.(?= )")
 
 def safe(name: str | None, *, fallback: str = "unknown") -> str:
     """A game or user supplied name made inert: one line, markdown escaped, mentions broken."""
-    text = _INVISIBLE.sub("", _WHITESPACE.sub(" ", name or "")).strip()
+    text = _WHITESPACE.sub(" ", _INVISIBLE.sub("", name or "")).strip()
     if not text:
         return fallback
     # Not discord.utils.escape_markdown: it leaves whatever lies between a `[` and a later `)`

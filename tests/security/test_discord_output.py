@@ -4,6 +4,7 @@ no mention that pings, no markdown that escapes its place, whatever the name."""
 from __future__ import annotations
 
 import io
+import logging
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -122,6 +123,7 @@ def test_safe_drops_bidi_controls(name: str) -> None:
     """`CMDR Alice\u202e · 12 t` shows on Discord as `t 21 · ...`: a leaderboard spoofed."""
     assert not _BIDI.search(safe(name)), repr(safe(name))
     assert safe("\u202e\u202e") == "unknown"
+    assert safe("CMDR \u202e Alice") == "CMDR Alice"  # one space left where one was removed
 
 
 @pytest.mark.parametrize(
@@ -161,3 +163,22 @@ async def test_a_timestamp_in_a_name_prints_as_written_offline(bot_api: Bot) -> 
     assert f"Site {TIMESTAMP_NAME}" in out.getvalue()
     # And Discord markup the bot writes itself, past any clock, is shown as written, not a crash.
     assert plain("updated <t:99999999999999999:R>", now=NOW) == "updated <t:99999999999999999:R>"
+
+
+def test_the_log_filter_hides_a_refused_requests_bytes_and_never_raises_a_level() -> None:
+    """aiohttp logs a request its parser refused with the raw line (maybe a token): one warning
+    without it. Its DEBUG records (a port scanner's bad method) stay DEBUG."""
+    from aiohttp.http_exceptions import BadHttpMessage
+
+    from bot.logs import _without_raw_request
+
+    for level, expected in ((logging.ERROR, logging.WARNING), (logging.DEBUG, logging.DEBUG)):
+        error = BadHttpMessage("Missing LF", headers=None)
+        error.message = "b'Authorization: Bearer cbt_secret\\r'"
+        record = logging.getLogger("aiohttp.server").makeRecord(
+            "aiohttp.server", level, __file__, 1, "Error handling request", (), (BadHttpMessage, error, None)
+        )
+        assert _without_raw_request(record)
+        assert record.levelno == expected
+        assert "cbt_secret" not in record.getMessage()
+        assert record.exc_info is None
