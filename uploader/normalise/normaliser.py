@@ -121,6 +121,9 @@ class NormaliserState(BaseModel):
     legacy: bool = False
     # The file's Fileheader time: which contexts to keep (the newest sessions', not the last read).
     started: datetime | None = None
+    # The journal file's name: a `Continued` part (`.02.log`) carries on the context of its own
+    # session's part before it, not that of whichever journal was read last (a hauling alt's).
+    source: str | None = None
     # The contexts of the other files read lately (each with its `id_file`), least recent first:
     # two game instances (a hauling alt) write two journals at once, and each line belongs to the
     # commander, place and event ids of its own file.
@@ -153,10 +156,11 @@ class _Context:
     id_owner: str = ""
     legacy: bool = False
     started: datetime | None = None
+    source: str | None = None
     # The last snapshot's bytes minus timestamp per slot, in memory only (state keeps digests).
     last_raw: dict[str, bytes] = field(default_factory=dict)
 
-    def for_file(self, fingerprint: str) -> _Context:
+    def for_file(self, fingerprint: str, source: str) -> _Context:
         """The context a file not read before starts from: this one's (a new session's
         Fileheader and Commander lines reset what is the file's own), its ids not yet owned."""
         return replace(
@@ -169,6 +173,7 @@ class _Context:
             id_owner="",
             legacy=False,
             started=None,
+            source=source,
         )
 
 
@@ -332,7 +337,7 @@ class Normaliser:
         # Without side files a Market line can give nothing: it is then not even parsed.
         handlers = _HANDLERS if self._side_files is not None else _HANDLERS_WITHOUT_SIDE_FILES
         count = duplicates = 0  # plain ints: a pydantic attribute set per line costs real time
-        seed = self._start_file(fingerprint)
+        seed = self._start_file(source, fingerprint)
         # This loop runs for every line of every journal: keep its common path (an event we do
         # not send) to a few C-level calls.
         for raw in lines:
@@ -374,7 +379,7 @@ class Normaliser:
             handlers, pattern = _HANDLERS_WITHOUT_SIDE_FILES, _RELEVANT_RE_WITHOUT_SIDE_FILES
         out: list[KnownEvent] = []
         duplicates = 0
-        seed = self._start_file(fingerprint)
+        seed = self._start_file(source, fingerprint)
         base = chunk.base
         rfind, find = data.rfind, data.find
         last_start = -1
@@ -395,9 +400,9 @@ class Normaliser:
         self._count(count, duplicates, out)
         return out
 
-    def _start_file(self, fingerprint: str) -> Any:
-        """Switch to the file's own context (made from the last one for a file not read lately);
-        returns its id seed."""
+    def _start_file(self, source: str, fingerprint: str) -> Any:
+        """Switch to the file's own context (made from the last one for a file not read lately, or
+        for a `Continued` part from its session's part before it); returns its id seed."""
         ctx = self._ctx
         if ctx.id_file != fingerprint:
             own = self._others.pop(fingerprint, None)
@@ -408,7 +413,12 @@ class Normaliser:
                     # dozen old journals must not push out the live one's context.
                     oldest = min(self._others.items(), key=_session_age)[0]
                     del self._others[oldest]
-            self._ctx = own if own is not None else ctx.for_file(fingerprint)
+            if own is None:
+                base, previous = ctx, previous_part(source)
+                if previous is not None:
+                    base = next((c for c in self._others.values() if c.source == previous), ctx)
+                own = base.for_file(fingerprint, source)
+            self._ctx = own
         return id_seed(fingerprint)
 
     def _count(self, lines: int, duplicates: int, out: list[KnownEvent]) -> None:
@@ -1111,7 +1121,20 @@ def _state_of(c: _Context) -> NormaliserState:
         id_owner=c.id_owner,
         legacy=c.legacy,
         started=c.started,
+        source=c.source,
     )
+
+
+_PART = re.compile(r"(Journal\..+)\.(\d{2,})\.log")
+
+
+def previous_part(source: str) -> str | None:
+    """`Journal.X.01.log` for `Journal.X.02.log` (the game's next part after `Continued` keeps the
+    session's stamp); None for a first part or another name."""
+    match = _PART.fullmatch(source)
+    if match is None or int(match.group(2)) <= 1:
+        return None
+    return f"{match.group(1)}.{int(match.group(2)) - 1:0{len(match.group(2))}d}.log"
 
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
