@@ -96,7 +96,7 @@ def carrier_choices(carriers: Sequence[CarrierView], current: str) -> list[Choic
 def find_carrier(carriers: Sequence[CarrierView], text: str) -> CarrierView:
     """A squadron carrier from an autocomplete value (its id), its callsign or its name."""
     wanted = text.strip().casefold()
-    hits = [
+    hits = [] if not wanted else [
         c
         for c in carriers
         if wanted in {str(c.carrier_id), (c.callsign or "").casefold(), (c.name or "").casefold()}
@@ -286,31 +286,42 @@ class ColonyReplies:
         if target:
             wanted = target.strip().removeprefix("system:")
             follows = [f for f in channels.follows(guild_id) if f.channel_id == channel_id]
-            sites = await self.queries.sites(guild_id)
-            by_id = {s.market_id: s for s in sites}
-            hit = next(
-                (
-                    f
-                    for f in follows
-                    if (f.system or "").casefold() == wanted.casefold()
-                    or (
-                        f.market_id is not None
-                        and (
-                            str(f.market_id) == wanted
-                            or (
-                                f.market_id in by_id
-                                and plain_site_name(by_id[f.market_id]).casefold() == wanted.casefold()
-                            )
+            by_id = {s.market_id: s for s in await self.queries.sites(guild_id)}
+            # As stored: a system's name, a MarketID, a site's name (also a site that is gone).
+            exact = [
+                f
+                for f in follows
+                if (f.system or "").casefold() == wanted.casefold()
+                or (
+                    f.market_id is not None
+                    and (
+                        str(f.market_id) == wanted
+                        or (
+                            f.market_id in by_id
+                            and plain_site_name(by_id[f.market_id]).casefold() == wanted.casefold()
                         )
                     )
-                ),
-                None,
-            )
-            if hit is None:
+                )
+            ]
+            try:  # as `follow` took the same text: a system name cut by autocomplete, part of a name
+                name, site, _ = await self._scope(guild_id, target)
+            except CommandError:
+                if len(exact) > 1:
+                    raise  # several followed sites of that name: which one?
+                resolved = exact
+            else:
+                resolved = [
+                    f
+                    for f in follows
+                    if (f.market_id == site.market_id if site is not None
+                        else (f.system or "").casefold() == name.casefold())
+                ] or exact  # fmt: skip
+            if not resolved:
                 raise CommandError(
                     f"This channel does not follow \u201c{safe(wanted)}\u201d: "
                     "`/colony unfollow` without a target stops them all."
                 )
+            hit = resolved[0]
             removed = await channels.unfollow(
                 guild_id, channel_id, market_id=hit.market_id, system=hit.system
             )
