@@ -247,11 +247,12 @@ def carrier_views(state: GuildState) -> list[CarrierView]:
     views = []
     for carrier in state.carriers.values():
         stats, place, plan = carrier.stats, carrier.place, carrier.pending_jump()
+        seen = state.stations.get(carrier.carrier_id)  # a carrier's station name is its callsign
         views.append(
             CarrierView(
                 carrier_id=carrier.carrier_id,
                 name=stats.name if stats else None,
-                callsign=stats.callsign if stats else None,
+                callsign=(stats.callsign if stats else None) or (seen.station_name if seen else None),
                 carrier_type=stats.carrier_type if stats else None,
                 docking_access=stats.docking_access if stats else None,
                 system_name=place.system_name if place else None,
