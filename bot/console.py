@@ -47,11 +47,19 @@ def command_options(cog: type[commands.GroupCog] = ColonyCog) -> dict[str, tuple
     return table
 
 
+def _unquoted(value: str) -> str:
+    """A value typed in quotes, as a shell user would: the quotes are not part of it."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1].strip()
+    return value
+
+
 def parse(line: str, *, group: str = GROUP, cog: type[commands.GroupCog] = ColonyCog) -> Parsed:
     text = line.strip()
     match = re.match(rf"^/?{group}\s+(\S+)\s*(.*)$", text, flags=re.IGNORECASE | re.DOTALL)
     if match is None:
-        raise ConsoleError(f"Commands start with /{GROUP}, e.g. /{GROUP} status or /{GROUP} help.")
+        example = "board" if group == "haul" else "status"
+        raise ConsoleError(f"Commands start with /{group}, e.g. /{group} {example} or /{group} help.")
     name, rest = match.group(1).lower(), match.group(2).strip()
     table = command_options(cog)
     if name not in table:
@@ -64,10 +72,10 @@ def parse(line: str, *, group: str = GROUP, cog: type[commands.GroupCog] = Colon
     if head:
         if not allowed:
             raise ConsoleError(f"/{group} {name} takes no options.")
-        options[allowed[0]] = head
+        options[allowed[0]] = _unquoted(head)
     for i, m in enumerate(marks):
         end = marks[i + 1].start() if i + 1 < len(marks) else len(rest)
-        options[m.group(1)] = rest[m.end() : end].strip()
+        options[m.group(1)] = _unquoted(rest[m.end() : end].strip())
     missing = [option for option, required in table[name] if required and not options.get(option)]
     if missing:
         raise ConsoleError(

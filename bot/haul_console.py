@@ -13,6 +13,14 @@ from bot.render.reply import Reply
 
 GROUP = "haul"
 _YES = {"true", "yes", "1", "on"}
+_NO = {"false", "no", "0", "off", ""}
+
+
+def _flag(name: str, value: str) -> bool:
+    word = value.strip().lower()
+    if word in _YES or word in _NO:
+        return word in _YES
+    raise ConsoleError(f"{name} is true or false, not {value!r}.")
 
 
 def _tonnes(value: str) -> int:
@@ -48,7 +56,7 @@ async def run_haul(haul: HaulReplies, line: str, caller: Caller) -> Reply:
             g,
             o["carrier"],
             o.get("site"),
-            remove=o.get("remove", "").strip().lower() in _YES,
+            remove=_flag("remove", o.get("remove", "")),
             can_manage=caller.can_manage,
         ),
         "expiry": lambda: haul.expiry(
