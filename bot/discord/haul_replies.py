@@ -166,6 +166,10 @@ class HaulReplies:
         self, guild_id: int, carrier: str, site: str | None = None, *, remove: bool = False, can_manage: bool
     ) -> Reply:
         """Without a site: the carrier's tracked stock and gap. With one: link it (or unlink)."""
+        if remove and not site:
+            raise CommandError(
+                "Name the site to unlink the carrier from: `/haul carrier <carrier> <site> remove:True`."
+            )
         if site and not can_manage:
             raise CommandError("Only members with the Manage Server permission can link carriers to sites.")
         chosen = find_carrier(await self.queries.carriers(guild_id), carrier)
