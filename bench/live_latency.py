@@ -6,9 +6,11 @@ run mode) tails the folder and sends to a receiving HTTP endpoint on loopback, w
 arrival time of every event (by its file offset). Two runs in this process: with watchdog, and with
 `--poll` (watchdog off, the poll alone). The poll run is the baseline the watchdog run is compared to.
 
-Targets: watchdog p50 < 100 ms and p99 < 1 s; poll p99 < 1.5 s.
+Targets: watchdog p50 < 100 ms and p99 < 1 s; poll p99 < 1.5 s. Per line, as the issue states
+them, and per write: a burst's lines share one latency, so a few bursts would otherwise make most
+of the lines and decide both percentiles; a target counts as met only when it is met both ways.
 
-    python -m bench.live_latency [--seconds 15] [--poll-interval 1.0]
+    python -m bench.live_latency [--seconds 40] [--poll-interval 1.0]
 """
 
 from __future__ import annotations
@@ -76,9 +78,9 @@ def line(i: int) -> bytes:
                         "SystemAddress": 10_000 + i}) + "\r\n").encode()
 
 
-async def writer(path: Path, seconds: float, rng: random.Random) -> dict[int, float]:
-    """Append lines at game-like pace with bursts; return each line's offset -> write time."""
-    written: dict[int, float] = {}
+async def writer(path: Path, seconds: float, rng: random.Random) -> list[tuple[float, list[int]]]:
+    """Append lines at game-like pace with bursts; return each write's time and its lines' offsets."""
+    written: list[tuple[float, list[int]]] = []
     i = 0
     deadline = time.monotonic() + seconds
     with path.open("ab", buffering=0) as f:
@@ -88,15 +90,20 @@ async def writer(path: Path, seconds: float, rng: random.Random) -> dict[int, fl
             lines = [line(i + k) for k in range(burst)]
             moment = time.monotonic()
             f.write(b"".join(lines))
+            offsets = []
             for data in lines:
-                written[offset] = moment
+                offsets.append(offset)
                 offset += len(data)
+            written.append((moment, offsets))
             i += burst
             await asyncio.sleep(rng.uniform(0.05, 0.6))  # the pace of the game, not a wait for a result
     return written
 
 
-async def one_run(poll: bool, seconds: float, poll_interval: float, seed: int) -> list[float]:
+async def one_run(
+    poll: bool, seconds: float, poll_interval: float, seed: int
+) -> tuple[list[float], list[float]]:
+    """Latencies of every line, and of every write (until its last line arrived)."""
     arrivals = Arrivals()
     server = start_receiver(arrivals)
     with tempfile.TemporaryDirectory(prefix="colony-latency-") as tmp:
@@ -121,9 +128,10 @@ async def one_run(poll: bool, seconds: float, poll_interval: float, seed: int) -
         # Let the first (empty) read and the observer start, so start-up is not measured.
         await asyncio.sleep(1.0)
         written = await writer(path, seconds, random.Random(seed))
+        lines = sum(len(offsets) for _, offsets in written)
 
         def all_arrived() -> bool:
-            return len(arrivals.at) >= len(written)
+            return len(arrivals.at) >= lines
 
         def wait_all() -> None:
             with arrivals.cond:
@@ -134,35 +142,38 @@ async def one_run(poll: bool, seconds: float, poll_interval: float, seed: int) -
         await task
     server.shutdown()
     server.server_close()
-    missing = [o for o in written if o not in arrivals.at]
+    missing = [o for _, offsets in written for o in offsets if o not in arrivals.at]
     if missing:
         raise SystemExit(f"{len(missing)} lines never arrived")
-    return [arrivals.at[o] - t for o, t in written.items()]
+    per_line = [arrivals.at[o] - t for t, offsets in written for o in offsets]
+    per_write = [max(arrivals.at[o] for o in offsets) - t for t, offsets in written]
+    return per_line, per_write
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--seconds", type=float, default=15.0, help="how long the writer writes, per run")
+    parser.add_argument("--seconds", type=float, default=40.0, help="how long the writer writes, per run")
     parser.add_argument("--poll-interval", type=float, default=1.0, help="COLONY_UPLOADER_POLL_INTERVAL")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     results: dict[str, list[float]] = {}
     for mode, poll in (("watchdog", False), ("poll", True)):
-        results[mode] = asyncio.run(one_run(poll, args.seconds, args.poll_interval, args.seed))
+        per_line, per_write = asyncio.run(one_run(poll, args.seconds, args.poll_interval, args.seed))
+        results[mode], results[f"{mode}/write"] = per_line, per_write
     targets = {"watchdog": (0.100, 1.0), "poll": (None, 1.5)}
     ok = True
-    print(f"{'mode':<9} {'lines':>6} {'p50':>9} {'target':>9} {'p99':>9} {'target':>9} {'max':>9}")
+    print(f"{'mode':<14} {'count':>6} {'p50':>9} {'target':>9} {'p99':>9} {'target':>9} {'max':>9}")
     for mode, values in results.items():
         p50, p99 = percentile(values, 50), percentile(values, 99)
-        t50, t99 = targets[mode]
+        t50, t99 = targets[mode.removesuffix("/write")]
         met = (t50 is None or p50 < t50) and p99 < t99
         ok &= met
         t50_text = f"< {t50 * 1000:.0f} ms" if t50 is not None else "-"
-        print(f"{mode:<9} {len(values):>6} {p50 * 1000:>6.1f} ms {t50_text:>9} {p99 * 1000:>6.1f} ms "
+        print(f"{mode:<14} {len(values):>6} {p50 * 1000:>6.1f} ms {t50_text:>9} {p99 * 1000:>6.1f} ms "
               f"{'< ' + format(t99 * 1000, '.0f') + ' ms':>9} {max(values) * 1000:>6.1f} ms"
               f"  {'met' if met else 'MISSED'}")
-    ratio = statistics.median(results["watchdog"]) / statistics.median(results["poll"])
-    print(f"watchdog p50 is {ratio:.2f}x the poll-only p50 (the baseline run)")
+    ratio = statistics.median(results["watchdog/write"]) / statistics.median(results["poll/write"])
+    print(f"watchdog p50 per write is {ratio:.2f}x the poll-only one (the baseline run)")
     return 0 if ok else 1
 
 
