@@ -86,6 +86,10 @@ class SoakResult:
     collided: int = 0  # events of a commander lost because another commander's line had the same id
     collisions: list[str] = field(default_factory=list)  # a few of them, described
     extra: int = 0
+    # Stored events whose content (commander, place, amounts...) differs from the journals' event of
+    # the same id: an id says which line, not that the line was read in the right context.
+    altered: int = 0
+    alterations: list[str] = field(default_factory=list)  # a few of them, described
     sites_equal: bool = False
     leaderboard_equal: bool = False
     mismatch: str = ""
@@ -107,6 +111,7 @@ class SoakResult:
             self.lost == 0
             and self.collided == 0
             and self.extra == 0
+            and self.altered == 0
             and self.sites_equal
             and self.leaderboard_equal
         )
@@ -304,9 +309,11 @@ def analyse(
     state = GuildState(GUILD)
     expected_ids: set[str] = set()
     owners: dict[str, list[str]] = {}
+    contents: dict[str, Any] = {}
     for commander in commanders:
         for event in journal_events(commander):
             expected_ids.add(event.id)
+            contents[event.id] = json.loads(event.model_dump_json())
             owners.setdefault(event.id, []).append(
                 f"{commander.journals.name} {event.kind} {event.source}@{event.offset}"
             )
@@ -318,7 +325,7 @@ def analyse(
     with sqlite3.connect(db) as conn:
         rows = conn.execute(
             "SELECT id, received_at, json_extract(payload, '$.commander'), "
-            "json_extract(payload, '$.source'), json_extract(payload, '$.offset') FROM events "
+            "json_extract(payload, '$.source'), json_extract(payload, '$.offset'), payload FROM events "
             "WHERE guild_id = ?",
             (GUILD,),
         ).fetchall()
@@ -332,7 +339,15 @@ def analyse(
     result.received, result.duplicates = int(totals[0]), int(totals[1])
     result.lost = len(expected_ids - stored_ids)
     result.extra = len(stored_ids - expected_ids) + (len(rows) - len(stored_ids))
-    for _, received_at, commander, source, offset in rows:
+    for event_id, _, _, source, offset, payload in rows:
+        expected, stored = contents.get(str(event_id)), json.loads(payload)
+        if expected is not None and stored != expected:
+            result.altered += 1
+            if len(result.alterations) < 3:
+                keys = expected.keys() | stored.keys()
+                fields = sorted(k for k in keys if expected.get(k) != stored.get(k))
+                result.alterations.append(f"{source}@{offset}: {', '.join(fields)}")
+    for _, received_at, commander, source, offset, _ in rows:
         wrote = written.get((commander, source, offset))
         if wrote is not None:
             latency = datetime.fromisoformat(received_at).timestamp() - wrote
@@ -421,10 +436,12 @@ def report(result: SoakResult) -> list[str]:
         f"  events received {result.received:,}, stored {result.stored:,}, "
         f"duplicates refused {result.duplicates:,}",
         f"  lost {result.lost} (target 0), lost to event id collisions between commanders "
-        f"{result.collided} (target 0), extra {result.extra} (target 0); sites equal to the journals: "
+        f"{result.collided} (target 0), extra {result.extra} (target 0), stored with other content than "
+        f"the journals' {result.altered} (target 0); sites equal to the journals: "
         f"{result.sites_equal} ({result.sites} sites); leaderboard equal: {result.leaderboard_equal} "
         f"({result.tonnes:,} t delivered)",
-        f"  line written -> stored: p50 {result.percentile(50) * 1000:.0f} ms, "
+        "  line written -> accepted by the bot (before its commit): "
+        f"p50 {result.percentile(50) * 1000:.0f} ms, "
         f"p99 {result.percentile(99) * 1000:.0f} ms (outages included); outside start-up and outages: "
         f"p99 {result.percentile(99, calm=True) * 1000:.0f} ms; "
         f"settled {result.settle_seconds:.1f} s after the last line",
@@ -432,6 +449,7 @@ def report(result: SoakResult) -> list[str]:
         f"largest uploader {result.uploader_peak_kib / 1024:.0f} MB",
         *([f"  MISMATCH {result.mismatch}"] if result.mismatch else []),
         *(f"  same id in two commanders' journals: {c}" for c in result.collisions),
+        *(f"  stored otherwise than the journal says: {a}" for a in result.alterations),
         f"  {'OK: nothing lost, nothing counted twice' if result.ok else 'FAILED'}",
     ]
 
@@ -442,7 +460,7 @@ def figures(result: SoakResult) -> dict[str, Any]:
         "commanders": cfg.commanders, "seconds": cfg.seconds, "bot_kills": result.bot_kills,
         "uploader_kills": result.uploader_kills, "lines": result.lines_written, "expected": result.expected,
         "received": result.received, "stored": result.stored, "duplicates": result.duplicates,
-        "lost": result.lost, "collided": result.collided, "extra": result.extra,
+        "lost": result.lost, "collided": result.collided, "extra": result.extra, "altered": result.altered,
         "sites_equal": result.sites_equal, "leaderboard_equal": result.leaderboard_equal,
         "p50_ms": result.percentile(50) * 1000,
         "p99_ms": result.percentile(99) * 1000,
