@@ -28,6 +28,7 @@ import orjson
 from bench._corpus import build_corpus, real_journal_files, sample_files
 from uploader.journal.reader import fingerprint, read_complete_lines
 from uploader.normalise.normaliser import Normaliser, relevant_line_pattern, without_timestamp
+from uploader.sidefiles import JournalSideFiles
 
 _DEPOT_NAMES = frozenset({b"ColonisationConstructionDepot", b"ColonizationConstructionDepot"})
 
@@ -79,7 +80,9 @@ def naive(files: list[Path]) -> int:
 
 
 def ours(files: list[Path]) -> int:
-    normaliser = Normaliser()
+    # With the journal folder's side files, as the uploader reads (the corpus has none: each Market
+    # or bare Cargo line looks for one).
+    normaliser = Normaliser(side_files=JournalSideFiles(files[0].parent))
     sent = 0
     for path in files:
         fp = fingerprint(path)
