@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from uploader.journal.files import JournalFile, is_journal_name, list_journals
+from uploader.journal.files import JournalFile, is_journal_name, list_journals, previous_part
 from uploader.journal.reader import fingerprint, read_complete_lines
 from uploader.normalise.normaliser import Normaliser, NormaliserState, SideFiles
 from uploader.outbox import (
@@ -279,7 +279,10 @@ class Tailer:
                     self._commit(SourceState(name, digest, offset, st.st_size, st.st_mtime_ns), [], known)
                 return "ok"
             self._normaliser.note_started(digest, journal.started)
-            events = self._normaliser.feed_chunk(name, digest, chunk)
+            before = self._sources.get(previous_part(name) or "")
+            events = self._normaliser.feed_chunk(
+                name, digest, chunk, continues=before.fingerprint if before is not None else None
+            )
             # The serializer itself: what model_dump_json() calls, without its per-call set-up.
             queued = [
                 QueuedEvent(e.id, e.offset, e.__pydantic_serializer__.to_json(e).decode()) for e in events

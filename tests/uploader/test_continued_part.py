@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
-from uploader.normalise.normaliser import previous_part
-from uploader.outbox import Outbox
+from uploader.journal.files import previous_part
+from uploader.journal.reader import RawLine
+from uploader.normalise.normaliser import KEPT_FILE_CONTEXTS, Normaliser
+from uploader.outbox import NORMALISER_STATE, Outbox
 from uploader.tailer import Tailer
 
 pytestmark = pytest.mark.uploader_only
@@ -79,8 +81,49 @@ def test_a_continued_part_keeps_its_own_sessions_commander_and_place(
     assert (bob["commander"], bob["at_market_id"]) == ("Bob", SITE_B)
 
 
+def test_part_2_after_a_restart_between_the_parts(folder: Path, outbox: Outbox) -> None:
+    """The uploader stopped (or upgraded) after part 1: part 1's context comes back from the saved
+    state, found by the fingerprint the outbox keeps for it."""
+    (folder / ALICE_1).write_bytes(_session("2025-04-08T20:00", "Alice", "F1", SITE_A, "Site Alpha"))
+    (folder / BOB_1).write_bytes(_session("2025-04-08T20:05", "Bob", "F2", SITE_B, "Site Bravo"))
+    Tailer(folder, outbox).poll_once()
+    assert outbox.get(NORMALISER_STATE) is not None
+    _append(folder / ALICE_1, _line({"timestamp": "2025-04-08T23:00:00Z", "event": "Continued", "Part": 2}))
+    _append(folder / BOB_1, _contribution("2025-04-08T23:00:00Z", SITE_B, 100))
+    (folder / ALICE_2).write_bytes(
+        _header("2025-04-08T23:00:01Z", part=2) + _contribution("2025-04-08T23:00:02Z", SITE_A, 500)
+    )
+    Tailer(folder, outbox).poll_once()
+    [alice] = [e for e in _queued(outbox) if e["kind"] == "contribution" and e["source"] == ALICE_2]
+    assert (alice["commander"], alice["at_market_id"]) == ("Alice", SITE_A)
+
+
+def test_part_1_is_not_evicted_by_the_switch_to_part_2() -> None:
+    """A session long enough for a part 2 is often the oldest kept: switching to part 2 must not
+    drop part 1's context before it is looked up."""
+    normaliser = Normaliser()
+
+    def lines(data: bytes) -> list[RawLine]:
+        out, offset = [], 0
+        for line in data.splitlines(keepends=True):
+            out.append(RawLine(offset, line.rstrip(b"\r\n")))
+            offset += len(line)
+        return out
+
+    alice = _session("2025-04-08T20:00", "Alice", "F1", SITE_A, "Site Alpha")
+    normaliser.feed(ALICE_1, "fp-alice-1", lines(alice))
+    for i in range(KEPT_FILE_CONTEXTS):
+        bob = _session(f"2025-04-08T20:{10 + i}", "Bob", "F2", SITE_B, "Site Bravo")
+        normaliser.feed(f"Journal.2025-04-08T2{i}0500.01.log", f"fp-bob-{i}", lines(bob))
+    part_2 = _header("2025-04-08T23:30:00Z", part=2) + _contribution("2025-04-08T23:30:01Z", SITE_A, 500)
+    events = normaliser.feed(ALICE_2, "fp-alice-2", lines(part_2), continues="fp-alice-1")
+    [contribution] = [e for e in events if e.kind == "contribution"]
+    assert contribution.commander == "Alice"
+
+
 def test_the_part_before_a_part() -> None:
     assert previous_part("Journal.2025-04-08T200000.02.log") == "Journal.2025-04-08T200000.01.log"
     assert previous_part("Journal.250408200000.10.log") == "Journal.250408200000.09.log"
     assert previous_part("Journal.2025-04-08T200000.01.log") is None
+    assert previous_part("JournalBeta.2025-04-08T200000.02.log") is None
     assert previous_part("Cargo.json") is None

@@ -50,6 +50,15 @@ def _parse_name(name: str) -> tuple[datetime, int] | None:
     return stamp, int(m.group(2))
 
 
+def previous_part(name: str) -> str | None:
+    """`Journal.X.01.log` for `Journal.X.02.log`: the part a `Continued` part carries on (the game
+    keeps the session's stamp); None for a first part or a name that is not a journal's."""
+    match = _NEW_NAME.match(name) or _OLD_NAME.match(name)
+    if match is None or int(match.group(2)) <= 1:
+        return None
+    return f"Journal.{match.group(1)}.{int(match.group(2)) - 1:02d}.log"
+
+
 def is_journal_name(name: str) -> bool:
     """`Journal.YYYY-MM-DDThhmmss.NN.log` or `Journal.YYMMDDhhmmss.NN.log`; not Beta/Alpha, not invalid."""
     return _parse_name(name) is not None

@@ -121,9 +121,6 @@ class NormaliserState(BaseModel):
     legacy: bool = False
     # The file's Fileheader time: which contexts to keep (the newest sessions', not the last read).
     started: datetime | None = None
-    # The journal file's name: a `Continued` part (`.02.log`) carries on the context of its own
-    # session's part before it, not that of whichever journal was read last (a hauling alt's).
-    source: str | None = None
     # The contexts of the other files read lately (each with its `id_file`), least recent first:
     # two game instances (a hauling alt) write two journals at once, and each line belongs to the
     # commander, place and event ids of its own file.
@@ -156,11 +153,10 @@ class _Context:
     id_owner: str = ""
     legacy: bool = False
     started: datetime | None = None
-    source: str | None = None
     # The last snapshot's bytes minus timestamp per slot, in memory only (state keeps digests).
     last_raw: dict[str, bytes] = field(default_factory=dict)
 
-    def for_file(self, fingerprint: str, source: str) -> _Context:
+    def for_file(self, fingerprint: str) -> _Context:
         """The context a file not read before starts from: this one's (a new session's
         Fileheader and Commander lines reset what is the file's own), its ids not yet owned."""
         return replace(
@@ -173,7 +169,6 @@ class _Context:
             id_owner="",
             legacy=False,
             started=None,
-            source=source,
         )
 
 
@@ -331,13 +326,19 @@ class Normaliser:
     def stats(self) -> NormaliserStats:
         return self._stats.model_copy()
 
-    def feed(self, source: str, fingerprint: str, lines: Iterable[RawLine]) -> list[KnownEvent]:
-        """Normalise the lines of journal file `source` (whose fingerprint seeds the event ids)."""
+    def feed(
+        self, source: str, fingerprint: str, lines: Iterable[RawLine], *, continues: str | None = None
+    ) -> list[KnownEvent]:
+        """Normalise the lines of journal file `source` (whose fingerprint seeds the event ids).
+
+        `continues`: for a `Continued` part (`.02.log`), the fingerprint of its session's part
+        before it, whose context it carries on, rather than that of the journal read last (with two
+        game instances, the other's)."""
         out: list[KnownEvent] = []
         # Without side files a Market line can give nothing: it is then not even parsed.
         handlers = _HANDLERS if self._side_files is not None else _HANDLERS_WITHOUT_SIDE_FILES
         count = duplicates = 0  # plain ints: a pydantic attribute set per line costs real time
-        seed = self._start_file(source, fingerprint)
+        seed = self._start_file(fingerprint, continues)
         # This loop runs for every line of every journal: keep its common path (an event we do
         # not send) to a few C-level calls.
         for raw in lines:
@@ -359,7 +360,9 @@ class Normaliser:
         self._count(count, duplicates, out)
         return out
 
-    def feed_chunk(self, source: str, fingerprint: str, chunk: Chunk) -> list[KnownEvent]:
+    def feed_chunk(
+        self, source: str, fingerprint: str, chunk: Chunk, *, continues: str | None = None
+    ) -> list[KnownEvent]:
         """`feed(source, fingerprint, chunk.lines)`, with the same result, without a per-line loop.
 
         When no line needs the reader's careful split (NUL runs, blank lines, a line not starting
@@ -372,14 +375,14 @@ class Normaliser:
         if not count:
             return []
         if data[0] != 0x7B or data.find(b"\x00") >= 0 or _BAD_LINE_START.search(data) is not None:
-            return self.feed(source, fingerprint, chunk.lines)
+            return self.feed(source, fingerprint, chunk.lines, continues=continues)
         if self._side_files is not None:
             handlers, pattern = _HANDLERS, _RELEVANT_RE
         else:
             handlers, pattern = _HANDLERS_WITHOUT_SIDE_FILES, _RELEVANT_RE_WITHOUT_SIDE_FILES
         out: list[KnownEvent] = []
         duplicates = 0
-        seed = self._start_file(source, fingerprint)
+        seed = self._start_file(fingerprint, continues)
         base = chunk.base
         rfind, find = data.rfind, data.find
         last_start = -1
@@ -400,12 +403,15 @@ class Normaliser:
         self._count(count, duplicates, out)
         return out
 
-    def _start_file(self, source: str, fingerprint: str) -> Any:
-        """Switch to the file's own context (made from the last one for a file not read lately, or
-        for a `Continued` part from its session's part before it); returns its id seed."""
+    def _start_file(self, fingerprint: str, continues: str | None = None) -> Any:
+        """Switch to the file's own context (for a file not read lately, made from the one of the
+        part it `continues`, else from the last one); returns its id seed."""
         ctx = self._ctx
         if ctx.id_file != fingerprint:
             own = self._others.pop(fingerprint, None)
+            if own is None:  # before the eviction below, which could take the part it continues
+                base = self._others.get(continues, ctx) if continues is not None else ctx
+                own = base.for_file(fingerprint)
             if ctx.id_file is not None:
                 self._others[ctx.id_file] = ctx
                 while len(self._others) > KEPT_FILE_CONTEXTS:
@@ -413,11 +419,6 @@ class Normaliser:
                     # dozen old journals must not push out the live one's context.
                     oldest = min(self._others.items(), key=_session_age)[0]
                     del self._others[oldest]
-            if own is None:
-                base, previous = ctx, previous_part(source)
-                if previous is not None:
-                    base = next((c for c in self._others.values() if c.source == previous), ctx)
-                own = base.for_file(fingerprint, source)
             self._ctx = own
         return id_seed(fingerprint)
 
@@ -1121,20 +1122,7 @@ def _state_of(c: _Context) -> NormaliserState:
         id_owner=c.id_owner,
         legacy=c.legacy,
         started=c.started,
-        source=c.source,
     )
-
-
-_PART = re.compile(r"(Journal\..+)\.(\d{2,})\.log")
-
-
-def previous_part(source: str) -> str | None:
-    """`Journal.X.01.log` for `Journal.X.02.log` (the game's next part after `Continued` keeps the
-    session's stamp); None for a first part or another name."""
-    match = _PART.fullmatch(source)
-    if match is None or int(match.group(2)) <= 1:
-        return None
-    return f"{match.group(1)}.{int(match.group(2)) - 1:0{len(match.group(2))}d}.log"
 
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
