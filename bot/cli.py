@@ -115,13 +115,17 @@ def _token_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.services.rebuild import rebuild
+    from bot.services.rebuild import RebuildError, rebuild
     from bot.services.tokens import TokenService
     from bot.store.db import Database
     from bot.store.lock import DatabaseInUseError, DatabaseLock
 
     async def work(db: Database, _tokens: TokenService) -> int:
-        result = await rebuild(db)
+        try:
+            result = await rebuild(db)
+        except RebuildError as exc:
+            print(f"colony-bot: cannot rebuild: {exc}", file=sys.stderr)
+            return EXIT_FAILED
         print(f"rebuilt the projections of {result.guilds} guilds from {result.events} events")
         return EXIT_OK
 

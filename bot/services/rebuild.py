@@ -19,6 +19,11 @@ logger = logging.getLogger(__name__)
 _EVENT = TypeAdapter[AnyEvent](AnyEvent)
 
 
+class RebuildError(Exception):
+    """A stored event the projections were built from cannot be read by this version: nothing was
+    changed (the rebuild is one transaction)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RebuildResult:
     guilds: int
@@ -42,7 +47,12 @@ async def rebuild(db: Database) -> RebuildResult:
                 event = _EVENT.validate_json(stored.payload)
             except ValidationError as exc:
                 if stored.known:  # used live, in today's projections: never dropped quietly
-                    raise
+                    first = exc.errors(include_url=False, include_input=False)[0]
+                    where = ".".join(str(part) for part in first["loc"]) or "event"  # kind.field
+                    raise RebuildError(
+                        f"event {stored.event_id} of guild {stored.guild_id} cannot be read by this "
+                        f"version ({where}: {first['msg']}); nothing was changed"
+                    ) from exc
                 # Stored as an unknown kind by an older version, from an uploader whose shape of
                 # the kind this version does not share: kept, not used.
                 unusable += 1

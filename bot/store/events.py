@@ -37,6 +37,7 @@ _INSERT = (
 
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
+    event_id: str
     guild_id: int
     user_id: int
     token_id: int
@@ -98,7 +99,7 @@ class EventStore:
         last = 0
         while True:
             async with conn.execute(
-                "SELECT seq, guild_id, user_id, token_id, payload, known FROM events "
+                "SELECT seq, id, guild_id, user_id, token_id, payload, known FROM events "
                 "WHERE seq > ? ORDER BY seq LIMIT ?",
                 (last, page),
             ) as cursor:
@@ -106,7 +107,10 @@ class EventStore:
             if not rows:
                 return
             for row in rows:
-                yield StoredEvent(int(row[1]), int(row[2]), int(row[3]), str(row[4]), bool(row[5]))
+                _, event_id, guild_id, user_id, token_id, payload, known = row
+                yield StoredEvent(
+                    str(event_id), int(guild_id), int(user_id), int(token_id), str(payload), bool(known)
+                )
             last = int(rows[-1][0])
 
     async def last_received(self, conn: aiosqlite.Connection, token_id: int) -> str | None:

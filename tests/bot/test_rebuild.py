@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
 from bot.cli import main
-from bot.services.rebuild import rebuild
+from bot.services.rebuild import RebuildError, rebuild
 from bot.store.db import Database
 from bot.store.projections import ProjectionStore
 from tests.bot._helpers import Bot, Journal, batch, make_settings, running_bot
@@ -148,7 +147,9 @@ async def test_rebuild_uses_events_an_older_bot_stored_as_an_unknown_kind(tmp_pa
         assert amounts == [("steel", 1000, 250)]
 
 
-async def test_rebuild_refuses_a_stored_event_it_used_live_and_cannot_read_now(tmp_path: Path) -> None:
+async def test_rebuild_refuses_a_stored_event_it_used_live_and_cannot_read_now(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A row the live projections used (known = 1) that this version cannot read (a damaged row, a
     bound tightened since) fails the rebuild, which leaves the projections as they were; skipping
     it would quietly take its tonnes off the ledger."""
@@ -171,9 +172,17 @@ async def test_rebuild_refuses_a_stored_event_it_used_live_and_cannot_read_now(t
     db = Database(settings.db_path)
     await db.open()
     try:
-        with pytest.raises(ValidationError):
+        with pytest.raises(RebuildError, match=f"event {broken['id']} of guild 111 cannot be read"):
             await rebuild(db)
     finally:
         await db.close()
     async with running_bot(settings) as bot:
         assert await bot.snapshot() == before
+    # As an operator meets it: one line naming the event, exit 1.
+    code = await asyncio.to_thread(main, ["rebuild"], settings)
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err == (
+        f"colony-bot: cannot rebuild: event {broken['id']} of guild 111 cannot be read by this version "
+        "(contribution.offset: Input should be greater than or equal to 0); nothing was changed\n"
+    )
