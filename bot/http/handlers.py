@@ -22,12 +22,12 @@ from bot.ids import typed_id
 from bot.notify.feed import FeedClosedError
 from bot.store.tokens import TokenRecord
 from bot.views import SiteView
-from wire import KNOWN_KINDS, SCHEMA_VERSION, Batch, UnknownEvent
+from wire import SCHEMA_VERSION, Batch
+from wire.errors import describe_errors
 
 logger = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
-MAX_ERRORS_SHOWN = 5
 
 
 def _json(payload: Any, status: int = 200) -> web.Response:
@@ -40,54 +40,6 @@ def _dump(models: Sequence[BaseModel]) -> list[Any]:
 
 def _token(request: web.Request) -> TokenRecord:
     return request[TOKEN]
-
-
-def _is_tag(previous: int | str | None, part: str) -> bool:
-    """A union member's name in pydantic's loc: the known kinds' tagged union, its tag, or the
-    fallback for unknown kinds (see wire.batch.AnyEvent)."""
-    if isinstance(previous, int):
-        return part.startswith("tagged-union[") or part == UnknownEvent.__name__
-    return isinstance(previous, str) and previous.startswith("tagged-union[") and part in KNOWN_KINDS
-
-
-def error_path(loc: Sequence[int | str]) -> str:
-    """`events[3].market_id` from pydantic's loc, without the union parts ('tagged-union[...]', 'depot')."""
-    out = ""
-    previous: int | str | None = None
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif not _is_tag(previous, part):
-            out += f".{part}" if out else part
-        previous = part
-    return out or "body"
-
-
-def _relevant_errors(errors: list[Any]) -> list[Any]:
-    """One branch's errors per event: an event of a kind we know is judged as that kind; one of a
-    kind we do not know (a newer uploader's) by the fallback's few rules (id, kind, timestamp)."""
-    fallback = UnknownEvent.__name__
-    unknown_kind: set[object] = set()
-    for e in errors:
-        loc = e["loc"]
-        if len(loc) > 3 and loc[2] == fallback and loc[3] != "kind":
-            unknown_kind.add(loc[1])  # its kind passed as an unknown one: that branch speaks
-    kept = []
-    for e in errors:
-        loc = e["loc"]
-        if len(loc) > 2 and isinstance(loc[1], int) and isinstance(loc[2], str):
-            from_fallback = loc[2] == fallback
-            if from_fallback != (loc[1] in unknown_kind):
-                continue
-        kept.append(e)
-    return kept or errors
-
-
-def describe_errors(errors: list[ErrorDetails]) -> str:
-    errors = _relevant_errors(errors)
-    shown = "; ".join(f"{error_path(e['loc'])}: {e['msg']}" for e in errors[:MAX_ERRORS_SHOWN])
-    more = len(errors) - MAX_ERRORS_SHOWN
-    return shown + (f"; and {more} more" if more > 0 else "")
 
 
 def _invalid_events(errors: list[ErrorDetails]) -> dict[str, list[int]]:

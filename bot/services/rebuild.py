@@ -13,6 +13,7 @@ from bot.store.db import Database
 from bot.store.events import EventStore
 from bot.store.projections import ProjectionStore, full_changes
 from wire import AnyEvent, UnknownEvent
+from wire.errors import describe_event_errors
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +48,10 @@ async def rebuild(db: Database) -> RebuildResult:
                 event = _EVENT.validate_json(stored.payload)
             except ValidationError as exc:
                 if stored.known:  # used live, in today's projections: never dropped quietly
-                    first = exc.errors(include_url=False, include_input=False)[0]
-                    where = ".".join(str(part) for part in first["loc"]) or "event"  # kind.field
+                    why = describe_event_errors(exc.errors(include_url=False, include_input=False))
                     raise RebuildError(
                         f"event {stored.event_id} of guild {stored.guild_id} cannot be read by this "
-                        f"version ({where}: {first['msg']}); nothing was changed"
+                        f"version ({why}); nothing was changed"
                     ) from exc
                 # Stored as an unknown kind by an older version, from an uploader whose shape of
                 # the kind this version does not share: kept, not used.

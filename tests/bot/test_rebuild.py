@@ -184,5 +184,5 @@ async def test_rebuild_refuses_a_stored_event_it_used_live_and_cannot_read_now(
     assert code == 1
     assert err == (
         f"colony-bot: cannot rebuild: event {broken['id']} of guild 111 cannot be read by this version "
-        "(contribution.offset: Input should be greater than or equal to 0); nothing was changed\n"
+        "(offset: Input should be greater than or equal to 0); nothing was changed\n"
     )
