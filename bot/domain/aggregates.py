@@ -243,19 +243,38 @@ def commander_views(state: GuildState) -> list[CommanderView]:
     return views
 
 
+def carrier_callsign(state: GuildState, carrier_id: int) -> str | None:
+    """From the owner's CarrierStats, else the carrier's station name (a member's Market.json or
+    docking names it by its callsign): a carrier whose owner sends nothing is still found by it."""
+    carrier = state.carriers.get(carrier_id)
+    if carrier is not None and carrier.stats is not None and carrier.stats.callsign:
+        return carrier.stats.callsign
+    seen = state.stations.get(carrier_id)
+    return seen.station_name if seen is not None else None
+
+
+def carrier_system(state: GuildState, carrier_id: int) -> str | None:
+    """Where the carrier is: from its owner's events, else where a member last saw it (docked, or
+    its Market.json): what the squadron knows, rather than "unknown"."""
+    carrier = state.carriers.get(carrier_id)
+    if carrier is not None and carrier.place is not None:
+        return carrier.place.system_name
+    seen = state.stations.get(carrier_id)
+    return seen.system_name if seen is not None else None
+
+
 def carrier_views(state: GuildState) -> list[CarrierView]:
     views = []
     for carrier in state.carriers.values():
         stats, place, plan = carrier.stats, carrier.place, carrier.pending_jump()
-        seen = state.stations.get(carrier.carrier_id)  # a carrier's station name is its callsign
         views.append(
             CarrierView(
                 carrier_id=carrier.carrier_id,
                 name=stats.name if stats else None,
-                callsign=(stats.callsign if stats else None) or (seen.station_name if seen else None),
+                callsign=carrier_callsign(state, carrier.carrier_id),
                 carrier_type=stats.carrier_type if stats else None,
                 docking_access=stats.docking_access if stats else None,
-                system_name=place.system_name if place else None,
+                system_name=carrier_system(state, carrier.carrier_id),
                 system_address=place.system_address if place else None,
                 jump_to=plan.system_name if plan else None,
                 jump_body=plan.body if plan else None,

@@ -18,6 +18,7 @@ import aiosqlite
 from pydantic import TypeAdapter
 
 from bot.domain import hauling as domain
+from bot.domain.aggregates import carrier_callsign, carrier_system
 from bot.domain.commanders import CommanderState
 from bot.domain.guild import GuildState
 from bot.domain.hauling import Claim, ClaimProgress, Hauler, Move
@@ -418,8 +419,8 @@ class HaulService:
                 CarrierStockView(
                     carrier_id=carrier.carrier_id,
                     name=carrier.stats.name if carrier.stats else None,
-                    callsign=carrier.stats.callsign if carrier.stats else None,
-                    system_name=carrier.place.system_name if carrier.place else None,
+                    callsign=carrier_callsign(guild, carrier.carrier_id),
+                    system_name=carrier_system(guild, carrier.carrier_id),
                     snapshot_at=snap.key.ts if snap else None,
                     previous_snapshot_at=key_of(prev).ts if prev else None,
                     cargo_used=carrier.stats.cargo_used if carrier.stats else None,

@@ -113,6 +113,14 @@ async def test_a_carrier_known_from_its_market_is_found_by_its_callsign(april: C
     manager = interaction(manage=True)
     linked = await invoke(april, "haul", "carrier", manager, carrier="Q2K-B7Z", site=str(SITE))
     assert linked.startswith("Carrier Q2K-B7Z now serves System Colonisation Ship")
+    # Every view of it names it so: the stock (`/haul carrier Q2K-B7Z`, /api/v1/haul/carriers) too.
+    (stock,) = [c for c in await services.hauling.carrier_stock(GUILD) if c.carrier_id == other]
+    assert stock.callsign == "Q2K-B7Z"
+    viewer = interaction()
+    shown = await invoke(april, "haul", "carrier", viewer, carrier="Q2K-B7Z")
+    (message,) = viewer.sent
+    assert "Q2K-B7Z" in (message.embeds[0].title or "")
+    assert shown.startswith(f"In {SYSTEM}\n")  # where a member saw it, not "unknown"
 
 
 # -- 3-5. the console ------------------------------------------------------------------------------
