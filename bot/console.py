@@ -49,7 +49,7 @@ def command_options(cog: type[commands.GroupCog] = ColonyCog) -> dict[str, tuple
 
 def _unquoted(value: str) -> str:
     """A value typed in quotes, as a shell user would: the quotes are not part of it."""
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'" and value[0] not in value[1:-1]:
         return value[1:-1].strip()
     return value
 

@@ -11,8 +11,9 @@ _WHITESPACE = re.compile(r"\s+")
 # Bidi overrides, isolates and marks: they reverse the rest of a line ("CMDR Alice\u202e · 12 t"
 # shows as "t 21 · ..."). Shared with `plain`, which shows them as replacement characters.
 BIDI_CONTROLS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-# Dropped from names before whitespace is collapsed: control characters but whitespace, and bidi.
-_INVISIBLE = re.compile(f"[\x00-\x08\x0e-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
+# Dropped from names before whitespace is collapsed: control characters but those `\s` takes for
+# whitespace (\t-\r, \x1c-\x1f, \x85: they become a space), and bidi.
+_INVISIBLE = re.compile(f"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f{BIDI_CONTROLS}]")
 _INLINE_MARKDOWN = re.compile(r"([\\*_`~|\[\]])")
 # Quote, heading, subtext and list markers only act at the start of a line.
 _LINE_START_MARKDOWN = re.compile(r"^(>|#|-#|-(?= ))")

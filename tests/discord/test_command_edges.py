@@ -12,7 +12,7 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot.console import Caller, execute
+from bot.console import Caller, _unquoted, execute
 from bot.discord_client import ColonyBot
 from tests.discord._bot import unconnected_bot
 from tests.discord._filled import APRIL, GUILD, USER, Journal, fill
@@ -146,6 +146,10 @@ async def test_console_a_quoted_value_is_the_value(april: ColonyBot) -> None:
     plain = await _console(april, "/colony site System Colonisation Ship")
     assert plain.startswith("System Colonisation Ship")
     assert await _console(april, '/colony site "System Colonisation Ship"') == plain
+
+    # Quotes inside are part of the value: only one pair around all of it is taken off.
+    assert _unquoted('"Alpha" and "Beta"') == '"Alpha" and "Beta"'
+    assert _unquoted("'Vela'") == "Vela"
 
 
 # -- 6. /haul carrier remove:True without a site ------------------------------------------------

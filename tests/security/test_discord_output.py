@@ -124,6 +124,7 @@ def test_safe_drops_bidi_controls(name: str) -> None:
     assert not _BIDI.search(safe(name)), repr(safe(name))
     assert safe("\u202e\u202e") == "unknown"
     assert safe("CMDR \u202e Alice") == "CMDR Alice"  # one space left where one was removed
+    assert safe("A\x1fB\x85C") == "A B C"  # separators `\s` knows stay spaces
 
 
 @pytest.mark.parametrize(
