@@ -106,7 +106,7 @@ def floor(files: list[Path]) -> int:
     the previous one but for its time (as the normaliser does). No context, no ids, no events
     built or validated: a ceiling for `ours` in pure Python, printed beside it.
     """
-    pattern = relevant_line_pattern(side_files=False)
+    pattern = relevant_line_pattern(side_files=True)  # as `ours`, which reads with side files
     parsed = lines = 0
     last_depot = b""
     for path in files:
