@@ -257,6 +257,9 @@ class Tailer:
             else:
                 offset = known.offset
         final = older and self._finished(journal.path, st)
+        # A `Continued` part carries on its session's part before it (by the fingerprint read).
+        before = self._sources.get(previous_part(name) or "")
+        continues = before.fingerprint if before is not None else None
         while True:
             if self.stop_flag.is_set():
                 progress.stopped = True
@@ -279,10 +282,7 @@ class Tailer:
                     self._commit(SourceState(name, digest, offset, st.st_size, st.st_mtime_ns), [], known)
                 return "ok"
             self._normaliser.note_started(digest, journal.started)
-            before = self._sources.get(previous_part(name) or "")
-            events = self._normaliser.feed_chunk(
-                name, digest, chunk, continues=before.fingerprint if before is not None else None
-            )
+            events = self._normaliser.feed_chunk(name, digest, chunk, continues=continues)
             # The serializer itself: what model_dump_json() calls, without its per-call set-up.
             queued = [
                 QueuedEvent(e.id, e.offset, e.__pydantic_serializer__.to_json(e).decode()) for e in events
