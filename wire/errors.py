@@ -16,11 +16,20 @@ from wire.events import KNOWN_KINDS, UnknownEvent
 MAX_ERRORS_SHOWN = 5
 
 
+def _is_fallback(part: object) -> bool:
+    """The unknown kinds' branch in pydantic's loc: `UnknownEvent`, or with its size check wrapped
+    around it, `function-after[_bounded(), UnknownEvent]`."""
+    name = UnknownEvent.__name__
+    if not isinstance(part, str):
+        return False
+    return part == name or (part.startswith("function-") and part.endswith(f" {name}]"))
+
+
 def _is_tag(previous: int | str | None, part: str) -> bool:
     """A union member's name in pydantic's loc: the known kinds' tagged union, its tag, or the
     fallback for unknown kinds (see wire.batch.AnyEvent)."""
     if isinstance(previous, int):
-        return part.startswith("tagged-union[") or part == UnknownEvent.__name__
+        return part.startswith("tagged-union[") or _is_fallback(part)
     return isinstance(previous, str) and previous.startswith("tagged-union[") and part in KNOWN_KINDS
 
 
@@ -40,17 +49,18 @@ def error_path(loc: Sequence[int | str]) -> str:
 def relevant_errors(errors: list[Any]) -> list[Any]:
     """One branch's errors per event: an event of a kind we know is judged as that kind; one of a
     kind we do not know (a newer uploader's) by the fallback's few rules (id, kind, timestamp)."""
-    fallback = UnknownEvent.__name__
     unknown_kind: set[object] = set()
     for e in errors:
         loc = e["loc"]
-        if len(loc) > 3 and loc[2] == fallback and loc[3] != "kind":
-            unknown_kind.add(loc[1])  # its kind passed as an unknown one: that branch speaks
+        # Its kind passed as an unknown one (an error past `kind`, or the whole event's size, checked
+        # once its fields are valid): that branch speaks.
+        if len(loc) > 2 and _is_fallback(loc[2]) and (len(loc) == 3 or loc[3] != "kind"):
+            unknown_kind.add(loc[1])
     kept = []
     for e in errors:
         loc = e["loc"]
         if len(loc) > 2 and isinstance(loc[1], int) and isinstance(loc[2], str):
-            from_fallback = loc[2] == fallback
+            from_fallback = _is_fallback(loc[2])
             if from_fallback != (loc[1] in unknown_kind):
                 continue
         kept.append(e)

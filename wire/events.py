@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
+from pydantic_core import to_json
 
 from wire._base import (
     Commodity,
@@ -378,6 +379,13 @@ def _not_a_known_kind() -> str:
     return r"^(?!(?:" + "|".join(sorted(KNOWN_KINDS)) + r")$)[a-z0-9_]{1,64}$"
 
 
+# What an event of a kind this version does not know may carry beside id, kind and timestamp: its
+# fields are kept unread for good (the events table is append-only), so unbounded they would let
+# one small gzip request store megabytes. A known kind's largest (`market`, 1,000 items) is 0.75 MB.
+UNKNOWN_EVENT_MAX_BYTES = 1 << 20
+UNKNOWN_EVENT_MAX_FIELDS = 256
+
+
 class UnknownEvent(WireModel):
     """An event of a kind this version does not know (sent by a newer uploader): kept, not used."""
 
@@ -387,6 +395,15 @@ class UnknownEvent(WireModel):
     id: EventId
     kind: Annotated[str, Field(pattern=_not_a_known_kind())]
     timestamp: GameTime
+
+    @model_validator(mode="after")
+    def _bounded(self) -> UnknownEvent:
+        extra = self.model_extra or {}
+        if len(extra) > UNKNOWN_EVENT_MAX_FIELDS:
+            raise ValueError(f"an event of an unknown kind has at most {UNKNOWN_EVENT_MAX_FIELDS} fields")
+        if len(to_json(extra)) > UNKNOWN_EVENT_MAX_BYTES:
+            raise ValueError(f"an event of an unknown kind is at most {UNKNOWN_EVENT_MAX_BYTES} bytes")
+        return self
 
 
 def event_time(event: KnownEvent | UnknownEvent) -> datetime:

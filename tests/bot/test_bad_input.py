@@ -332,3 +332,28 @@ async def test_every_content_encoding_gets_an_answer_and_the_connection_keeps_se
         for data in (zlib.compress(_body()), raw.compress(_body()) + raw.flush()):
             got, body, _ = await _raw(bot, data, token, **{"Content-Encoding": "deflate"})
             assert got == 200, body
+
+
+async def test_an_event_of_an_unknown_kind_cannot_store_megabytes(bot_api: Bot) -> None:
+    """Events of kinds this bot does not know are kept unread for good (the table is append-only):
+    their extra fields are bounded, or one small gzip request would store megabytes."""
+    token = await _seeded(bot_api)
+    before = await bot_api.snapshot()
+    good = Journal("Bob").contribution(5, SITE, {"steel": 7})
+    stranger = {"id": "a" * 32, "kind": "from_the_future", "timestamp": good["timestamp"]}
+    huge = {**stranger, "chat": "x" * (8 << 20)}
+    body = gzip.compress(orjson.dumps(batch([good, huge])))
+    status, answer, _ = await _raw(bot_api, body, token, **{"Content-Encoding": "gzip"})
+    assert status == 422
+    assert answer == {
+        "error": {
+            "code": "invalid",
+            "message": f"events[1]: Value error, an event of an unknown kind is at most {1 << 20} bytes",
+            "invalid_events": [1],
+        }
+    }
+    assert await bot_api.snapshot() == before
+    # A newer uploader's event of a sane size is still kept (and counted as ignored).
+    small = {**huge, "chat": "hello"}
+    status, answer, _ = await _raw(bot_api, orjson.dumps(batch([small])), token)
+    assert (status, answer) == (200, {"accepted": 0, "duplicates": 0, "ignored": 1})
