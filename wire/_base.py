@@ -30,7 +30,18 @@ Int64 = Annotated[int, Field(ge=0, lt=2**63)]
 # bot's intake about a microsecond per event.
 _EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
 _LATEST = datetime(9999, 12, 30, tzinfo=UTC)
-GameTime = Annotated[AwareDatetime, Field(gt=_EARLIEST, lt=_LATEST)]
+GameTime = Annotated[
+    AwareDatetime,
+    Field(
+        gt=_EARLIEST,
+        lt=_LATEST,
+        # The bounds in the schema too (ajv-formats' keywords), for tools that validate by it.
+        json_schema_extra={
+            "formatExclusiveMinimum": _EARLIEST.isoformat(),
+            "formatExclusiveMaximum": _LATEST.isoformat(),
+        },
+    ),
+]
 
 
 class WireModel(BaseModel):

@@ -10,13 +10,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from wire.batch import Batch
+from wire.batch import Batch, BatchResult
 
 SCHEMA_PATH = Path(__file__).with_name("wire-v1.schema.json")
 
 
 def generate() -> dict[str, Any]:
     schema = Batch.model_json_schema(mode="validation")
+    # The intake's answer to an accepted batch, beside the batch (`#/$defs/BatchResult`).
+    schema.setdefault("$defs", {})["BatchResult"] = BatchResult.model_json_schema(mode="serialization")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://ed-colony.invalid/wire/v1"
     return schema

@@ -72,3 +72,16 @@ def test_a_time_without_a_utc_equivalent_or_zone_is_refused(stamp: str) -> None:
 def test_every_time_taken_converts_to_utc(stamp: str) -> None:
     event = ShutdownEvent.model_validate(_event("shutdown", source="J.log", offset=0) | {"timestamp": stamp})
     assert event.timestamp.astimezone(UTC).tzinfo is UTC
+
+
+def test_schema_holds_the_answer_and_the_time_bounds() -> None:
+    """Tools that validate by the schema alone meet what the models refuse: times past the bounds
+    (no UTC equivalent), and the intake's answer to a batch."""
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    answer = schema["$defs"]["BatchResult"]
+    assert set(answer["properties"]) == {"accepted", "duplicates", "ignored"}
+    assert answer["additionalProperties"] is False
+    stamp = schema["$defs"]["ShutdownEvent"]["properties"]["timestamp"]
+    assert (stamp["formatExclusiveMinimum"], stamp["formatExclusiveMaximum"]) == (
+        "0001-01-02T00:00:00+00:00", "9999-12-30T00:00:00+00:00"
+    )
