@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from uploader.normalise.fields import opt_int, req_int, req_str
 from uploader.normalise.names import canonical_commodity
 from wire import CargoItem, MarketItem
 
@@ -24,6 +25,11 @@ logger = logging.getLogger(__name__)
 
 CARGO_FILE = "Cargo.json"
 MARKET_FILE = "Market.json"
+
+
+# A side file whose content is not what the game writes (a wrong type is a BadLineError, a
+# ValueError; an item that is not an object has no `.get`): ignored, with a warning.
+_UNEXPECTED = (AttributeError, KeyError, TypeError, ValueError, ValidationError)
 
 
 def _localised(obj: dict[str, Any], key: str) -> str | None:
@@ -91,15 +97,15 @@ class JournalSideFiles:
         try:
             return [
                 CargoItem(
-                    name=canonical_commodity(str(item["Name"])),
+                    name=canonical_commodity(req_str(item, "Name")),
                     name_localised=_localised(item, "Name_Localised"),
-                    count=int(item["Count"]),
-                    stolen=bool(item.get("Stolen", 0)),
+                    count=req_int(item, "Count"),
+                    stolen=(opt_int(item, "Stolen") or 0) > 0,  # how many of them are stolen
                     mission=item.get("MissionID") is not None,
                 )
                 for item in inventory
             ]
-        except (KeyError, TypeError, ValueError, ValidationError) as exc:
+        except _UNEXPECTED as exc:
             logger.warning("ignoring %s: unexpected content (%s)", CARGO_FILE, str(exc).splitlines()[0])
             return None
 
@@ -113,16 +119,16 @@ class JournalSideFiles:
         try:
             return [
                 MarketItem(
-                    name=canonical_commodity(str(item["Name"])),
+                    name=canonical_commodity(req_str(item, "Name")),
                     name_localised=_localised(item, "Name_Localised"),
-                    stock=int(item.get("Stock", 0)),
-                    demand=int(item.get("Demand", 0)),
-                    buy_price=int(item.get("BuyPrice", 0)),
-                    sell_price=int(item.get("SellPrice", 0)),
+                    stock=opt_int(item, "Stock") or 0,
+                    demand=opt_int(item, "Demand") or 0,
+                    buy_price=opt_int(item, "BuyPrice") or 0,
+                    sell_price=opt_int(item, "SellPrice") or 0,
                 )
                 for item in items
             ]
-        except (KeyError, TypeError, ValueError, ValidationError) as exc:
+        except _UNEXPECTED as exc:
             logger.warning("ignoring %s: unexpected content (%s)", MARKET_FILE, str(exc).splitlines()[0])
             return None
 

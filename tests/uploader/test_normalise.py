@@ -993,3 +993,17 @@ def test_a_new_session_does_not_start_where_the_last_one_ended() -> None:
         ev("Cargo", 31, Vessel="Ship", Count=0, Inventory=[]),
     ))  # fmt: skip
     assert events[-1].at_market_id == SHIP_ID
+
+
+def test_a_wrong_type_in_a_field_the_normaliser_uses_skips_the_line() -> None:
+    """Never a silently wrong event: a StationServices that is no list, a tonnage written `true`
+    (also after the same resource with numbers was seen, which a cache could confuse: 1 == True)."""
+    n = Normaliser()
+    assert run({**docked_ship(), "StationServices": "colonisationcontribution"}, normaliser=n) == []
+    assert n.stats.invalid == 1
+    ones, truthy = depot(1), depot(3)
+    ones["ResourcesRequired"][0].update(RequiredAmount=1, ProvidedAmount=1)
+    truthy["ResourcesRequired"][0].update(RequiredAmount=True, ProvidedAmount=True)
+    assert [e.kind for e in run(docked_ship(2), ones, normaliser=n)] == ["docked", "depot"]
+    assert run(truthy, normaliser=n) == []
+    assert n.stats.invalid == 2

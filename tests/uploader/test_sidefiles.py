@@ -151,3 +151,31 @@ def test_a_cargo_json_of_another_count_or_vessel_is_not_this_lines(tmp_path: Pat
         "Inventory": [{"Name": "ancienttablet", "Count": 2, "Stolen": 0}]}), encoding="utf-8")  # fmt: skip
     assert side.cargo(t0, count=2, vessel="Ship") is None
     assert side.cargo(t0, count=2, vessel="SRV") is not None
+
+
+def test_side_files_with_wrong_types_are_ignored_not_coerced(tmp_path: Path) -> None:
+    """"1200" is no stock and "0" stolen is not stolen: a side file the game did not write so is
+    ignored (with a warning), never read into other numbers."""
+    side = _side(tmp_path, MARKET_TIME)
+    market = {"timestamp": MARKET_TIME.isoformat(), "MarketID": 7, "Items": [
+        {"Name": "$steel_name;", "Stock": "1200", "Demand": 12, "BuyPrice": 5, "SellPrice": 4}]}  # fmt: skip
+    (tmp_path / "Market.json").write_text(json.dumps(market), encoding="utf-8")
+    assert side.market(7, MARKET_TIME) is None
+    market["Items"] = ["steel"]  # an item that is no object
+    (tmp_path / "Market.json").write_text(json.dumps(market), encoding="utf-8")
+    assert side.market(7, MARKET_TIME) is None
+    market["Items"] = [{"Name": "$steel_name;", "Stock": 1200, "Demand": 12, "BuyPrice": 5, "SellPrice": 4}]
+    (tmp_path / "Market.json").write_text(json.dumps(market), encoding="utf-8")
+    items = side.market(7, MARKET_TIME)
+    assert items is not None
+    assert [(i.name, i.stock) for i in items] == [("steel", 1200)]
+    side = _side(tmp_path, CARGO_TIME)
+    cargo = {"timestamp": CARGO_TIME.isoformat(), "Vessel": "Ship", "Count": 3, "Inventory": [
+        {"Name": "steel", "Count": 3, "Stolen": "0"}]}  # fmt: skip
+    (tmp_path / "Cargo.json").write_text(json.dumps(cargo), encoding="utf-8")
+    assert side.cargo(CARGO_TIME) is None
+    cargo["Inventory"] = [{"Name": "steel", "Count": 3, "Stolen": 2}]
+    (tmp_path / "Cargo.json").write_text(json.dumps(cargo), encoding="utf-8")
+    found = side.cargo(CARGO_TIME)
+    assert found is not None
+    assert [(i.name, i.count, i.stolen) for i in found] == [("steel", 3, True)]

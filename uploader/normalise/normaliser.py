@@ -546,21 +546,23 @@ class Normaliser:
             k_required, k_provided = "Total", "Delivered"
         else:
             raise BadLineError("depot without ResourcesRequired or Commodities")
-        # Resources repeat from one snapshot to the next: each distinct one is validated once.
-        # Equal keys only come from values that validated before (1 == 1.0 == True: the same
-        # tonnage however the number was spelt).
+        # Resources repeat from one snapshot to the next: each distinct one is validated once. The
+        # amounts' types are part of the key: 1 == True, and `true` is no tonnage.
         cache = self._resources
         resources: list[DepotResource] = []
         plains: list[tuple[object, ...]] = []
         for item in items:
             get = item.get
+            required, provided = get(k_required), get(k_provided)
             key: tuple[object, ...] | None = (
                 legacy,
                 get("Name"),
                 get("Name_Localised"),
-                get(k_required),
-                get(k_provided),
+                required,
+                provided,
                 get("Payment"),
+                required.__class__,
+                provided.__class__,
             )
             try:
                 hit = cache.get(key)  # type: ignore[arg-type]
@@ -714,7 +716,9 @@ class Normaliser:
     @staticmethod
     def _is_site(obj: JsonObject, station_type: str | None) -> bool:
         services = obj.get("StationServices")
-        if isinstance(services, list) and _SITE_SERVICE in services:
+        if services is not None and not isinstance(services, list):
+            raise BadLineError(f"'StationServices' must be a list, got {type(services).__name__}")
+        if services is not None and _SITE_SERVICE in services:
             return True
         return bool(station_type and station_type.endswith("ConstructionDepot"))
 
