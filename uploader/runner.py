@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
+from pydantic import ValidationError
 
 from uploader.outbox import HISTORY_SINCE, Outbox, OutboxError
 from uploader.reader_process import READ_RETRY_WAIT, ReaderProcess, ReadJob, read_failures, start_method_for
@@ -55,6 +56,16 @@ class Progress:
     events_queued: int = 0
     events_delivered: int = 0
     pending: int = 0  # events in the outbox now
+
+
+def configured_token(settings: Settings) -> str | None:
+    """The token the settings hold now (`init` may have written a new one since the start); None
+    while they cannot be read (a config file being written)."""
+    try:
+        fresh = Settings(config_file=settings.config_file)
+    except (ValidationError, OSError, ValueError):  # TOMLDecodeError and UnicodeDecodeError too
+        return None
+    return fresh.token.get_secret_value() if fresh.token is not None else None
 
 
 def outbox_failure(exc: OutboxError) -> UploadError:
@@ -207,6 +218,7 @@ class Runner:
                     backoff_cap=settings.backoff_cap,
                     more_coming=lambda: any(r.done is None and not r.closed.is_set() for r in reading),
                     fill_events=settings.outbox_max_events,
+                    token_source=lambda: configured_token(settings),
                 )
                 tailer = Tailer(
                     self.journal_dir,

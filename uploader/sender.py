@@ -33,6 +33,7 @@ RETRYABLE_STATUSES = frozenset({408, 425, 429})
 DEAD_LETTER_STATUSES = frozenset({400, 422})
 TOKEN_STATUSES = frozenset({401, 403})
 IDLE_RECHECK_SECONDS = 30.0
+TOKEN_RECHECK_SECONDS = 5.0  # while the token is refused: has `init` written a new one?
 LOUD_AFTER_ATTEMPTS = 10  # warn at ERROR level once a batch has failed this often
 USER_AGENT = f"colony-uploader/{__version__}"
 
@@ -88,6 +89,8 @@ class Sender:
         fill_events: int | None = None,
         linger: float = 2.0,
         idle_recheck: float = IDLE_RECHECK_SECONDS,
+        token_source: Callable[[], str | None] | None = None,
+        token_recheck: float = TOKEN_RECHECK_SECONDS,
         clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -127,6 +130,10 @@ class Sender:
         # Idle or waiting, the outbox is looked at again this often: `colony-uploader resend`, run
         # beside this uploader, queues batches without waking it.
         self._idle_recheck = idle_recheck
+        # The token as the settings hold it now: a refused token is replaced by running `init`
+        # again, which a running uploader (autostarted, out of sight) then takes on by itself.
+        self._token_source = token_source
+        self._token_recheck = token_recheck
 
     async def step(self) -> Step:
         """Try to move the outbox forward by one batch."""
@@ -309,8 +316,9 @@ class Sender:
             if step.outcome in (Outcome.SENT, Outcome.DEAD_LETTERED, Outcome.SPLIT):
                 continue
             if step.outcome is Outcome.TOKEN_REFUSED:
-                # New events must not retry a refused token: only time (or a stop) ends the pause.
-                await wait_any(stop, within=self._token_pause)
+                # New events must not retry a refused token: only time, a new token in the settings
+                # (or a stop) ends the pause.
+                await self._await_token(stop)
                 continue
             # Also while the oldest batch waits out a retry: batches resent beside this uploader go
             # before it.
@@ -318,6 +326,19 @@ class Sender:
             if step.outcome is not Outcome.IDLE:
                 timeout = min(step.delay, timeout)
             await wait_any(self.wake, stop, within=timeout)
+
+
+    async def _await_token(self, stop: asyncio.Event) -> None:
+        """The token pause: until it is over, `stop` is set, or the settings hold another token."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self._token_pause
+        while not stop.is_set() and (left := end - loop.time()) > 0:
+            await wait_any(stop, within=min(left, self._token_recheck) if self._token_source else left)
+            fresh = self._token_source() if self._token_source is not None else None
+            if fresh and fresh != self._token:
+                logger.warning("a new token in the settings: sending again")
+                self._token = fresh
+                return
 
 
 def json_object(response: httpx.Response) -> dict[str, Any] | None:

@@ -575,3 +575,40 @@ async def _until(condition: Callable[[], bool], what: str, bound: float = 10.0) 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting until {what}")
         await asyncio.sleep(0.01)
+
+
+async def test_a_refused_token_replaced_in_the_settings_is_taken_on_without_a_restart(
+    outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock, events: Callable[..., Any]
+) -> None:
+    """The commander runs `init` again with a new token: the uploader running out of sight (a
+    Startup shortcut, a service) sends with it at once, not after a restart nor a 10-minute pause."""
+    _queue(outbox, events(3))
+    configured = ["wrong-token"]
+    sender = _sender(outbox, client, receiver.url, clock, token="wrong-token",
+                     token_source=lambda: configured[0], token_recheck=0.05)  # fmt: skip
+    stop = asyncio.Event()
+    running = asyncio.create_task(sender.run(stop))
+    try:
+        await _until(lambda: outbox.stats().token_refused is not None, "the token is refused")
+        assert receiver.accepted_new == []
+        configured[0] = "good-token"
+        await _until(lambda: len(receiver.accepted_new) == 3, "the batch is sent with the new token")
+        assert receiver.requests[-1].headers["Authorization"] == "Bearer good-token"
+        assert outbox.stats().token_refused is None
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 10)
+
+
+def test_the_configured_token_is_read_again_from_the_config_file(tmp_path: Path) -> None:
+    from uploader.runner import configured_token
+    from uploader.settings import Settings
+
+    config = tmp_path / "config.toml"
+    config.write_text('url = "http://127.0.0.1:9"\ntoken = "first-token-123"\n', encoding="utf-8")
+    settings = Settings(config_file=config, _env_file=None)  # type: ignore[call-arg]
+    assert configured_token(settings) == "first-token-123"
+    config.write_text('url = "http://127.0.0.1:9"\ntoken = "second-token-456"\n', encoding="utf-8")
+    assert configured_token(settings) == "second-token-456"
+    config.write_text('url = "http://127.0.0.1:9"\ntoken = "unfinished', encoding="utf-8")
+    assert configured_token(settings) is None  # being written: no answer yet, not a crash
