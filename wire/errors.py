@@ -52,9 +52,11 @@ def relevant_errors(errors: list[Any]) -> list[Any]:
     unknown_kind: set[object] = set()
     for e in errors:
         loc = e["loc"]
-        # Its kind passed as an unknown one (an error past `kind`, or the whole event's size, checked
-        # once its fields are valid): that branch speaks.
-        if len(loc) > 2 and _is_fallback(loc[2]) and (len(loc) == 3 or loc[3] != "kind"):
+        # Its kind passed as an unknown one (an error past `kind`, or the size check, which runs once
+        # its fields are valid; not "no object"): that branch speaks.
+        if len(loc) > 2 and _is_fallback(loc[2]) and (
+            loc[3] != "kind" if len(loc) > 3 else e["type"] == "value_error"
+        ):
             unknown_kind.add(loc[1])
     kept = []
     for e in errors:

@@ -85,3 +85,16 @@ def test_schema_holds_the_answer_and_the_time_bounds() -> None:
     assert (stamp["formatExclusiveMinimum"], stamp["formatExclusiveMaximum"]) == (
         "0001-01-02T00:00:00+00:00", "9999-12-30T00:00:00+00:00"
     )
+
+
+@pytest.mark.parametrize("event", ["just a string", 5, []])
+def test_an_event_that_is_no_object_is_not_read_as_an_unknown_kind(event: object) -> None:
+    """The 422 says what is wrong with it, never the fallback's internal class name."""
+    from wire.errors import describe_errors
+
+    body = {"batch_id": "b1", "uploader_version": "1", "platform": "x", "events": [event]}
+    with pytest.raises(ValidationError) as info:
+        Batch.model_validate(body)
+    message = describe_errors(info.value.errors(include_url=False))
+    assert "UnknownEvent" not in message, message
+    assert message.startswith("events[0]: Input should be a valid dictionary"), message
