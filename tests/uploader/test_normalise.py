@@ -1007,3 +1007,10 @@ def test_a_wrong_type_in_a_field_the_normaliser_uses_skips_the_line() -> None:
     assert [e.kind for e in run(docked_ship(2), ones, normaliser=n)] == ["docked", "depot"]
     assert run(truthy, normaliser=n) == []
     assert n.stats.invalid == 2
+    # The same for a payment: 1 seen first, then `true`.
+    n, paid_one, paid_true = Normaliser(), depot(1), depot(3)
+    paid_one["ResourcesRequired"][0].update(Payment=1)
+    paid_true["ResourcesRequired"][0].update(Payment=True)
+    assert [e.kind for e in run(docked_ship(2), paid_one, normaliser=n)] == ["docked", "depot"]
+    assert run(paid_true, normaliser=n) == []
+    assert n.stats.invalid == 1

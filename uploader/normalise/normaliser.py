@@ -547,22 +547,23 @@ class Normaliser:
         else:
             raise BadLineError("depot without ResourcesRequired or Commodities")
         # Resources repeat from one snapshot to the next: each distinct one is validated once. The
-        # amounts' types are part of the key: 1 == True, and `true` is no tonnage.
+        # numbers' types are part of the key: 1 == True, and `true` is no tonnage nor payment.
         cache = self._resources
         resources: list[DepotResource] = []
         plains: list[tuple[object, ...]] = []
         for item in items:
             get = item.get
-            required, provided = get(k_required), get(k_provided)
+            required, provided, payment = get(k_required), get(k_provided), get("Payment")
             key: tuple[object, ...] | None = (
                 legacy,
                 get("Name"),
                 get("Name_Localised"),
                 required,
                 provided,
-                get("Payment"),
+                payment,
                 required.__class__,
                 provided.__class__,
+                payment.__class__,
             )
             try:
                 hit = cache.get(key)  # type: ignore[arg-type]
