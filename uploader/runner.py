@@ -60,10 +60,13 @@ class Progress:
 
 def configured_token(settings: Settings) -> str | None:
     """The token the settings hold now (`init` may have written a new one since the start); None
-    while they cannot be read (a config file being written)."""
+    while they cannot be read (a config file being written), and when they name another server:
+    its token must not go to this one (a restart takes on both)."""
     try:
         fresh = Settings(config_file=settings.config_file)
     except (ValidationError, OSError, ValueError):  # TOMLDecodeError and UnicodeDecodeError too
+        return None
+    if fresh.url != settings.url:
         return None
     return fresh.token.get_secret_value() if fresh.token is not None else None
 

@@ -612,3 +612,6 @@ def test_the_configured_token_is_read_again_from_the_config_file(tmp_path: Path)
     assert configured_token(settings) == "second-token-456"
     config.write_text('url = "http://127.0.0.1:9"\ntoken = "unfinished', encoding="utf-8")
     assert configured_token(settings) is None  # being written: no answer yet, not a crash
+    # `init` run again for the squadron's new server: its token must not go to the old address.
+    config.write_text('url = "https://new.example"\ntoken = "new-token-789"\n', encoding="utf-8")
+    assert configured_token(settings) is None
