@@ -253,20 +253,22 @@ def carrier_callsign(state: GuildState, carrier_id: int) -> str | None:
     return seen.station_name if seen is not None else None
 
 
-def carrier_system(state: GuildState, carrier_id: int) -> str | None:
-    """Where the carrier is: from its owner's events, else where a member last saw it (docked, or
-    its Market.json): what the squadron knows, rather than "unknown"."""
+def carrier_system(state: GuildState, carrier_id: int) -> tuple[str | None, int | None]:
+    """Where the carrier is (system name, address): the newer of its owner's events and where a
+    member last saw it (docked, or its Market.json): what the squadron knows, not "unknown"."""
     carrier = state.carriers.get(carrier_id)
-    if carrier is not None and carrier.place is not None:
-        return carrier.place.system_name
+    place = carrier.place if carrier is not None else None
     seen = state.stations.get(carrier_id)
-    return seen.system_name if seen is not None else None
+    if seen is not None and seen.system_name and (place is None or seen.key > place.key):
+        return seen.system_name, seen.system_address
+    return (place.system_name, place.system_address) if place is not None else (None, None)
 
 
 def carrier_views(state: GuildState) -> list[CarrierView]:
     views = []
     for carrier in state.carriers.values():
-        stats, place, plan = carrier.stats, carrier.place, carrier.pending_jump()
+        stats, plan = carrier.stats, carrier.pending_jump()
+        system_name, system_address = carrier_system(state, carrier.carrier_id)
         views.append(
             CarrierView(
                 carrier_id=carrier.carrier_id,
@@ -274,8 +276,8 @@ def carrier_views(state: GuildState) -> list[CarrierView]:
                 callsign=carrier_callsign(state, carrier.carrier_id),
                 carrier_type=stats.carrier_type if stats else None,
                 docking_access=stats.docking_access if stats else None,
-                system_name=carrier_system(state, carrier.carrier_id),
-                system_address=place.system_address if place else None,
+                system_name=system_name,
+                system_address=system_address,
                 jump_to=plan.system_name if plan else None,
                 jump_body=plan.body if plan else None,
                 departure_time=plan.departure_time if plan else None,

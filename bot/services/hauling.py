@@ -420,7 +420,7 @@ class HaulService:
                     carrier_id=carrier.carrier_id,
                     name=carrier.stats.name if carrier.stats else None,
                     callsign=carrier_callsign(guild, carrier.carrier_id),
-                    system_name=carrier_system(guild, carrier.carrier_id),
+                    system_name=carrier_system(guild, carrier.carrier_id)[0],
                     snapshot_at=snap.key.ts if snap else None,
                     previous_snapshot_at=key_of(prev).ts if prev else None,
                     cargo_used=carrier.stats.cargo_used if carrier.stats else None,

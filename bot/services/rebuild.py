@@ -70,7 +70,7 @@ async def rebuild(db: Database) -> RebuildResult:
             state.discard_changes()
             await projections.write(conn, state, full_changes(state))
     if unusable:
-        logger.warning("%d stored event(s) of kinds this version knows have a shape it does not: not used",
+        logger.warning("%d event(s) stored as unknown kinds cannot be read by this version: not used",
                        unusable)
     logger.info("rebuilt the projections of %d guilds from %d events", len(states), count)
     return RebuildResult(len(states), count)

@@ -18,7 +18,7 @@ from tests.discord._bot import unconnected_bot
 from tests.discord._filled import APRIL, GUILD, USER, Journal, fill
 from tests.discord._interaction import FakeCommand, FakeInteraction, FakeUser
 from wire import Batch
-from wire.events import MarketEvent, MarketItem
+from wire.events import CarrierLocationEvent, MarketEvent, MarketItem
 
 pytestmark = pytest.mark.samples
 SYSTEM = "Col 285 Sector GF-F b12-5"
@@ -121,6 +121,23 @@ async def test_a_carrier_known_from_its_market_is_found_by_its_callsign(april: C
     (message,) = viewer.sent
     assert "Q2K-B7Z" in (message.embeds[0].title or "")
     assert shown.startswith(f"In {SYSTEM}\n")  # where a member saw it, not "unknown"
+    # The owner's word and a member's sighting: the newer one says where it is.
+    def located(minute: int, system: str) -> CarrierLocationEvent:
+        return CarrierLocationEvent(
+            id=f"{minute:032x}", timestamp=datetime(2025, 4, 8, 20, minute, tzinfo=UTC), source="J.log",
+            offset=minute, carrier_id=other, system_name=system, system_address=1000 + minute,
+        )  # fmt: skip
+
+    older = Batch(batch_id="o", uploader_version="t", platform="t", events=[located(30, "Old Place")])
+    await services.intake.submit(token, older)  # before the market snapshot (21:00)
+    (view,) = [c for c in await services.queries.carriers(GUILD) if c.carrier_id == other]
+    assert view.system_name == SYSTEM
+    newer = CarrierLocationEvent(**{**located(0, "New Place").model_dump(), "id": "e" * 32,
+                                    "timestamp": datetime(2025, 4, 8, 22, 0, tzinfo=UTC)})  # fmt: skip
+    latest = Batch(batch_id="n", uploader_version="t", platform="t", events=[newer])
+    await services.intake.submit(token, latest)
+    (view,) = [c for c in await services.queries.carriers(GUILD) if c.carrier_id == other]
+    assert (view.system_name, view.system_address) == ("New Place", 1000)
 
 
 # -- 3-5. the console ------------------------------------------------------------------------------
