@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import discord
+from discord import app_commands
 
 
 @dataclass(slots=True)
@@ -95,3 +96,16 @@ class FakeInteraction:
     @property
     def namespace(self) -> Iterator[tuple[str, Any]]:
         return iter(self.options.items())
+
+
+async def run_command(bot: Any, group: str, name: str, fake: FakeInteraction, **options: Any) -> None:
+    """Runs `/group name` the way discord.py does: an exception goes to the tree's error handler."""
+    cog: Any = bot.get_cog("ColonyCog" if group == "colony" else "HaulCog")
+    command = cog.app_command.get_command(name)
+    assert isinstance(command, app_commands.Command)
+    fake.command, fake.options = FakeCommand(f"{group} {name}"), options
+    as_discord: Any = fake  # the fake has exactly the attributes our code uses, no more
+    try:
+        await command.callback(cog, as_discord, **options)
+    except Exception as exc:
+        await bot.tree.on_error(as_discord, app_commands.CommandInvokeError(command, exc))

@@ -10,13 +10,12 @@ from typing import Any
 
 import discord
 import pytest
-from discord import app_commands
 
 from bot.console import Caller, _unquoted, execute
 from bot.discord_client import ColonyBot
 from tests.discord._bot import unconnected_bot
 from tests.discord._filled import APRIL, GUILD, USER, Journal, fill
-from tests.discord._interaction import FakeCommand, FakeInteraction, FakeUser
+from tests.discord._interaction import FakeInteraction, FakeUser, run_command
 from wire import Batch
 from wire.events import CarrierLocationEvent, MarketEvent, MarketItem
 
@@ -50,15 +49,7 @@ def interaction(*, manage: bool = False) -> FakeInteraction:
 
 
 async def invoke(bot: ColonyBot, group: str, name: str, fake: FakeInteraction, **options: Any) -> str:
-    cog: Any = bot.get_cog("ColonyCog" if group == "colony" else "HaulCog")
-    command = cog.app_command.get_command(name)
-    assert isinstance(command, app_commands.Command)
-    fake.command, fake.options = FakeCommand(f"{group} {name}"), options
-    as_discord: Any = fake
-    try:
-        await command.callback(cog, as_discord, **options)
-    except Exception as exc:
-        await bot.tree.on_error(as_discord, app_commands.CommandInvokeError(command, exc))
+    await run_command(bot, group, name, fake, **options)
     (message,) = fake.sent
     (embed,) = message.embeds
     return embed.description or ""

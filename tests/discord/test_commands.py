@@ -12,13 +12,12 @@ from typing import Any
 
 import discord
 import pytest
-from discord import app_commands
 
 from bot.discord_client import ColonyBot
 from bot.render import limits
 from tests.discord._bot import unconnected_bot
 from tests.discord._filled import APRIL, GUILD, USER, Journal, fill
-from tests.discord._interaction import FakeCommand, FakeInteraction, FakeUser
+from tests.discord._interaction import FakeInteraction, FakeUser, run_command
 
 pytestmark = pytest.mark.samples
 
@@ -41,15 +40,7 @@ def interaction(*, manage: bool = False, guild: int | None = GUILD) -> FakeInter
 
 async def invoke(bot: ColonyBot, name: str, fake: FakeInteraction, **options: Any) -> discord.Embed:
     """Runs the callback the way discord.py does: an exception goes to the tree's error handler."""
-    cog: Any = bot.get_cog("ColonyCog")
-    command = cog.app_command.get_command(name)
-    assert isinstance(command, app_commands.Command)
-    fake.command, fake.options = FakeCommand(f"colony {name}"), options
-    as_discord: Any = fake  # the fake has exactly the attributes our code uses, no more
-    try:
-        await command.callback(cog, as_discord, **options)
-    except Exception as exc:
-        await bot.tree.on_error(as_discord, app_commands.CommandInvokeError(command, exc))
+    await run_command(bot, "colony", name, fake, **options)
     (message,) = fake.sent
     mentions = message.allowed_mentions
     assert mentions is not None

@@ -11,7 +11,6 @@ from typing import Any
 
 import discord
 import pytest
-from discord import app_commands
 
 from bot.discord.haul import press_claim_line
 from bot.discord_client import ColonyBot
@@ -19,12 +18,12 @@ from bot.render import limits
 from tests.discord._bot import unconnected_bot
 from tests.discord._filled import APRIL, GUILD, USER, Journal, fill
 from tests.discord._interaction import (
-    FakeCommand,
     FakeFollowup,
     FakeInteraction,
     FakeResponse,
     FakeUser,
     Message,
+    run_command,
 )
 
 pytestmark = pytest.mark.samples
@@ -89,15 +88,7 @@ def the_message(fake: FakeInteraction) -> Message:
 
 async def invoke(bot: ColonyBot, name: str, fake: FakeInteraction, **options: Any) -> discord.Embed:
     """Runs the callback the way discord.py does: an exception goes to the tree's error handler."""
-    cog: Any = bot.get_cog("HaulCog")
-    command = cog.app_command.get_command(name)
-    assert isinstance(command, app_commands.Command)
-    fake.command, fake.options = FakeCommand(f"haul {name}"), options
-    as_discord: Any = fake
-    try:
-        await command.callback(cog, as_discord, **options)
-    except Exception as exc:
-        await bot.tree.on_error(as_discord, app_commands.CommandInvokeError(command, exc))
+    await run_command(bot, "haul", name, fake, **options)
     message = the_message(fake)
     (embed,) = message.embeds
     return embed
