@@ -145,27 +145,17 @@ def haul_rows(out: str, _: dict[str, Any] | None) -> list[Row]:
 
 def soak_rows(_: str, data: dict[str, Any] | None) -> list[Row]:
     assert data is not None
+
+    def zero(figure: str, key: str) -> Row:  # a count whose target is 0
+        return Row("soak", figure, str(data[key]), "0", _check(data[key] == 0))
+
     who = f"{data['commanders']} cmdrs, {data['seconds']:.0f} s"
     chaos = f"bot killed {data['bot_kills']}x, uploaders {data['uploader_kills']}x"
     return [
-        Row("soak", f"{who}: events lost ({chaos})", str(data["lost"]), "0", _check(data["lost"] == 0)),
-        Row(
-            "soak",
-            "events lost to id collisions between commanders",
-            str(data["collided"]),
-            "0",
-            _check(data["collided"] == 0),
-        ),
-        Row(
-            "soak", "events stored that no journal holds", str(data["extra"]), "0", _check(data["extra"] == 0)
-        ),
-        Row(
-            "soak",
-            "events stored with other content than the journals' (same id)",
-            str(data["altered"]),
-            "0",
-            _check(data["altered"] == 0),
-        ),
+        zero(f"{who}: events lost ({chaos})", "lost"),
+        zero("events lost to id collisions between commanders", "collided"),
+        zero("events stored that no journal holds", "extra"),
+        zero("events stored with other content than the journals' (same id)", "altered"),
         Row(
             "soak",
             "commanders / bot kills / uploader kills",
