@@ -90,10 +90,17 @@ class ClaimProgress:
 
 
 def closing_reason(progress: ClaimProgress, site: SiteView | None, now: datetime) -> ClaimStatus | None:
-    """Why an open claim closes now, if it does: its site is done, it is covered, or it expired."""
+    """Why an open claim closes now, if it does: its site is done, it is covered (by the claimer's
+    deliveries, or by others' when the site needs no more of it), or it expired."""
     if site is not None and (site.complete or site.failed):
         return "site_complete"
     if progress.remaining == 0:
+        return "covered"
+    if site is not None and any(
+        c.name == progress.claim.commodity and c.remaining <= 0 for c in site.commodities
+    ):
+        # Kept open, it would sit in `/haul mine` and the board until it expired, for a load
+        # nobody needs any more.
         return "covered"
     if now >= progress.claim.expires_at:
         return "expired"

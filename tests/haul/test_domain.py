@@ -116,6 +116,9 @@ def test_claims_close_when_covered_expired_or_the_site_is_done() -> None:
     assert domain.closing_reason(progress, site({"steel": 900}), T0 + timedelta(hours=4)) == "expired"
     assert domain.closing_reason(progress, site({"steel": 900}, complete=True), T0) == "site_complete"
     assert domain.closing_reason(domain.ClaimProgress(claim, 500), site({"steel": 900}), T0) == "covered"
+    # Others delivered the rest: the site needs no more steel, so the claim is covered too.
+    assert domain.closing_reason(progress, site({"steel": 0, "gold": 5}), T0) == "covered"
+    assert domain.closing_reason(progress, site({"gold": 5}), T0) is None  # no steel known: kept
 
 
 def test_the_plan_skips_claimers_and_idle_haulers_and_defaults_the_hold() -> None:

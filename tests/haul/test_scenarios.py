@@ -22,7 +22,15 @@ from tests.haul._world import (
     renamed_copy,
     world,
 )
-from wire import CargoEvent, CargoTransferEvent, CargoTransferItem, MarketEvent, MarketItem
+from wire import (
+    CargoEvent,
+    CargoTransferEvent,
+    CargoTransferItem,
+    ContributionEvent,
+    ContributionItem,
+    MarketEvent,
+    MarketItem,
+)
 
 pytestmark = pytest.mark.samples
 
@@ -138,6 +146,36 @@ async def test_two_commanders_cargo_in_flight_and_a_refused_claim(tmp_path: Path
         assert [c.status for c in released] == ["released"]
         with pytest.raises(service.NoClaimError):
             await w.services.hauling.release(GUILD, WING_USER, claim.id)
+
+
+async def test_a_claim_closes_as_covered_when_others_deliver_everything_left(
+    tmp_path: Path, samples: Path
+) -> None:
+    async with world(tmp_path) as w:
+        await w.join("TEST", TEST_USER, samples / APRIL)
+        wing = await w.join("WING", WING_USER, samples / APRIL)
+        await w.play("TEST", "2025-04-08T21:44:01")
+        claim = await w.services.hauling.claim(GUILD, NOBODY, "steel", 500, SITE)
+        steel = line_of(await w.board(), "steel")[0]
+        assert steel > 500
+        delivery = ContributionEvent(
+            id=_id("wing-steel"), timestamp=at("2025-04-08T21:45:00"), source="Journal.wing.log",
+            offset=1, commander="WING", market_id=SITE,
+            items=[ContributionItem(name="steel", amount=steel - 1)],
+        )  # fmt: skip
+        await w.send(wing.token, [delivery])
+        assert [c.id for c in (await w.board()).claims] == [claim.id]  # 1 t still needed: kept open
+
+        last = delivery.model_copy(
+            update={"id": _id("wing-2"), "offset": 2, "items": [ContributionItem(name="steel", amount=1)]}
+        )
+        await w.send(wing.token, [last])
+        board = await w.board()
+        assert board.claims == []
+        assert all(line.name != "steel" for line in board.lines)
+        (closed,) = await w.services.hauling.claims(GUILD, closed_within=timedelta(days=1))
+        assert (closed.id, closed.status, closed.delivered) == (claim.id, "covered", 0)
+        assert (await w.services.hauling.mine(GUILD, NOBODY)).claims == []
 
 
 async def test_claims_expire_on_the_clock_and_a_finished_site_closes_its_claims(
