@@ -67,7 +67,19 @@ def parse(line: str, *, group: str = GROUP, cog: type[commands.GroupCog] = Colon
     allowed = [option for option, _ in table[name]]
     options: dict[str, str] = {}
     # `name:value` for any of this command's options; anything before the first is the first option.
-    marks = [m for m in re.finditer(r"(?:^|\s)([a-z_]+):", rest) if m.group(1) in allowed]
+    found = list(re.finditer(r"(?:^|\s)([a-z_]+):", rest))
+    quoted = [q.span() for q in re.finditer(r"\"[^\"]*\"|'[^']*'", rest)]
+    stray = [
+        m.group(1)
+        for m in found
+        if m.group(1) not in allowed and not any(a < m.start(1) < b for a, b in quoted)
+    ]
+    if stray and allowed:
+        # Taken as text, `sitee:Vela` would have gone into the option before it, unseen.
+        raise ConsoleError(
+            f"/{group} {name} has no option {stray[0]}: its options are {', '.join(allowed)}."
+        )
+    marks = [m for m in found if m.group(1) in allowed]
     head = rest[: marks[0].start()].strip() if marks else rest
     if head:
         if not allowed:

@@ -126,6 +126,10 @@ async def _run_main(argv: list[str], s: Settings) -> int:
         ),
         ("/colony follow", "/colony follow needs target: e.g. /colony follow <target>."),
         ("/colony help me", "/colony help takes no options."),
+        (
+            "/colony contributors site:Vela sitee:Coelho",
+            "/colony contributors has no option sitee: its options are site, period.",
+        ),
     ],
 )
 def test_console_lines_that_cannot_run_say_how_to_write_them(line: str, message: str) -> None:
@@ -141,6 +145,11 @@ def test_console_options_are_typed_like_discords() -> None:
         "system": "Col 285 Sector GF-F b12-5"
     }
     assert parse("/COLONY Needs").options == {}
+    # A word and a colon inside quotes is part of the value, not a misspelt option.
+    assert parse('/colony contributors site:"Vela note:x" period:7d').options == {
+        "site": "Vela note:x",
+        "period": "7d",
+    }
 
 
 async def test_a_token_discord_refuses_is_a_startup_error_with_what_to_do(

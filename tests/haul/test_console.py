@@ -43,6 +43,7 @@ async def test_the_console_runs_haul_commands(
         "/haul nope",
         "/haul expiry",
         "/haul plan",
+        "/haul claim titanium tonnes:100 sitee:Coelho",
     ]
     await _console(tmp_path, samples, lines)
     out = capsys.readouterr().out
@@ -62,3 +63,5 @@ async def test_the_console_runs_haul_commands(
     )
     assert "Claims expire after 4 hours." in blocks[7]
     assert f"Haul plan: {SHIP}" in blocks[8]
+    # A misspelt option is refused, not read into tonnes ("100 sitee:Coelho").
+    assert "/haul claim has no option sitee: its options are commodity, tonnes, site." in blocks[9]
