@@ -47,6 +47,7 @@ class SiteView(View):
     snapshot_progress: float | None = Field(default=None, description="progress of the newest snapshot")
     snapshot_at: datetime | None = Field(default=None, description="game time of the newest snapshot")
     complete: bool
+    completed_at: datetime | None = Field(default=None, description="game time completion was first seen")
     failed: bool
     updated_at: datetime | None
     commodities: list[CommodityView]

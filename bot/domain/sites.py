@@ -199,6 +199,7 @@ def build_site_view(site: SiteState, identity: Identity | None) -> SiteView:
         snapshot_progress=snap.progress if snap else None,
         snapshot_at=snap.key.ts if snap else None,
         complete=site.complete,
+        completed_at=site.completed_at if site.complete else None,
         failed=snap.failed if snap else False,
         updated_at=site.updated_at,
         commodities=commodities,

@@ -162,8 +162,11 @@ def _status_value(site: SiteView, recent: Sequence[LeaderboardEntry], now: datet
     if not site.commodities and not site.complete and not site.failed:
         return NOT_READ_YET
     if site.complete or site.failed:
-        if site.updated_at is not None:
-            lines.append(f"{state_word(site).capitalize()} {relative(site.updated_at)}")
+        # When it was finished, not the newest event: the game keeps writing a finished site's
+        # depot while its commanders stay docked at the new port (quirk 22).
+        when = site.completed_at if site.complete and site.completed_at is not None else site.updated_at
+        if when is not None:
+            lines.append(f"{state_word(site).capitalize()} {relative(when)}")
         return "\n".join(lines)
     lines[0] += f" · {tonnes(site.remaining_total)} left"
     top = sorted((c for c in site.commodities if c.remaining > 0), key=lambda c: (-c.remaining, c.name))[:3]

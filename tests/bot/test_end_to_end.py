@@ -33,6 +33,7 @@ class Expected:
 
     depot: dict[int, dict[str, Any]] = field(default_factory=dict)  # newest depot line per MarketID
     complete: set[int] = field(default_factory=set)
+    completed_at: dict[int, str] = field(default_factory=dict)  # the first complete depot line's time
     ledger: dict[int, dict[tuple[str, str], int]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(int))
     )
@@ -59,6 +60,8 @@ class Expected:
                     self.depot[market] = line
                 if line["ConstructionComplete"]:
                     self.complete.add(market)
+                    if line["timestamp"] < self.completed_at.get(market, "~"):
+                        self.completed_at[market] = line["timestamp"]
             elif event == "ColonisationContribution":
                 assert commander is not None
                 for item in line["Contributions"]:
@@ -122,6 +125,9 @@ async def test_real_uploader_posting_real_journals(bot_api: Bot, samples: Path, 
         assert got == want, market
         assert site["snapshot_progress"] == pytest.approx(line["ConstructionProgress"])
         assert site["complete"] is (market in expected.complete)
+        # When it was finished, not the newest of the finished depot lines the game keeps writing.
+        finished = expected.completed_at.get(market)
+        assert site["completed_at"] == finished, market
         ledger = {(c["commander"], c["commodity"]): c["tonnes"] for c in site["contributions"]}
         assert ledger == dict(expected.ledger.get(market, {})), market
         if market in expected.names:
