@@ -363,7 +363,7 @@ class ChannelUpdates:
         if not channels:
             return  # nobody follows it: nothing to keep
         if change.previous is not None and not self._stale(site):
-            self._deliveries(guild_id, change.previous, site, now)
+            self._deliveries(guild_id, change, change.previous, now)
         for channel_id in channels:
             live = self._live.setdefault(
                 (channel_id, site.market_id), _Live(guild_id, channel_id, site.market_id)
@@ -375,8 +375,13 @@ class ChannelUpdates:
         """Old history arriving (a backfill): the live message shows it, the feed does not."""
         return site.updated_at is not None and self.now() - site.updated_at > self.stale_after
 
-    def _deliveries(self, guild_id: int, before: SiteView, site: SiteView, now: float) -> None:
+    def _deliveries(self, guild_id: int, change: SiteChange, before: SiteView, now: float) -> None:
+        site = change.site
         old: dict[tuple[str, str], int] = {(c.commander, c.commodity): c.tonnes for c in before.contributions}
+        cutoff = self.now() - self.stale_after
+        for d in change.deliveries:
+            if d.at < cutoff:  # handed in long ago (an uploader back after days): counted as told
+                old[(d.commander, d.commodity)] = old.get((d.commander, d.commodity), 0) + d.tonnes
         names = {c.name: figures.commodity_name(c.name, c.name_localised) for c in site.commodities}
         for c in site.contributions:
             delta = c.tonnes - old.get((c.commander, c.commodity), 0)

@@ -10,9 +10,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
+from typing import NamedTuple
 
 from bot.views import SiteView
+
+
+class Delivery(NamedTuple):
+    """One ledger entry a batch added: a commander's hand-in of one commodity, at game time `at`."""
+
+    commander: str
+    commodity: str
+    tonnes: int
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +32,9 @@ class SiteChange:
     site: SiteView
     # The view before the batch; None when the site is new, or was not shown since the bot started.
     previous: SiteView | None
+    # The hand-ins the batch added to this site, with their game times: a returning uploader's
+    # days-old deliveries are history, not news.
+    deliveries: tuple[Delivery, ...] = ()
 
     @property
     def market_id(self) -> int:

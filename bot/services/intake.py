@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot.domain.keys import Envelope, utc
-from bot.notify.feed import ChangeFeed, SiteChange
+from bot.notify.feed import ChangeFeed, Delivery, SiteChange
 from bot.services.state import ColonyState
 from bot.store.db import Database
 from bot.store.events import EventRow, EventStore
@@ -438,10 +438,16 @@ class IntakeService:
         # Views now, per batch: each change then spans one upload (one commander's hand-ins), even
         # when several uploads share a transaction. Unchanged view parts are reused, so this is cheap.
         item.changes = []
+        delivered: dict[int, list[Delivery]] = {}
+        for entry in delta.ledger:
+            delivered.setdefault(entry.market_id, []).append(
+                Delivery(entry.commander, entry.commodity, entry.tonnes, entry.key.ts)
+            )
         for market_id in sorted(delta.sites):
             view = guild.site_view(market_id)
             if view is not None and view != before.get(market_id):
-                item.changes.append(SiteChange(guild_id, view, before.get(market_id)))
+                deliveries = tuple(delivered.get(market_id, ()))
+                item.changes.append(SiteChange(guild_id, view, before.get(market_id), deliveries))
 
     async def _store(self, group: _Group) -> None:
         """Writes a prepared group in one transaction (the state already holds it), the whole

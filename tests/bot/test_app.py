@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,8 @@ import pytest
 
 from bot.app import ColonyCore, StartupError
 from bot.http.keys import STREAMS
-from bot.notify.feed import ChangeFeed, SiteChange
-from tests.bot._helpers import BOUND, Journal, batch, make_settings, until
+from bot.notify.feed import ChangeFeed, Delivery, SiteChange
+from tests.bot._helpers import BOUND, T0, Journal, batch, make_settings, until
 from wire import Batch
 
 SITE = 3958981890
@@ -61,6 +62,37 @@ async def test_core_serves_notifies_and_stops_in_order(tmp_path: Path) -> None:
         await core.stop()
     with pytest.raises(RuntimeError, match="not started"):
         _ = core.port
+
+
+async def test_a_change_carries_the_hand_ins_of_its_batch_with_their_game_times(tmp_path: Path) -> None:
+    """The channels tell a delivery as news only when it is recent in game time: the change must
+    say when each hand-in of the batch was made."""
+    recorder = Recorder()
+    core = ColonyCore(make_settings(tmp_path), notifiers=[recorder])
+    await core.start()
+    try:
+        alice = Journal("Alice")
+        first = [alice.docked(0, SITE, "Site"), alice.depot(0, SITE, {"steel": (100, 50), "gold": (9, 0)})]
+        second = [
+            alice.contribution(5, SITE, {"steel": 10, "gold": 4}),
+            alice.contribution(7, SITE, {"steel": 1}),
+        ]
+        token, _ = await core.services.tokens.issue(1, 2)
+        for events in (first, second):
+            async with aiohttp.ClientSession() as session:
+                url = f"http://127.0.0.1:{core.port}/api/v1/events"
+                headers = {"Authorization": f"Bearer {token}"}
+                async with session.post(url, json=batch(events), headers=headers) as resp:
+                    assert resp.status == 200
+        await until(lambda: len(recorder.changes) == 2, "both batches are announced")
+        assert recorder.changes[0].deliveries == ()
+        assert recorder.changes[1].deliveries == (
+            Delivery("Alice", "steel", 10, T0 + timedelta(minutes=5)),
+            Delivery("Alice", "gold", 4, T0 + timedelta(minutes=5)),
+            Delivery("Alice", "steel", 1, T0 + timedelta(minutes=7)),
+        )
+    finally:
+        await core.stop()
 
 
 async def test_a_notifier_that_fails_does_not_stop_the_others(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from bot.notify.channels import (
     RateLimitedError,
     UnreachableError,
 )
-from bot.notify.feed import SiteChange
+from bot.notify.feed import Delivery, SiteChange
 from bot.views import CommodityView, ContributionView, SiteView
 from tests.bot._helpers import BOUND
 from tests.discord._fakes import FakeChannels, FakeClock
@@ -365,6 +365,24 @@ async def test_old_history_updates_the_live_message_but_not_the_feed() -> None:
     await rig.updates.flush()
     assert rig.channels.ops() == [("post", CHANNEL, 501), ("edit", CHANNEL, 501)]
     assert not any("delivered" in line for line in rig.channels.lines(CHANNEL))
+
+
+async def test_a_returning_uploaders_old_hand_ins_are_not_told_beside_todays() -> None:
+    """Bob's uploader was off for three days: his hand-ins of then reach the bot in the same
+    change as Carl's of now, on a site that Alice's readings kept current. Only Carl's is news."""
+    rig = await followed()
+    rig.clock.advance(11)
+    after = site(provided=6100, contributions={("Bob", "steel"): 2000, ("Carl", "steel"): 300})
+    deliveries = (
+        Delivery("Bob", "steel", 1500, NOW - timedelta(days=3)),
+        Delivery("Bob", "steel", 500, NOW - timedelta(days=3, hours=1)),
+        Delivery("Carl", "steel", 300, NOW - timedelta(minutes=2)),
+    )
+    await rig.updates.sites_changed([SiteChange(GUILD, after, site(), deliveries)])
+    rig.clock.advance(60)
+    await rig.updates.flush()
+    feed = [line for line in rig.channels.lines(CHANNEL) if "delivered" in line]
+    assert feed == ["CMDR Carl delivered 300 t of Steel to Orbital Construction Site: Y, 58.0% to 61.0%"]
 
 
 async def test_unfollow_stops_updates() -> None:
