@@ -27,6 +27,7 @@ from bot.domain.commanders import (
 )
 from bot.domain.keys import Envelope, Key
 from bot.domain.sites import (
+    DEPOT_READINGS_SINCE,
     UNKNOWN_COMMANDER,
     Identity,
     LedgerEntry,
@@ -173,7 +174,7 @@ class GuildState:
                     event.system_name,
                     event.system_address,
                 )
-                if event.construction_site:
+                if event.construction_site and key.ts >= DEPOT_READINGS_SINCE:
                     self._flag_site(event.market_id)
             case LocationEvent() | CarrierJumpEvent() if event.docked and event.market_id is not None:
                 self._identity(
@@ -184,7 +185,8 @@ class GuildState:
                     event.system_name,
                     event.system_address,
                 )
-                if isinstance(event, LocationEvent) and event.construction_site:
+                readable = key.ts >= DEPOT_READINGS_SINCE
+                if isinstance(event, LocationEvent) and event.construction_site and readable:
                     self._flag_site(event.market_id)
             case MarketEvent():
                 self._identity(

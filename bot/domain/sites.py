@@ -10,12 +10,15 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from bot.domain.keys import Key
 from bot.views import CommodityView, ContributionView, SiteView, UnattributedView
 from wire import DepotResource
 
+# The game wrote its first depot readings with update 4.1.1 (2025-04-08). A construction site
+# docked at only before then can never be read: shown, it would stay "in progress" for good.
+DEPOT_READINGS_SINCE = datetime(2025, 4, 8, tzinfo=UTC)
 UNKNOWN_COMMANDER = "unknown commander"
 
 

@@ -118,6 +118,20 @@ def test_a_contribution_for_an_unknown_site_is_kept_and_shown_once_known() -> No
     assert [(u.commodity, u.tonnes) for u in view.unattributed] == [("steel", 20)]
 
 
+def test_a_site_docked_at_before_the_game_wrote_depot_readings_is_not_shown() -> None:
+    """Before update 4.1.1 (2025-04-08) the game wrote no depot readings: a site docked at then
+    and never read since would be "in progress, requirements not read yet" for good."""
+    a = Journal("Alice")
+    march = -60 * 24 * 40  # minutes: 40 days before 2025-04-08T21:00
+    docked = a.docked(march, SITE, "System Colonisation Ship")
+    state = state_of([docked, a.event("undocked", march + 5, market_id=SITE)])
+    assert state.site_views() == []
+    assert aggregates.stats(state, state.site_views()).sites_in_progress == 0
+    # Docked at again once the game reads depots: shown at once, as any site.
+    state.apply(Envelope(_EVENT.validate_python(a.docked(0, SITE, "System Colonisation Ship")), 7, 1))
+    assert [v.market_id for v in state.site_views()] == [SITE]
+
+
 def test_done_means_construction_complete_and_stays_done() -> None:
     a = Journal("Alice")
     nearly = a.depot(0, SITE, {"steel": (100, 100)}, progress=1.0)
