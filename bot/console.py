@@ -57,11 +57,12 @@ def _unquoted(value: str) -> str:
 def parse(line: str, *, group: str = GROUP, cog: type[commands.GroupCog] = ColonyCog) -> Parsed:
     text = line.strip()
     match = re.match(rf"^/?{group}\s+(\S+)\s*(.*)$", text, flags=re.IGNORECASE | re.DOTALL)
+    table = command_options(cog)
     if match is None:
         example = "board" if group == "haul" else "status"
-        raise ConsoleError(f"Commands start with /{group}, e.g. /{group} {example} or /{group} help.")
+        more = f"/{group} help" if "help" in table else f"one of {', '.join(sorted(table))}"
+        raise ConsoleError(f"Commands start with /{group}, e.g. /{group} {example} or {more}.")
     name, rest = match.group(1).lower(), match.group(2).strip()
-    table = command_options(cog)
     if name not in table:
         raise ConsoleError(f"Unknown command /{group} {name}: one of {', '.join(sorted(table))}.")
     allowed = [option for option, _ in table[name]]
@@ -90,9 +91,10 @@ def parse(line: str, *, group: str = GROUP, cog: type[commands.GroupCog] = Colon
         options[m.group(1)] = _unquoted(rest[m.end() : end].strip())
     missing = [option for option, required in table[name] if required and not options.get(option)]
     if missing:
-        raise ConsoleError(
-            f"/{group} {name} needs {', '.join(missing)}: e.g. /{group} {name} <{missing[0]}>."
-        )
+        # The example is a line that parses: the first option bare, the others named.
+        needed = [option for option, required in table[name] if required]
+        example = " ".join(f"<{o}>" if o == allowed[0] else f"{o}:<{o}>" for o in needed)
+        raise ConsoleError(f"/{group} {name} needs {', '.join(missing)}: e.g. /{group} {name} {example}.")
     return Parsed(name, options)
 
 

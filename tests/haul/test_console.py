@@ -56,7 +56,7 @@ async def test_the_console_runs_haul_commands(
     assert "Your hauls" in blocks[2]
     assert "#1" in blocks[2]
     assert "tonnes is a whole number, not 'lots'." in blocks[3]
-    assert "/haul claim needs commodity, tonnes: e.g. /haul claim <commodity>." in blocks[4]
+    assert "/haul claim needs commodity, tonnes: e.g. /haul claim <commodity> tonnes:<tonnes>." in blocks[4]
     assert "Released 1 claim" in blocks[5]
     assert (
         "Unknown command /haul nope: one of board, carrier, claim, expiry, mine, plan, release." in blocks[6]
