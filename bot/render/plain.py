@@ -15,13 +15,15 @@ _ESCAPED = re.compile(r"\\([*_`~|>\[\]()#\-.\\])")
 _EMPHASIS = re.compile(r"\*\*|~~|`")
 
 
+# (below this many seconds, unit, its seconds): rounded to the nearest unit, as Discord shows
+# `<t:N:R>` ("in 4 hours" for a claim of 4 hours made a second ago, not "in 3 hours").
+_UNITS = ((45, "second", 1), (45 * 60, "minute", 60), (22 * 3600, "hour", 3600), (float("inf"), "day", 86400))
+
+
 def _ago(seconds: float) -> str:
     value = abs(seconds)
-    count, unit = int(value), "second"
-    for size, name in ((86400, "day"), (3600, "hour"), (60, "minute")):
-        if value >= size:
-            count, unit = int(value // size), name
-            break
+    _, unit, size = next(u for u in _UNITS if value < u[0])
+    count = max(1, round(value / size)) if size > 1 else round(value)
     words = f"{count} {unit}{'' if count == 1 else 's'}"
     return f"in {words}" if seconds > 0 else f"{words} ago"
 
