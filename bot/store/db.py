@@ -6,6 +6,7 @@ import asyncio
 import logging
 import re
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from importlib import resources
@@ -124,10 +125,12 @@ class Database:
     async def open(self) -> None:
         if self.path.parent and not self.path.parent.exists():
             raise StoreError(f"folder {self.path.parent} does not exist (COLONY_DB_PATH={self.path})")
+        # isolation_level=None: no implicit transactions; we BEGIN and COMMIT ourselves.
+        pending = aiosqlite.connect(self.path, isolation_level=None)
         try:
-            # isolation_level=None: no implicit transactions; we BEGIN and COMMIT ourselves.
-            self._conn = await aiosqlite.connect(self.path, isolation_level=None)
+            self._conn = await pending
         except Exception as exc:
+            await _worker_finished(pending)
             raise StoreError(f"cannot open database {self.path}: {exc}") from exc
         conn = self._conn
         try:
@@ -288,3 +291,12 @@ class Checkpointer:
         if self._task is not None:
             await self._task
             self._task = None
+
+
+async def _worker_finished(conn: aiosqlite.Connection) -> None:
+    """Waits for the worker thread of a connection that failed to open. aiosqlite stops it without
+    waiting; its last reply must reach a loop still running, else the one-line error is followed by
+    an "Event loop is closed" traceback from the thread."""
+    thread = getattr(conn, "_thread", None)  # private, hence looked up defensively
+    if isinstance(thread, threading.Thread) and thread.is_alive():
+        await asyncio.to_thread(thread.join, 5)
