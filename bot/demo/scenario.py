@@ -117,6 +117,14 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
     if missing is not None:
         print(f"colony-bot demo: {missing}", file=sys.stderr)
         return 2
+    if options.keep is not None and options.keep.is_dir() and any(options.keep.iterdir()):
+        # A second demo's events would add to the first one's database (new journals, new times).
+        print(
+            f"colony-bot demo: --keep {options.keep} is not empty (an earlier demo?): "
+            "give an empty or new folder, or delete this one",
+            file=sys.stderr,
+        )
+        return 2
     with contextlib.ExitStack() as stack:
         root = options.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="colony-demo-")))
         root.mkdir(parents=True, exist_ok=True)

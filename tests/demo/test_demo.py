@@ -78,3 +78,24 @@ def test_the_uploaders_really_ran(demo_run: tuple[subprocess.CompletedProcess[st
         state = keep / "uploader" / commander.name.replace(" ", "_")
         assert any(state.iterdir()), f"no uploader state for {commander.name}"
     assert (keep / "colony.db").is_file()
+
+
+def test_a_second_demo_in_the_kept_folder_is_refused_at_once(
+    demo_run: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    """Its events would add to the first demo's database, and it would wait out its deadline for
+    numbers that can no longer add up; the user is told at once instead (exit 2)."""
+    keep = demo_run[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COLONY_")}
+    again = subprocess.run(
+        [sys.executable, "-m", "bot", "demo", "--keep", str(keep)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert again.returncode == 2, again.stdout[-1500:] + again.stderr[-1500:]
+    assert f"--keep {keep} is not empty" in again.stderr
+    assert again.stdout == ""
