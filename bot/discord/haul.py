@@ -9,6 +9,7 @@ working after a restart. The boards of followed sites are the second live messag
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -21,11 +22,13 @@ from bot.discord.colony import ColonyCog
 from bot.discord.haul_replies import HaulReplies
 from bot.discord.port import DiscordChannelPort
 from bot.discord.replies import CommandError, carrier_choices, site_choices, target_choices
-from bot.discord.tree import NONE, send_error, send_reply
+from bot.discord.tree import GENERIC, NONE, send_error, send_reply
 from bot.discord.updates import ChannelUpdatesCog
 from bot.ids import typed_id
 from bot.notify.boards import BoardUpdates, SettingsBoardStore
 from bot.render import limits
+
+logger = logging.getLogger(__name__)
 
 Interaction = discord.Interaction[Any]
 
@@ -67,10 +70,19 @@ async def press_claim_line(replies: HaulReplies | None, interaction: Interaction
     if replies is None:
         await send_error(interaction, "Hauling is not running on this bot.")
         return
+    # Two write transactions follow (the plan, then the claim): acknowledged first, as the slash
+    # commands that write are, so a wait for the database never outlasts Discord's 3 seconds.
+    await interaction.response.defer(ephemeral=True, thinking=True)
     try:
         reply = await replies.claim_planned(_guild(interaction), interaction.user.id, market_id)
     except CommandError as exc:
         await send_error(interaction, str(exc))
+        return
+    except Exception:
+        # A button's error never reaches the command tree's handler: without this the presser
+        # sees only "This interaction failed".
+        logger.exception("Claim my line failed (guild %s, site %d)", interaction.guild_id, market_id)
+        await send_error(interaction, GENERIC)
         return
     await send_reply(interaction, reply)
 

@@ -13,8 +13,10 @@ import discord
 import pytest
 
 from bot.discord.haul import press_claim_line
+from bot.discord.tree import GENERIC
 from bot.discord_client import ColonyBot
 from bot.render import limits
+from bot.store.db import StoreError
 from tests.discord._bot import unconnected_bot
 from tests.discord._filled import APRIL, GUILD, USER, Journal, fill
 from tests.discord._interaction import (
@@ -254,6 +256,9 @@ async def test_plan_offers_a_button_that_claims_ones_own_line(filled: tuple[Colo
     (claimed,) = await bot.core.services.hauling.claims(GUILD)
     assert (claimed.commodity, claimed.tonnes) == (biggest.name, 776)
 
+    assert press.response.deferred == {"ephemeral": True, "thinking": True}  # acknowledged first
+    assert message.via == "followup"
+
     again = interaction()
     as_discord = again
     await press_claim_line(cog.replies, as_discord, SITE)
@@ -262,6 +267,29 @@ async def test_plan_offers_a_button_that_claims_ones_own_line(filled: tuple[Colo
         f"The plan for {SHIP} has no line for you: it needs a commander of yours seen in the last 24 h "
         "with a known ship, and no claim of yours there."
     )
+
+
+async def test_a_claim_button_that_fails_unexpectedly_still_answers_the_presser(
+    filled: tuple[ColonyBot, Journal], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A button's error never reaches the command tree's handler: the presser must still get the
+    ephemeral "went wrong" sentence, not Discord's "This interaction failed"."""
+    bot, _ = filled
+    cog: Any = bot.get_cog("HaulCog")
+
+    async def locked(*_: object) -> None:
+        raise StoreError("database is locked")
+
+    monkeypatch.setattr(cog.replies, "claim_planned", locked)
+    press = interaction()
+    as_discord: Any = press
+    await press_claim_line(cog.replies, as_discord, SITE)
+    message = the_message(press)
+    assert message.ephemeral
+    (embed,) = message.embeds
+    assert embed.description == GENERIC
+    assert "Claim my line failed" in caplog.text
+    assert await bot.core.services.hauling.claims(GUILD) == []
 
 
 async def test_carrier_link_needs_manage_server(filled: tuple[ColonyBot, Journal]) -> None:
