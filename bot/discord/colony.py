@@ -47,6 +47,24 @@ def _choices(found: list[Choice]) -> list[app_commands.Choice[str]]:
 # No `default_permissions` on the group: Discord applies it to every subcommand of /colony, and
 # members must be able to read status. `follow`/`unfollow` require Manage Server by a check and
 # again in the reply code.
+def _cannot_post(interaction: Interaction, channel: discord.TextChannel | None) -> list[str]:
+    """The permissions the bot lacks to post live messages in the channel a follow names (its own
+    in that channel: the interaction's, or the named channel's for the bot's member)."""
+    if channel is not None:
+        me: discord.Member | None = channel.guild.me  # typed as always there; None when not cached
+        if me is None:  # Discord will refuse at the first post, and the log say so
+            return []
+        perms, in_thread = channel.permissions_for(me), False
+    else:
+        perms, in_thread = interaction.app_permissions, isinstance(interaction.channel, discord.Thread)
+    needed = {
+        "View Channel": perms.view_channel,
+        "Send Messages": perms.send_messages_in_threads if in_thread else perms.send_messages,
+        "Embed Links": perms.embed_links,
+    }
+    return [name for name, granted in needed.items() if not granted]
+
+
 @app_commands.guild_only()
 class ColonyCog(commands.GroupCog, group_name="colony", group_description="Build colonies together"):
     def __init__(self, replies: ColonyReplies) -> None:
@@ -134,6 +152,13 @@ class ColonyCog(commands.GroupCog, group_name="colony", group_description="Build
         channel_id = channel.id if channel is not None else interaction.channel_id
         if channel_id is None:
             raise CommandError("Name the channel to post in.")
+        missing = _cannot_post(interaction, channel)
+        if missing:
+            # Else every post is refused (403) and only the bot's log would ever say so.
+            raise CommandError(
+                f"I cannot post in <#{channel_id}>: I need {' and '.join(missing)} there. Give the bot's "
+                "role those permissions in that channel, then follow again."
+            )
         reply = await self.replies.follow(
             _guild(interaction), channel_id, target, can_manage=interaction.permissions.manage_guild
         )

@@ -82,6 +82,9 @@ class FakeInteraction:
     user: FakeUser
     channel_id: int | None = 555
     permissions: discord.Permissions = field(default_factory=discord.Permissions.none)
+    # The bot's own permissions in the channel (Discord's `app_permissions`), and that channel.
+    app_permissions: discord.Permissions = field(default_factory=discord.Permissions.all)
+    channel: Any = None
     command: FakeCommand | None = None
     options: dict[str, Any] = field(default_factory=dict)
     id: int = 999

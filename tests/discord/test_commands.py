@@ -289,6 +289,32 @@ async def test_help_is_ephemeral_and_names_every_command(filled: tuple[ColonyBot
     )
 
 
+async def test_follow_where_the_bot_cannot_post_says_so_and_stores_nothing(
+    filled: tuple[ColonyBot, Journal],
+) -> None:
+    """Followed anyway, every post would be refused (403) and only the bot's log would say so."""
+    bot, journal = filled
+    market_id, _ = the_site(journal)
+    updates: Any = bot.get_cog("ChannelUpdatesCog")
+    admin = interaction(manage=True)
+    admin.app_permissions = discord.Permissions(view_channel=True, send_messages=True)
+    embed = await invoke(bot, "follow", admin, target=str(market_id))
+    assert admin.sent[0].ephemeral
+    assert embed.description == (
+        "I cannot post in <#555>: I need Embed Links there. Give the bot's role those permissions in "
+        "that channel, then follow again."
+    )
+    assert updates.updates.follows(GUILD) == []
+
+    # In a thread, posting is Send Messages in Threads.
+    threaded = interaction(manage=True)
+    threaded.app_permissions = discord.Permissions(view_channel=True, send_messages=True, embed_links=True)
+    threaded.channel = object.__new__(discord.Thread)
+    embed = await invoke(bot, "follow", threaded, target=str(market_id))
+    assert (embed.description or "").startswith("I cannot post in <#555>: I need Send Messages there.")
+    assert updates.updates.follows(GUILD) == []
+
+
 async def test_unfollow_stops_one_target_or_says_there_is_none(filled: tuple[ColonyBot, Journal]) -> None:
     bot, journal = filled
     market_id, _ = the_site(journal)
