@@ -395,7 +395,10 @@ def _ask(prompt: str, *, secret: bool) -> str:
 def _init(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     import tomli_w
 
-    url = args.url or _ask("Bot address (e.g. https://colony.example.org): ", secret=False).strip()
+    # Run again for a new token (the guide's fix for a refused one), Enter keeps the address.
+    known = settings.url
+    prompt = f"Bot address [{known}]: " if known else "Bot address (e.g. https://colony.example.org): "
+    url = args.url or _ask(prompt, secret=False).strip() or known or ""
     if not url:
         raise UploadError(ExitCode.CONFIG, "no bot address given: nothing written")
     token = args.token or _ask("Uploader token (from /colony link, hidden): ", secret=True).strip()

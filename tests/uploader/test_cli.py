@@ -399,6 +399,14 @@ def test_init_writes_a_private_config_that_settings_read(tmp_path: Path, tools: 
     assert bad.returncode == 2
     _one_clear_line(bad.stderr, "bad setting url")
     assert Settings(config_file=config).url == "http://bot.example:8750"  # the good file is untouched
+    # Run again for a new token (the fix for a refused one): Enter keeps the address it has.
+    again = tools.run(tmp_path, "--config", str(config), "init", stdin="\nnew-tok\n")
+    assert again.returncode == 0, again.stderr
+    assert "Bot address [http://bot.example:8750]: " in again.stderr
+    renewed = Settings(config_file=config)
+    assert renewed.url == "http://bot.example:8750"
+    assert renewed.token is not None
+    assert renewed.token.get_secret_value() == "new-tok"
 
 
 def test_init_refuses_blank_answers_and_stores_an_absolute_journal_folder(tmp_path: Path, tools: Any) -> None:
