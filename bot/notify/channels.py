@@ -6,10 +6,12 @@ anew when someone deleted it). Per delivery: a feed line, one per commander's bu
 Per site: announcements at 25/50/75/100 %, on completion and on failure.
 
 `sites_changed` (the core's `Notifier` protocol) only records what changed, in memory: it never
-waits for Discord, so the intake never does either. `flush` does the talking, from its own task,
-through a `ChannelPort`; every Discord failure (429, missing permissions, a deleted channel or
-message) is handled and logged there and never escapes. Message ids, follows and the announcements
-already made are kept in a `FollowStore`, so a restarted bot keeps editing the same messages.
+waits for Discord, so the intake never does either. `flush` does the talking, through a
+`ChannelPort`, in one task per channel: Discord makes a busy channel wait (its rate limits are per
+channel), and that wait must not hold up every other guild's updates. Every Discord failure (429,
+missing permissions, a deleted channel or message) is handled and logged there and never escapes.
+Message ids, follows and the announcements already made are kept in a `FollowStore`, so a
+restarted bot keeps editing the same messages.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, TextIO
@@ -269,6 +271,8 @@ class ChannelUpdates:
         self._bursts: dict[tuple[int, int, str], _Burst] = {}  # (guild, market, commander)
         self._lines: dict[int, list[str]] = {}  # channel -> lines waiting to be posted
         self._paused: dict[int, float] = {}  # channel -> clock time it may be used again
+        self._workers: dict[int, asyncio.Task[None]] = {}  # channel -> its Discord work in progress
+        self._saving = asyncio.Lock()
         self._unsaved: set[int] = set()
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
@@ -427,29 +431,64 @@ class ChannelUpdates:
 
     async def flush(self, *, final: bool = False) -> None:
         """One pass: close quiet bursts, post waiting lines, post or edit live messages that are
-        due (`final`: every changed one, the last word before stopping). Never raises for a
-        Discord failure."""
+        due (`final`: every changed one, the last word before stopping), each channel in its own
+        task, and wait for those tasks. A channel whose task from an earlier pass still runs is
+        left to it. Never raises for a Discord failure."""
+        started = self._dispatch(final=final)
+        if started:
+            await asyncio.gather(*started)
+        await self._save_unsaved()
+
+    def _dispatch(self, *, final: bool = False) -> list[asyncio.Task[None]]:
+        """Starts a task for every usable channel with something due and no task running yet."""
         now = self.clock()
         self._close_bursts(now)
-        for channel_id in list(self._lines):
-            if self._usable(channel_id, now):
-                await self._post_lines(channel_id, now)
-        for live in list(self._live.values()):
-            if not live.dirty or live.site is None or not self._usable(live.channel_id, now):
+        due: dict[int, list[_Live]] = {channel_id: [] for channel_id, lines in self._lines.items() if lines}
+        for live in self._live.values():
+            if not live.dirty or live.site is None:
                 continue
             if not final and live.sent_at is not None and now - live.sent_at < self.edit_interval:
                 continue
-            await self._update_live(live, now)
-        await self._save_unsaved()
+            due.setdefault(live.channel_id, []).append(live)
+        started = []
+        for channel_id, lives in due.items():
+            if self._busy(channel_id) or not self._usable(channel_id, now):
+                continue
+            task = asyncio.create_task(self._channel(channel_id, lives), name=f"colony-channel-{channel_id}")
+            started.append(track(self._workers, channel_id, task))
+        return started
+
+    def _busy(self, channel_id: int) -> bool:
+        task = self._workers.get(channel_id)
+        return task is not None and not task.done()
+
+    async def _channel(self, channel_id: int, lives: list[_Live]) -> None:
+        """One channel's share of a pass: its lines first, then its live messages, in order. The
+        only task talking to this channel, so nothing in it is posted twice or out of order."""
+        try:
+            if self._lines.get(channel_id):
+                await self._post_lines(channel_id)
+            for live in lives:
+                # A failure paused the channel (the rest waits for the pause), or dropped it.
+                if not self._usable(channel_id, self.clock()):
+                    break
+                if self._live.get((channel_id, live.market_id)) is live:
+                    await self._update_live(live)
+            await self._save_unsaved()
+        except Exception:  # a bug here must not end this channel's updates for good
+            logger.exception("channel updates of channel %d failed", channel_id)
+            self._paused[channel_id] = self.clock() + self.error_pause
 
     async def _save_unsaved(self) -> None:
-        for guild_id in sorted(self._unsaved):
-            try:
-                await self.store.save(guild_id, self._guilds[guild_id])
-            except Exception:  # kept in memory and retried next pass
-                logger.exception("saving the channel updates of guild %d failed", guild_id)
-            else:
-                self._unsaved.discard(guild_id)
+        # One save at a time: the channels' tasks finish together, each asking for a save.
+        async with self._saving:
+            for guild_id in sorted(self._unsaved):
+                try:
+                    await self.store.save(guild_id, self._guilds[guild_id])
+                except Exception:  # kept in memory and retried next pass
+                    logger.exception("saving the channel updates of guild %d failed", guild_id)
+                else:
+                    self._unsaved.discard(guild_id)
 
     def _usable(self, channel_id: int, now: float) -> bool:
         return self._paused.get(channel_id, 0.0) <= now
@@ -467,7 +506,7 @@ class ChannelUpdates:
             for channel_id in self._channels_for(burst.guild_id, burst.site):
                 self._lines.setdefault(channel_id, []).append(line)
 
-    async def _post_lines(self, channel_id: int, now: float) -> None:
+    async def _post_lines(self, channel_id: int) -> None:
         # Taken out before the first await: lines recorded while Discord answers are kept for the
         # next pass, not deleted with these. A backlog (Discord was unreachable) goes out whole, in
         # as many messages as it needs: its last lines are the newest news.
@@ -482,12 +521,12 @@ class ChannelUpdates:
             if not isinstance(exc, Exception):
                 raise
             if isinstance(exc, ChannelError):
-                self._failed(channel_id, exc, now)
+                self._failed(channel_id, exc)
             else:
                 logger.exception("posting %d update lines in channel %d failed", len(waiting), channel_id)
-                self._paused[channel_id] = now + self.error_pause
+                self._paused[channel_id] = self.clock() + self.error_pause
 
-    async def _update_live(self, live: _Live, now: float) -> None:
+    async def _update_live(self, live: _Live) -> None:
         assert live.site is not None
         rendered = live.site  # a newer one may be recorded while Discord answers
         embed = render.site_embed(rendered, (), now=self.now())
@@ -511,18 +550,20 @@ class ChannelUpdates:
                 self._guilds[live.guild_id].messages[_key(live.channel_id, live.market_id)] = live.message_id
                 self._unsaved.add(live.guild_id)
         except ChannelError as exc:
-            self._failed(live.channel_id, exc, now)
+            self._failed(live.channel_id, exc)
             return
         except Exception:
             logger.exception(
                 "updating the live message of site %d in channel %d failed", live.market_id, live.channel_id
             )
-            self._paused[live.channel_id] = now + self.error_pause
+            self._paused[live.channel_id] = self.clock() + self.error_pause
             return
-        live.sent_hash, live.sent_at = digest, now
+        # Timed from Discord's answer: a wait inside the request does not shorten the next interval.
+        live.sent_hash, live.sent_at = digest, self.clock()
         live.dirty = live.site is not rendered
 
-    def _failed(self, channel_id: int, exc: ChannelError, now: float) -> None:
+    def _failed(self, channel_id: int, exc: ChannelError) -> None:
+        now = self.clock()
         if isinstance(exc, UnreachableError):
             logger.debug("channel %d: %s; retrying in %.0f s", channel_id, exc, self.unreachable_pause)
             self._paused[channel_id] = now + self.unreachable_pause
@@ -578,7 +619,10 @@ class ChannelUpdates:
     async def _run(self, interval: float) -> None:
         while not self._stop.is_set():
             try:
-                await self.flush()
+                # Not waiting for the channels' tasks: one channel waiting on Discord must not
+                # keep the next pass from the others.
+                self._dispatch()
+                await self._save_unsaved()
             except Exception:  # a bug here must not end channel updates for good
                 logger.exception("channel updates pass failed")
             if self._stop.is_set():
@@ -596,19 +640,17 @@ class ChannelUpdates:
         if self._consumer is not None:
             await self._consumer  # ends once the changes already queued are recorded
             self._consumer = None
-        if self._task is not None:
-            # Not cancelled: a post Discord has taken but not yet answered would be made again by
-            # the last pass below. The pass in progress is let finish.
-            self._stop.set()
-            self._wake.set()
-            done, _ = await asyncio.wait({self._task}, timeout=self.close_wait)
-            if not done:  # Discord not answering: the stop must not hang on it
-                logger.warning("channel updates: a post still unanswered after %g s is abandoned",
-                               self.close_wait)
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-            self._task = None
+        self._stop.set()
+        self._wake.set()
+        # Not cancelled at once: a post Discord has taken but not yet answered would be made again
+        # by the last pass below. The channels' tasks are let finish, within `close_wait`.
+        deadline = asyncio.get_running_loop().time() + self.close_wait
+        cut = await settle([self._task] if self._task is not None else [], deadline)
+        self._task = None
+        cut += await settle(self._workers.values(), deadline)
+        if cut:  # Discord not answering: the stop must not hang on it
+            logger.warning("channel updates: a post still unanswered after %g s is abandoned",
+                           self.close_wait)  # fmt: skip
         self._close_bursts(float("inf"))
         try:
             await asyncio.wait_for(self.flush(final=True), self.close_wait)
@@ -619,6 +661,33 @@ class ChannelUpdates:
             # What the pass did post (message ids, announcements made) is kept for the restart.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._save_unsaved(), self.close_wait)
+
+
+def track(
+    workers: dict[int, asyncio.Task[None]], channel_id: int, task: asyncio.Task[None]
+) -> asyncio.Task[None]:
+    """Keeps `task` as `channel_id`'s worker until it ends (also when cancelled before it ran)."""
+
+    def forget(done: asyncio.Task[None]) -> None:
+        if workers.get(channel_id) is done:
+            del workers[channel_id]
+
+    workers[channel_id] = task
+    task.add_done_callback(forget)
+    return task
+
+
+async def settle(tasks: Iterable[asyncio.Task[None]], deadline: float) -> int:
+    """Waits for `tasks` until the event loop's clock reaches `deadline`, then cancels the ones
+    still running and waits for them to end; returns how many were cancelled."""
+    pending = {task for task in tasks if not task.done()}
+    if pending:
+        timeout = max(0.0, deadline - asyncio.get_running_loop().time())
+        _, pending = await asyncio.wait(pending, timeout=timeout)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    return len(pending)
 
 
 async def post_lines(port: ChannelPort, channel_id: int, pending: list[str]) -> None:

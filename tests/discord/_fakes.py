@@ -44,6 +44,8 @@ class FakeChannels:
     # Set: Discord has the request but its answer waits for `gate` (`received` says it got there).
     gate: asyncio.Event | None = None
     received: asyncio.Event = field(default_factory=asyncio.Event)
+    # channel -> the event its answers wait for (discord.py waiting out that channel's rate limit).
+    held: dict[int, asyncio.Event] = field(default_factory=dict)
 
     async def post(self, channel_id: int, *, content: str | None, embeds: Sequence[discord.Embed]) -> int:
         self._check(content, embeds)
@@ -51,7 +53,7 @@ class FakeChannels:
         self.messages[self.next_id] = (channel_id, content, list(embeds))
         self.log.append(Sent("post", channel_id, self.next_id, content, list(embeds)))
         message_id = self.next_id
-        await self._answer()
+        await self._answer(channel_id)
         return message_id
 
     async def edit(
@@ -62,12 +64,14 @@ class FakeChannels:
             raise MessageGoneError(f"unknown message {message_id}")
         self.messages[message_id] = (channel_id, content, list(embeds))
         self.log.append(Sent("edit", channel_id, message_id, content, list(embeds)))
-        await self._answer()
+        await self._answer(channel_id)
 
-    async def _answer(self) -> None:
+    async def _answer(self, channel_id: int) -> None:
         self.received.set()
         if self.gate is not None:
             await self.gate.wait()
+        if channel_id in self.held:
+            await self.held[channel_id].wait()
 
     def _check(self, content: str | None, embeds: Sequence[discord.Embed]) -> None:
         if self.fail:

@@ -21,7 +21,7 @@ from bot.notify.channels import (
 )
 from bot.notify.feed import Delivery, SiteChange
 from bot.views import CommodityView, ContributionView, SiteView
-from tests.bot._helpers import BOUND
+from tests.bot._helpers import BOUND, until
 from tests.discord._fakes import FakeChannels, FakeClock
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -572,3 +572,39 @@ async def test_what_a_cut_last_pass_posted_is_saved_for_the_restart() -> None:
     assert sum("reached 50%" in line for line in channels.lines(CHANNEL)) == 1
     saved = (await store.load_all())[GUILD]
     assert "50" in saved.marks[f"{CHANNEL}:{SITE_A}"]
+
+
+# --- one channel waiting on Discord holds up no other ----------------------------------------------
+
+
+async def test_a_channel_waiting_on_discord_holds_up_no_other_channel() -> None:
+    """discord.py waits out a channel's rate limit inside the request (a 429's retry_after, or the
+    bucket of 5 messages per 5 s that one /colony follow of a system fills). Meanwhile the other
+    channels are posted and edited as usual, pass after pass; the waiting one is not sent to again
+    until Discord answers, then the rest of its work goes out once, with the newest state."""
+    busy, quiet = CHANNEL, CHANNEL + 1
+    rig = Rig()
+    rig.channels.held[busy] = asyncio.Event()
+    await rig.updates.load()
+    both = [site(SITE_A), site(SITE_B)]
+    await rig.updates.follow(GUILD, FollowTarget(channel_id=busy, system=SYSTEM), both)
+    await rig.updates.follow(OTHER_GUILD, FollowTarget(channel_id=quiet, market_id=SITE_B), both)
+    rig.updates.start(None, interval=0.01)
+
+    def sent(channel: int) -> list[str]:
+        return [op for op, ch, _ in rig.channels.ops() if ch == channel]
+
+    await until(lambda: sent(quiet) == ["post"], "the quiet channel's live message is posted")
+    rig.clock.advance(11)
+    await rig.change(site(SITE_B, provided=6000), site(SITE_B), guild=OTHER_GUILD)
+    await rig.change(site(SITE_B, provided=6000), site(SITE_B))
+    await until(lambda: sent(quiet) == ["post", "edit"], "the quiet channel's next edit")
+    assert sent(busy) == ["post"]  # still waiting for its first answer, and not sent to again
+
+    rig.channels.held[busy].set()
+    await until(lambda: len(sent(busy)) == 2, "the busy channel's second live message")
+    await asyncio.wait_for(rig.updates.close(), BOUND)
+    assert sent(busy) == ["post", "post"]
+    _, second = [s.message_id for s in rig.channels.log if s.channel_id == busy]  # site B's
+    (_, _, embeds) = rig.channels.messages[second]
+    assert "60.0%" in (embeds[0].description or "")
