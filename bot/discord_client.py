@@ -27,6 +27,10 @@ logger = logging.getLogger(__name__)
 EXTENSIONS: tuple[str, ...] = DISCORD_EXTENSIONS
 
 
+# The longest rate-limit wait discord.py may sit out inside a request (its own minimum).
+MAX_RATELIMIT_WAIT = 30.0
+
+
 class ColonyBot(commands.Bot):
     def __init__(
         self, settings: Settings, core: ColonyCore, extensions: tuple[str, ...] = EXTENSIONS
@@ -41,6 +45,9 @@ class ColonyBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions(
                 everyone=False, roles=False, users=False, replied_user=False
             ),
+            # Longer rate-limit waits are raised (discord.RateLimited) instead of slept out inside
+            # the request, 5 tries over: the channel updates then pause that one channel.
+            max_ratelimit_timeout=MAX_RATELIMIT_WAIT,
         )
         self.settings = settings
         self.core = core

@@ -11,14 +11,16 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import discord
 import pytest
 from aiohttp import web
 
 from bot.discord.port import DiscordChannelPort
-from bot.notify.channels import ChannelUpdates, FollowTarget, MemoryFollowStore
-from tests.bot._helpers import until
+from bot.notify.channels import ChannelUpdates, FollowTarget, MemoryFollowStore, RateLimitedError
+from tests.bot._helpers import BOUND, until
+from tests.discord._bot import unconnected_bot
 from tests.discord._fake_discord import FakeDiscord, free_port, point_discord_at
 from tests.discord.test_channels import SITE_A, SITE_B, SYSTEM, site
 
@@ -121,3 +123,27 @@ async def test_following_a_system_of_12_sites_holds_up_no_other_guilds_updates(
         await updates.follow(2, FollowTarget(channel_id=QUIET, market_id=SITE_B), [site(SITE_B)])
         await flushed_until_quiet_posts(updates, fake)
         assert posted(fake, BUSY) < 12, "the other guild waited for the whole system's live messages"
+
+
+async def test_a_429_longer_than_30_s_is_raised_as_the_ports_rate_limited_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without `max_ratelimit_timeout` discord.py sleeps out any 429 inside the request, 5 times
+    over. ColonyBot sets it to 30 s (discord.py's minimum): a longer wait is raised at once, and
+    the port hands Discord's retry_after on, for the channel's own pause."""
+    fake = RateLimitingDiscord(free_port(), busy={BUSY}, retry_after=60.0)
+    point_discord_at(monkeypatch, fake.port)
+    await fake.start()
+
+    async def no_extensions() -> None:  # the login's setup hook loads them: not this test's business
+        return None
+
+    try:
+        async with unconnected_bot(tmp_path, load=False) as bot:
+            monkeypatch.setattr(bot, "setup_hook", no_extensions)
+            await bot.login(TOKEN)
+            with pytest.raises(RateLimitedError) as raised:
+                await asyncio.wait_for(DiscordChannelPort(bot).post(BUSY, content="hi", embeds=()), BOUND)
+    finally:
+        await fake.stop()
+    assert (raised.value.retry_after, fake.refused[BUSY]) == (60.0, 1)
