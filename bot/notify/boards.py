@@ -6,8 +6,9 @@ the progress message it is posted once, then edited (at most once per `edit_inte
 rendering did not change, posted anew when deleted), and its id survives restarts (`BoardStore`).
 The board moves with claims, cargo and carriers as well as deliveries, so a pass runs every
 `interval` seconds and whenever the change feed reports a site; the same pass closes claims that
-must close and posts a note in the followed channels when one expires. Discord failures are handled
-here and never escape.
+must close and posts a note in the followed channels when one expires. What goes to Discord goes
+out from one task per channel (`ChannelTasks`), so a channel waiting out a rate limit holds up no
+other channel's boards. Discord failures are handled here and never escape.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from bot.notify.channels import (
     ChannelError,
     ChannelGoneError,
     ChannelPort,
+    ChannelTasks,
     ChannelUpdates,
     MessageGoneError,
     NoPermissionError,
@@ -99,6 +101,15 @@ class _Live:
     sent_at: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Board:
+    """A board rendered by a pass, for its channel's task to post or edit."""
+
+    guild_id: int
+    market_id: int
+    embed: discord.Embed
+
+
 def _fingerprint(embed: discord.Embed) -> str:
     return hashlib.sha256(json.dumps(embed.to_dict(), sort_keys=True, default=str).encode()).hexdigest()
 
@@ -138,6 +149,8 @@ class BoardUpdates:
         self._notes: dict[int, list[str]] = {}
         self._started: datetime | None = None
         self._unsaved: set[int] = set()
+        self._saving = asyncio.Lock()
+        self._workers = ChannelTasks("colony-haul-boards")
         self._stop = asyncio.Event()
         self._since: dict[int, datetime] = {}
         # Per guild: expired claim id -> when it closed. Pruned with that guild's own `_since`: one
@@ -164,19 +177,37 @@ class BoardUpdates:
     # -- one pass ----------------------------------------------------------------------------------
 
     async def flush(self) -> None:
-        """Closes what must close, posts expiry notes, posts or edits the boards that are due."""
+        """Closes what must close, posts expiry notes, posts or edits the boards that are due, each
+        channel in its own task, and waits for those tasks. A channel whose task from an earlier
+        pass still runs is left to it."""
+        started = await self._pass()
+        if started:
+            await asyncio.gather(*started)
+        await self._save()
+
+    async def _pass(self) -> list[asyncio.Task[None]]:
+        """The database's side of a pass, guild by guild; then a task for every usable channel
+        with something to send and no task running yet."""
+        boards: dict[int, list[_Board]] = {}
         for guild_id in sorted(self.hauling.state.guilds):
             if not self.channels.follows(guild_id):
                 continue
             try:
-                await self._guild(guild_id)
+                for channel_id, board in await self._guild(guild_id):
+                    boards.setdefault(channel_id, []).append(board)
             except Exception:  # one guild's failure must not stop the others' boards
                 logger.exception("haul boards of guild %d failed", guild_id)
-        for channel_id in list(self._notes):
-            if self._usable(channel_id):
-                await self._post_notes(channel_id)
+        for channel_id, notes in self._notes.items():
+            if notes:
+                boards.setdefault(channel_id, [])
+        return [
+            self._workers.start(channel_id, self._channel(channel_id, due))
+            for channel_id, due in boards.items()
+            if not self._workers.busy(channel_id) and self._usable(channel_id)
+        ]
 
-    async def _guild(self, guild_id: int) -> None:
+    async def _guild(self, guild_id: int) -> list[tuple[int, _Board]]:
+        """Tells expired claims and renders the boards of the guild's followed sites: (channel, board)."""
         state = self.hauling.state.get(guild_id)
         sites = {s.market_id: s for s in state.site_views()}
         targets: dict[int, set[int]] = {}
@@ -197,30 +228,43 @@ class BoardUpdates:
         self._since[guild_id] = max(since, self.hauling.clock() - LOOK_BACK)
         self._told[guild_id] = {i: t for i, t in told.items() if t >= self._since[guild_id]}
         if not targets:
-            return
-        boards = {b.market_id: b for b in await self.hauling.boards(guild_id)}
-        changed = False
+            return []
+        rendered = {b.market_id: b for b in await self.hauling.boards(guild_id)}
+        due = []
         for market_id, channel_ids in sorted(targets.items()):
-            board = boards.get(market_id)
+            board = rendered.get(market_id)
             if board is None:
                 continue
             embed = render.board_embed(board, now=self.now())
-            for channel_id in sorted(channel_ids):
-                if self._usable(channel_id):
-                    changed = await self._update(guild_id, channel_id, market_id, embed) or changed
-        if changed:
-            self._unsaved.add(guild_id)
-        await self._save()
+            due += [(channel_id, _Board(guild_id, market_id, embed)) for channel_id in sorted(channel_ids)]
+        return due
+
+    async def _channel(self, channel_id: int, boards: list[_Board]) -> None:
+        """One channel's share of a pass: its boards, then its notes. The only task talking to
+        this channel, so no board in it is posted twice."""
+        try:
+            for board in boards:
+                if not self._usable(channel_id):  # a failure paused it: the rest waits for the pause
+                    break
+                if await self._update(board.guild_id, channel_id, board.market_id, board.embed):
+                    self._unsaved.add(board.guild_id)
+            if self._notes.get(channel_id) and self._usable(channel_id):
+                await self._post_notes(channel_id)
+            await self._save()
+        except Exception:  # a bug here must not end this channel's boards for good
+            logger.exception("haul boards in channel %d failed", channel_id)
+            self._paused[channel_id] = self.clock() + self.error_pause
 
     async def _save(self) -> None:
         """Stores the message ids of new boards; kept for the next pass when that fails."""
-        for guild_id in sorted(self._unsaved):
-            try:
-                await self.store.save(guild_id, self._messages.get(guild_id, {}))
-            except Exception:
-                logger.exception("saving the haul board ids of guild %d failed", guild_id)
-            else:
-                self._unsaved.discard(guild_id)
+        async with self._saving:  # the channels' tasks finish together, each asking for a save
+            for guild_id in sorted(self._unsaved):
+                try:
+                    await self.store.save(guild_id, self._messages.get(guild_id, {}))
+                except Exception:
+                    logger.exception("saving the haul board ids of guild %d failed", guild_id)
+                else:
+                    self._unsaved.discard(guild_id)
 
     def _usable(self, channel_id: int) -> bool:
         return self._paused.get(channel_id, 0.0) <= self.clock()
@@ -255,9 +299,10 @@ class BoardUpdates:
             return new_id
         except Exception:
             logger.exception("updating the haul board of site %d in channel %d failed", market_id, channel_id)
-            self._paused[channel_id] = now + self.error_pause
+            self._paused[channel_id] = self.clock() + self.error_pause
             return new_id
-        live.sent_hash, live.sent_at = digest, now
+        # Timed from Discord's answer: a wait inside the request does not shorten the next interval.
+        live.sent_hash, live.sent_at = digest, self.clock()
         return new_id
 
     async def _post_notes(self, channel_id: int) -> None:
@@ -307,7 +352,10 @@ class BoardUpdates:
     async def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                await self.flush()
+                # Not waiting for the channels' tasks: one channel waiting on Discord must not
+                # keep the next pass from the others.
+                await self._pass()
+                await self._save()
             except Exception:
                 logger.exception("haul boards pass failed")
             if self._stop.is_set():

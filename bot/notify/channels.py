@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
 import discord
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -271,7 +272,7 @@ class ChannelUpdates:
         self._bursts: dict[tuple[int, int, str], _Burst] = {}  # (guild, market, commander)
         self._lines: dict[int, list[str]] = {}  # channel -> lines waiting to be posted
         self._paused: dict[int, float] = {}  # channel -> clock time it may be used again
-        self._workers: dict[int, asyncio.Task[None]] = {}  # channel -> its Discord work in progress
+        self._workers = ChannelTasks("colony-channel")
         self._saving = asyncio.Lock()
         self._unsaved: set[int] = set()
         self._stop = asyncio.Event()
@@ -450,17 +451,11 @@ class ChannelUpdates:
             if not final and live.sent_at is not None and now - live.sent_at < self.edit_interval:
                 continue
             due.setdefault(live.channel_id, []).append(live)
-        started = []
-        for channel_id, lives in due.items():
-            if self._busy(channel_id) or not self._usable(channel_id, now):
-                continue
-            task = asyncio.create_task(self._channel(channel_id, lives), name=f"colony-channel-{channel_id}")
-            started.append(track(self._workers, channel_id, task))
-        return started
-
-    def _busy(self, channel_id: int) -> bool:
-        task = self._workers.get(channel_id)
-        return task is not None and not task.done()
+        return [
+            self._workers.start(channel_id, self._channel(channel_id, lives))
+            for channel_id, lives in due.items()
+            if not self._workers.busy(channel_id) and self._usable(channel_id, now)
+        ]
 
     async def _channel(self, channel_id: int, lives: list[_Live]) -> None:
         """One channel's share of a pass: its lines first, then its live messages, in order. The
@@ -647,7 +642,7 @@ class ChannelUpdates:
         deadline = asyncio.get_running_loop().time() + self.close_wait
         cut = await settle([self._task] if self._task is not None else [], deadline)
         self._task = None
-        cut += await settle(self._workers.values(), deadline)
+        cut += await self._workers.settle(deadline)
         if cut:  # Discord not answering: the stop must not hang on it
             logger.warning("channel updates: a post still unanswered after %g s is abandoned",
                            self.close_wait)  # fmt: skip
@@ -663,18 +658,33 @@ class ChannelUpdates:
                 await asyncio.wait_for(self._save_unsaved(), self.close_wait)
 
 
-def track(
-    workers: dict[int, asyncio.Task[None]], channel_id: int, task: asyncio.Task[None]
-) -> asyncio.Task[None]:
-    """Keeps `task` as `channel_id`'s worker until it ends (also when cancelled before it ran)."""
+class ChannelTasks:
+    """The Discord work in progress, at most one task per channel: a channel's messages go out in
+    order and never twice, and its waits (Discord's rate limits are per channel) hold up no other."""
 
-    def forget(done: asyncio.Task[None]) -> None:
-        if workers.get(channel_id) is done:
-            del workers[channel_id]
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._tasks: dict[int, asyncio.Task[None]] = {}
 
-    workers[channel_id] = task
-    task.add_done_callback(forget)
-    return task
+    def busy(self, channel_id: int) -> bool:
+        task = self._tasks.get(channel_id)
+        return task is not None and not task.done()
+
+    def start(self, channel_id: int, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        assert not self.busy(channel_id), f"channel {channel_id} has a task already"
+        task = asyncio.create_task(work, name=f"{self.name}-{channel_id}")
+        self._tasks[channel_id] = task
+        # Forgotten when done, also when cancelled before it ran.
+        task.add_done_callback(functools.partial(self._forget, channel_id))
+        return task
+
+    def _forget(self, channel_id: int, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(channel_id) is task:
+            del self._tasks[channel_id]
+
+    async def settle(self, deadline: float) -> int:
+        """Lets the running tasks finish until `deadline` (see `settle`); how many were cut."""
+        return await settle(self._tasks.values(), deadline)
 
 
 async def settle(tasks: Iterable[asyncio.Task[None]], deadline: float) -> int:

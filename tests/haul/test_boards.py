@@ -4,6 +4,7 @@ The store is filled from the real April 2025 journal; Discord is an in-memory fa
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from bot.notify.channels import (
     RateLimitedError,
     UnreachableError,
 )
+from tests.bot._helpers import BOUND, until
 from tests.discord._fakes import FakeChannels, FakeClock
 from tests.haul._world import APRIL, GUILD, SITE, World, world
 
@@ -31,12 +33,12 @@ def boards_for(w: World, port: FakeChannels, channels: ChannelUpdates, store: Me
     return BoardUpdates(port, store, w.services.hauling, channels, clock=clock, now=w.clock)
 
 
-def board_messages(port: FakeChannels) -> dict[int, str]:
+def board_messages(port: FakeChannels, channel_id: int = CHANNEL) -> dict[int, str]:
     """message id -> description, of the haul boards in the channel."""
     return {
         mid: embeds[0].description or ""
         for mid, (channel, _, embeds) in port.messages.items()
-        if channel == CHANNEL and embeds and (embeds[0].title or "").startswith("Haul board:")
+        if channel == channel_id and embeds and (embeds[0].title or "").startswith("Haul board:")
     }
 
 
@@ -189,3 +191,34 @@ async def test_another_guilds_pass_does_not_make_an_expiry_note_told_twice(
         notes = [line for line in port.lines(CHANNEL) if "expired" in line]
         assert notes == [f"\u231b Claim `#1` of <@79> expired: 500 t Steel for {SHIP} is open again."]
         assert not [line for line in port.lines(CHANNEL + 1) if "expired" in line]
+
+
+async def test_a_channel_waiting_on_discord_holds_up_no_other_channels_board(
+    tmp_path: Path, samples: Path
+) -> None:
+    """discord.py sits out a channel's rate limit inside the request; the site's board in another
+    channel is posted meanwhile, and the waiting channel's board is not posted twice."""
+    busy, quiet = CHANNEL, CHANNEL + 1
+    async with world(tmp_path) as w:
+        await w.join("TEST", 77, samples / APRIL)
+        await w.play("TEST", "2025-04-08T21:44:01")
+        port, clock = FakeChannels(), FakeClock()
+        port.held[busy] = asyncio.Event()
+        channels = ChannelUpdates(port, MemoryFollowStore(), clock=clock, now=w.clock)
+        for channel in (busy, quiet):
+            await channels.follow(GUILD, FollowTarget(channel_id=channel, market_id=SITE),
+                                  await w.services.queries.sites(GUILD))  # fmt: skip
+        store = MemoryBoardStore()
+        boards = boards_for(w, port, channels, store, clock)
+        await boards.load()
+        flushing = asyncio.ensure_future(boards.flush())
+        await until(lambda: len(board_messages(port, quiet)) == 1, "the other channel's board is posted")
+        assert not flushing.done()
+        clock.advance(10)
+        await w.services.hauling.claim(GUILD, 79, "steel", 500, SITE)
+        await boards.flush()  # a pass meanwhile edits the quiet channel's board, leaves the busy one
+        assert "500 claimed" in next(iter(board_messages(port, quiet).values()))
+        port.held[busy].set()
+        await asyncio.wait_for(flushing, BOUND)
+        assert [op for op, channel, _ in port.ops() if channel == busy] == ["post"]
+        assert set(store.saved[GUILD]) == {f"{busy}:{SITE}", f"{quiet}:{SITE}"}
