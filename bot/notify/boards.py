@@ -38,6 +38,7 @@ from bot.notify.channels import (
     RateLimitedError,
     UnreachableError,
     post_lines,
+    settle,
 )
 from bot.notify.feed import ChangeFeed, Subscription
 from bot.render import haul as render
@@ -130,6 +131,7 @@ class BoardUpdates:
         error_pause: float = 30.0,
         no_permission_pause: float = 300.0,
         unreachable_pause: float = 5.0,
+        close_wait: float = 10.0,
     ) -> None:
         self.port = port
         self.store = store
@@ -143,6 +145,7 @@ class BoardUpdates:
         self.error_pause = error_pause
         self.no_permission_pause = no_permission_pause
         self.unreachable_pause = unreachable_pause
+        self.close_wait = close_wait
         self._messages: dict[int, dict[str, int]] = {}
         self._live: dict[tuple[int, int, int], _Live] = {}  # (guild, channel, market)
         self._paused: dict[int, float] = {}
@@ -365,19 +368,29 @@ class BoardUpdates:
                 await asyncio.wait_for(self._wake.wait(), self.interval)
 
     async def close(self) -> None:
+        """Stops the tasks, within `close_wait`, and saves the ids of the boards posted. Bounded as
+        the channel updates' close: past the deploy's stop grace the process is killed, and a board
+        posted but not saved is posted again after the restart."""
         if self._subscription is not None:
             self._subscription.close()
             self._subscription = None
         if self._consumer is not None:
             await self._consumer
             self._consumer = None
-        if self._task is not None:
-            # Not cancelled: a pass is let finish, so no database transaction is cut in the middle.
-            self._stop.set()
-            self._wake.set()
-            await self._task
-            self._task = None
-        await self._save()
+        self._stop.set()
+        self._wake.set()
+        # Not cancelled at once: a pass is let finish (no database transaction cut in the middle),
+        # and a post Discord has taken is let be answered, so that its id is saved.
+        deadline = asyncio.get_running_loop().time() + self.close_wait
+        cut = await settle([self._task] if self._task is not None else [], deadline)
+        self._task = None
+        cut += await self._workers.settle(deadline)
+        if cut:  # Discord not answering: the stop must not hang on it
+            logger.warning("haul boards: a post still unanswered after %g s is abandoned", self.close_wait)
+        try:
+            await asyncio.wait_for(self._save(), self.close_wait)
+        except TimeoutError:
+            logger.warning("haul boards: the board ids could not be saved within %g s", self.close_wait)
 
 
 async def offline_boards(services: Services, channels: ChannelUpdates) -> BoardUpdates:

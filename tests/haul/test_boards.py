@@ -222,3 +222,30 @@ async def test_a_channel_waiting_on_discord_holds_up_no_other_channels_board(
         await asyncio.wait_for(flushing, BOUND)
         assert [op for op, channel, _ in port.ops() if channel == busy] == ["post"]
         assert set(store.saved[GUILD]) == {f"{busy}:{SITE}", f"{quiet}:{SITE}"}
+
+
+async def test_a_stop_is_bounded_when_discord_never_answers_a_board_post(
+    tmp_path: Path, samples: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """discord.py's own waits (a rate limit, aiohttp's 300 s timeout) must not hold the stop past
+    the deploy's grace, when the process is killed: the board posted in the other channel would
+    then not be saved, and be posted again after the restart."""
+    stuck, fine = CHANNEL, CHANNEL + 1
+    async with world(tmp_path) as w:
+        await w.join("TEST", 77, samples / APRIL)
+        await w.play("TEST", "2025-04-08T21:44:01")
+        port, clock = FakeChannels(), FakeClock()
+        port.held[stuck] = asyncio.Event()  # Discord has the post and never answers
+        channels = ChannelUpdates(port, MemoryFollowStore(), clock=clock, now=w.clock)
+        for channel in (stuck, fine):
+            await channels.follow(GUILD, FollowTarget(channel_id=channel, market_id=SITE),
+                                  await w.services.queries.sites(GUILD))  # fmt: skip
+        store = MemoryBoardStore()
+        boards = boards_for(w, port, channels, store, clock)
+        boards.close_wait = 0.05
+        await boards.load()
+        boards.start()
+        await asyncio.wait_for(port.received.wait(), BOUND)  # a pass is at Discord
+        await asyncio.wait_for(boards.close(), BOUND)
+    assert "a post still unanswered after 0.05 s is abandoned" in caplog.text
+    assert store.saved == {GUILD: {f"{fine}:{SITE}": next(iter(board_messages(port, fine)))}}
