@@ -272,6 +272,8 @@ class ChannelUpdates:
         self._bursts: dict[tuple[int, int, str], _Burst] = {}  # (guild, market, commander)
         self._lines: dict[int, list[str]] = {}  # channel -> lines waiting to be posted
         self._paused: dict[int, float] = {}  # channel -> clock time it may be used again
+        self._refused: set[int] = set()  # channels whose last answer was "missing permission"
+        self._skipped: dict[int, int] = {}  # channel -> lines dropped while it refused the bot
         self._workers = ChannelTasks("colony-channel")
         self._saving = asyncio.Lock()
         self._unsaved: set[int] = set()
@@ -424,7 +426,7 @@ class ChannelUpdates:
             top = max(int(m) for m in new if m.isdigit())
             left = site.remaining_total
             line = f"\U0001f4e3 {name} reached {top}%" + (f", {tonnes(left)} to go." if left else ".")
-        self._lines.setdefault(channel_id, []).append(line)
+        self._queue(channel_id, line)
         state.marks[key] = sorted(done | new)
         self._unsaved.add(guild_id)
 
@@ -488,6 +490,32 @@ class ChannelUpdates:
     def _usable(self, channel_id: int, now: float) -> bool:
         return self._paused.get(channel_id, 0.0) <= now
 
+    def _queue(self, channel_id: int, line: str) -> None:
+        self._lines.setdefault(channel_id, []).append(line)
+        if channel_id in self._refused:
+            self._cap(channel_id)
+
+    def _cap(self, channel_id: int) -> None:
+        """A channel that refuses the bot keeps only what one message holds: its newest lines,
+        after one note of how many earlier ones were dropped. Its backlog is neither dumped into
+        the channel when the permission comes back nor kept without end when the bot was removed."""
+        lines = self._lines.get(channel_id)
+        skipped = self._skipped.get(channel_id, 0)
+        if not lines or (not skipped and len("\n".join(lines)) <= limits.CONTENT):
+            return
+        # The room beside the note, sized for the most lines it may have to count.
+        room = limits.CONTENT - len(skipped_note(skipped + len(lines))) - 1
+        kept = used = 0
+        for line in reversed(lines):
+            used += len(line) + (1 if kept else 0)
+            if used > room:
+                break
+            kept += 1
+        dropped = len(lines) - kept
+        if dropped:
+            del lines[:dropped]
+            self._skipped[channel_id] = skipped + dropped
+
     def _close_bursts(self, now: float, *, market_id: int | None = None) -> None:
         """Turns bursts into feed lines: the quiet or long ones, or all of one site's."""
         for key, burst in list(self._bursts.items()):
@@ -499,16 +527,23 @@ class ChannelUpdates:
             del self._bursts[key]
             line = feed_line(burst)
             for channel_id in self._channels_for(burst.guild_id, burst.site):
-                self._lines.setdefault(channel_id, []).append(line)
+                self._queue(channel_id, line)
 
     async def _post_lines(self, channel_id: int) -> None:
         # Taken out before the first await: lines recorded while Discord answers are kept for the
         # next pass, not deleted with these. A backlog (Discord was unreachable) goes out whole, in
         # as many messages as it needs: its last lines are the newest news.
         waiting = self._lines.pop(channel_id)
+        skipped = self._skipped.pop(channel_id, 0)
+        note = skipped_note(skipped) if skipped else None
+        if note is not None:
+            waiting.insert(0, note)
         try:
             await post_lines(self.port, channel_id, waiting)
         except BaseException as exc:
+            if waiting and waiting[0] is note:  # not posted: counted again, not kept as a line
+                waiting.pop(0)
+                self._skipped[channel_id] = skipped + self._skipped.get(channel_id, 0)
             # The unsent ones go back in front of any recorded meanwhile (a gone channel's are
             # then dropped by `_failed`); also when cancelled (a stop that could not wait), for
             # the last pass.
@@ -520,6 +555,8 @@ class ChannelUpdates:
             else:
                 logger.exception("posting %d update lines in channel %d failed", len(waiting), channel_id)
                 self._paused[channel_id] = self.clock() + self.error_pause
+        else:
+            self._refused.discard(channel_id)
 
     async def _update_live(self, live: _Live) -> None:
         assert live.site is not None
@@ -556,6 +593,7 @@ class ChannelUpdates:
         # Timed from Discord's answer: a wait inside the request does not shorten the next interval.
         live.sent_hash, live.sent_at = digest, self.clock()
         live.dirty = live.site is not rendered
+        self._refused.discard(live.channel_id)
 
     def _failed(self, channel_id: int, exc: ChannelError) -> None:
         now = self.clock()
@@ -578,12 +616,16 @@ class ChannelUpdates:
                 self.no_permission_pause,
             )
             self._paused[channel_id] = now + self.no_permission_pause
+            self._refused.add(channel_id)
+            self._cap(channel_id)
         else:
             logger.warning("channel %d: %s; retrying in %.0f s", channel_id, exc, self.error_pause)
             self._paused[channel_id] = now + self.error_pause
 
     def _drop_channel(self, channel_id: int) -> None:
         self._lines.pop(channel_id, None)
+        self._skipped.pop(channel_id, None)
+        self._refused.discard(channel_id)
         for key in [k for k in self._live if k[0] == channel_id]:
             del self._live[key]
         for guild_id, state in self._guilds.items():
@@ -656,6 +698,11 @@ class ChannelUpdates:
             # What the pass did post (message ids, announcements made) is kept for the restart.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._save_unsaved(), self.close_wait)
+
+
+def skipped_note(count: int) -> str:
+    """The line standing for the updates dropped while a channel refused the bot."""
+    return f"{limits.ELLIPSIS} {plural(count, 'earlier update')} not posted: the bot could not post here"
 
 
 class ChannelTasks:

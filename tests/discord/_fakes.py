@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import discord
 
-from bot.notify.channels import ChannelError, MessageGoneError
+from bot.notify.channels import ChannelError, MessageGoneError, NoPermissionError
 from bot.render import limits
 
 
@@ -46,9 +46,11 @@ class FakeChannels:
     received: asyncio.Event = field(default_factory=asyncio.Event)
     # channel -> the event its answers wait for (discord.py waiting out that channel's rate limit).
     held: dict[int, asyncio.Event] = field(default_factory=dict)
+    # Channels that refuse the bot (403) until taken out: Send Messages taken away, or the bot kicked.
+    refusing: set[int] = field(default_factory=set)
 
     async def post(self, channel_id: int, *, content: str | None, embeds: Sequence[discord.Embed]) -> int:
-        self._check(content, embeds)
+        self._check(channel_id, content, embeds)
         self.next_id += 1
         self.messages[self.next_id] = (channel_id, content, list(embeds))
         self.log.append(Sent("post", channel_id, self.next_id, content, list(embeds)))
@@ -59,7 +61,7 @@ class FakeChannels:
     async def edit(
         self, channel_id: int, message_id: int, *, content: str | None, embeds: Sequence[discord.Embed]
     ) -> None:
-        self._check(content, embeds)
+        self._check(channel_id, content, embeds)
         if message_id not in self.messages:
             raise MessageGoneError(f"unknown message {message_id}")
         self.messages[message_id] = (channel_id, content, list(embeds))
@@ -73,9 +75,11 @@ class FakeChannels:
         if channel_id in self.held:
             await self.held[channel_id].wait()
 
-    def _check(self, content: str | None, embeds: Sequence[discord.Embed]) -> None:
+    def _check(self, channel_id: int, content: str | None, embeds: Sequence[discord.Embed]) -> None:
         if self.fail:
             raise self.fail.pop(0)
+        if channel_id in self.refusing:
+            raise NoPermissionError("403 Forbidden (error code: 50013): Missing Permissions")
         # What Discord would refuse with a 400.
         assert limits.violations(list(embeds), content) == []
 

@@ -608,3 +608,36 @@ async def test_a_channel_waiting_on_discord_holds_up_no_other_channel() -> None:
     _, second = [s.message_id for s in rig.channels.log if s.channel_id == busy]  # site B's
     (_, _, embeds) = rig.channels.messages[second]
     assert "60.0%" in (embeds[0].description or "")
+
+
+# --- a channel that refuses the bot -----------------------------------------------------------------
+
+
+async def test_a_week_without_permission_to_post_leaves_one_message_not_a_backlog() -> None:
+    """An admin takes Send Messages away, or kicks the bot: a week of hourly deliveries must not
+    pile up in memory, nor be dumped into the channel in one go when the permission is back. Kept:
+    what one message holds, the newest lines, after a note of how many were not posted."""
+    rig = await followed(sites=[site(provided=0)])
+    rig.channels.refusing.add(CHANNEL)
+    before, contributions = site(provided=0), {}
+    hours = 7 * 24
+    for hour in range(hours):  # 10 t an hour: no threshold crossed, one feed line each
+        contributions[(f"Hauler {hour:03d}", "steel")] = 10
+        now = site(provided=10 * (hour + 1), contributions=dict(contributions))
+        await rig.change(now, before)
+        before = now
+        rig.clock.advance(3600)
+        await rig.updates.flush()
+    rig.channels.refusing.clear()
+    rig.clock.advance(300)
+    await rig.updates.flush()
+    rig.clock.advance(3600)
+    await rig.updates.flush()  # and nothing is left for later
+
+    (text,) = [s.content for s in rig.channels.log if s.op == "post" and s.content]
+    note, *lines = text.split("\n")
+    skipped = int(note.split()[1].replace(",", ""))
+    assert note == f"\u2026 {skipped} earlier updates not posted: the bot could not post here"
+    assert len(text) <= 2000
+    assert skipped + len(lines) == hours
+    assert lines[-1].startswith(f"CMDR Hauler {hours - 1:03d} delivered 10 t of Steel")
