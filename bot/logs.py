@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import sys
+from typing import TextIO
 
 from aiohttp.http_exceptions import HttpProcessingError
 
@@ -26,6 +28,16 @@ def _without_raw_request(record: logging.LogRecord) -> bool:
     return True
 
 
+class _Stderr(logging.StreamHandler[TextIO]):
+    """Writes to stderr as it is when a record is written, not as it was when the handler was made:
+    set up once per process, it must follow a swapped sys.stderr (tests call `main` again and
+    again, each capturing stderr) rather than write to a closed one."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def setup_logging(settings: Settings) -> None:
     # Before the "already set up" return below: the filter is what keeps tokens out of the log.
     server = logging.getLogger("aiohttp.server")
@@ -36,7 +48,7 @@ def setup_logging(settings: Settings) -> None:
     if any(getattr(h, "colony", False) for h in root.handlers):
         return  # already set up in this process (tests call `main` more than once)
     formatter = logging.Formatter(FORMAT)
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    handlers: list[logging.Handler] = [_Stderr(sys.stderr)]
     if settings.log_file is not None:
         handlers.append(
             logging.handlers.RotatingFileHandler(
