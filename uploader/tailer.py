@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from uploader.journal.files import JournalFile, is_journal_name, list_journals, previous_part
+from uploader.journal.files import JournalFile, is_journal_name, journal_file, oldest_first, previous_part
 from uploader.journal.reader import fingerprint, read_complete_lines
 from uploader.normalise.normaliser import Normaliser, NormaliserState, SideFiles
 from uploader.outbox import (
@@ -86,8 +86,11 @@ class Tailer:
         self._chunk_bytes = chunk_bytes
         self._on_commit = on_commit
         self.stop_flag = stop_flag if stop_flag is not None else threading.Event()
-        self._names: frozenset[str] | None = None
-        self._files: list[JournalFile] = []
+        # A folder keeps every session ever played (thousands of journals), so each name is judged
+        # once: its journal (header read), or None for anything else (Status.json, a folder...).
+        self._listing: frozenset[str] = frozenset()  # the folder's names when last judged
+        self._judged: dict[str, JournalFile | None] = {}
+        self._files: list[JournalFile] = []  # the journals to read, oldest first
         self._sources: dict[str, SourceState] = {}
         self._normaliser = Normaliser()
         self._loaded = False
@@ -118,7 +121,7 @@ class Tailer:
         if not self._loaded:
             self._load()
         total = 0
-        for journal in self._journals(force=False):
+        for journal in self._journals():
             try:
                 size = journal.path.stat().st_size
             except OSError:
@@ -127,20 +130,45 @@ class Tailer:
             total += max(size - (known.offset if known else 0), 0)
         return total
 
-    def _journals(self, *, force: bool) -> list[JournalFile]:
+    def _journals(self) -> list[JournalFile]:
         try:
-            names = frozenset(e.name for e in os.scandir(self.folder) if is_journal_name(e.name))
+            listing = frozenset(os.listdir(self.folder))
         except OSError:
             return []
-        if force or names != self._names:
-            # Listing reads every header (to order by game time), so only when the set changed.
-            files = list_journals(self.folder)
-            if self._since is not None:
-                since = self._since
-                files = [f for f in files if f.started >= since]
-            self._files = files
-            self._names = names
+        if listing != self._listing:
+            self._relist(listing)
         return self._files
+
+    def _relist(self, listing: frozenset[str]) -> None:
+        """Judge the names not judged before, and order the journals again.
+
+        A journal whose header could not be read yet (the game had only just created it) is judged
+        again at each change of the folder: its header, once there, dates it.
+        """
+        judged: dict[str, JournalFile | None] = {}
+        for name in listing:
+            journal = self._judged.get(name)
+            if name not in self._judged or (journal is not None and not journal.dated):
+                journal = self._judge(name)
+            judged[name] = journal
+        files = [journal for journal in judged.values() if journal is not None]
+        if self._since is not None:
+            since = self._since
+            files = [f for f in files if f.started >= since]
+        self._files = oldest_first(files)
+        self._judged = judged  # names gone from the folder are forgotten
+        self._listing = listing
+
+    def _judge(self, name: str) -> JournalFile | None:
+        if not is_journal_name(name):
+            return None
+        path = self.folder / name
+        return journal_file(path) if path.is_file() else None
+
+    def _forget(self, name: str) -> None:
+        """Judge `name` again at the next poll (deleted, renamed or replaced under us)."""
+        self._judged.pop(name, None)
+        self._listing = frozenset()
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -169,11 +197,10 @@ class Tailer:
 
     def _poll(self, progress: TailProgress) -> None:
         try:
-            files = self._journals(force=False)
+            files = self._journals()
         except OSError as exc:
             self._read_failed(progress, f"cannot list {self.folder}: {exc}")
             return
-        relist = False
         for index, journal in enumerate(files):
             if self.stop_flag.is_set():
                 progress.stopped = True
@@ -182,7 +209,7 @@ class Tailer:
             try:
                 status = self._read_file(journal, index < len(files) - 1, progress)
             except FileNotFoundError:
-                relist = True  # deleted or renamed under us
+                self._forget(journal.name)  # deleted or renamed under us
                 continue
             except OSError as exc:
                 # Nothing of it was consumed; the next poll retries it. The newer journals are read
@@ -192,8 +219,6 @@ class Tailer:
                 continue
             if status != "ok":
                 return
-        if relist:
-            self._names = None
         if progress.read_error is None and self._read_errors:
             logger.info("journals readable again")
             self._read_errors.clear()
@@ -250,6 +275,7 @@ class Tailer:
         if known is not None:
             if known.fingerprint != digest:
                 logger.warning("%s was replaced (its first line changed); reading it from the start", name)
+                self._forget(name)  # its header too: dated (and ordered) by the new one from the next poll
             elif st.st_size < known.offset:
                 logger.warning("%s shrank below what was read (%d < %d bytes); reading it from the start",
                                name, st.st_size, known.offset)

@@ -28,6 +28,7 @@ class JournalFile:
     path: Path
     started: datetime  # Fileheader timestamp (UTC); from the name's stamp when the header is unreadable
     part: int  # the `.NN` part
+    dated: bool = True  # False: `started` is the name's stamp (no readable Fileheader, or not yet)
 
     @property
     def name(self) -> str:
@@ -104,8 +105,13 @@ def journal_file(path: Path) -> JournalFile | None:
     local_stamp, part = parsed
     started = header_time(path)
     if started is None:
-        started = name_time(local_stamp)
+        return JournalFile(path=path, started=name_time(local_stamp), part=part, dated=False)
     return JournalFile(path=path, started=started, part=part)
+
+
+def oldest_first(journals: list[JournalFile]) -> list[JournalFile]:
+    """`journals` in their true order: by Fileheader time, then part (then name, to be stable)."""
+    return sorted(journals, key=lambda j: (j.started, j.part, j.name))
 
 
 def list_journals(folder: Path) -> list[JournalFile]:
@@ -117,5 +123,4 @@ def list_journals(folder: Path) -> list[JournalFile]:
         journal = journal_file(path)
         if journal is not None:
             found.append(journal)
-    found.sort(key=lambda j: (j.started, j.part, j.name))
-    return found
+    return oldest_first(found)

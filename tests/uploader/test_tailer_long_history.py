@@ -1,0 +1,141 @@
+"""A folder with years of journals: a poll costs what is new, not every journal ever written.
+
+A commander's journal folder keeps every session since they started playing (thousands of files),
+while the game only writes the newest one or two. These tests count the work (names parsed,
+headers read), not its time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import uploader.journal.files as files_module
+import uploader.tailer as tailer_module
+from uploader.outbox import Outbox
+from uploader.tailer import Tailer
+
+pytestmark = pytest.mark.uploader_only
+
+HISTORY = 200  # sessions, one file each, the last one an hour ago
+START = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def line(obj: dict[str, Any]) -> bytes:
+    return (json.dumps(obj) + "\r\n").encode()
+
+
+def stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def session(moment: datetime) -> bytes:
+    return (
+        line({"timestamp": stamp(moment), "event": "Fileheader", "part": 1, "build": "r1"})
+        + line({"timestamp": stamp(moment), "event": "Commander", "FID": "F1", "Name": "X"})
+    )
+
+
+def jump(moment: datetime, system: str) -> bytes:
+    return line({"timestamp": stamp(moment), "event": "FSDJump", "StarSystem": system, "SystemAddress": 1})
+
+
+def name_of(moment: datetime) -> str:
+    return f"Journal.{moment.strftime('%Y-%m-%dT%H%M%S')}.01.log"
+
+
+def write_history(folder: Path, count: int) -> list[Path]:
+    """`count` finished sessions, an hour apart, last written an hour ago."""
+    paths = []
+    hour_ago = time.time() - 3600
+    for n in range(count):
+        moment = START + timedelta(hours=n)
+        path = folder / name_of(moment)
+        path.write_bytes(session(moment) + jump(moment, f"Sys {n}"))
+        os.utime(path, (hour_ago, hour_ago))
+        paths.append(path)
+    return paths
+
+
+def systems(outbox: Outbox) -> list[str]:
+    """The systems jumped to, in queueing order."""
+    rows = outbox._db.execute("SELECT payload FROM events ORDER BY seq")
+    events = (json.loads(row[0]) for row in rows)
+    return [event["system_name"] for event in events if "system_name" in event]
+
+
+@pytest.fixture
+def history(folder: Path) -> list[Path]:
+    return write_history(folder, HISTORY)
+
+
+@pytest.fixture
+def tailer(folder: Path, outbox: Outbox, history: list[Path]) -> Tailer:
+    """A tailer that has read the whole history once."""
+    tailer = Tailer(folder, outbox)
+    tailer.poll_once()
+    assert len(systems(outbox)) == HISTORY
+    return tailer
+
+
+def counting(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> list[object]:
+    """Replace `owner.name` by a wrapper that records each call's first argument."""
+    calls: list[object] = []
+    real: Callable[..., Any] = getattr(owner, name)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[0] if args else None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, wrapper)
+    return calls
+
+
+def test_an_idle_poll_parses_no_name_it_has_judged_before(
+    tailer: Tailer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Judging a name (a regex and a strptime) was most of an idle poll's time with thousands of
+    journals: a name is judged once, when it first appears."""
+    parsed = counting(monkeypatch, tailer_module, "is_journal_name")
+    tailer.poll_once()
+    assert parsed == []
+
+
+def test_a_new_journal_costs_its_own_header_not_every_journals(
+    tailer: Tailer, folder: Path, outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The game starts a session: only the new file's name is judged and its header read (the
+    old ones keep their place in the order), and it is read after them."""
+    parsed = counting(monkeypatch, tailer_module, "is_journal_name")
+    headers = counting(monkeypatch, files_module, "first_line")
+    moment = START + timedelta(hours=HISTORY)
+    new = folder / name_of(moment)
+    new.write_bytes(session(moment) + jump(moment, "Sys new"))
+    (folder / "Status.json").write_text('{"Flags": 0}')
+    tailer.poll_once()
+    assert sorted(map(str, parsed)) == sorted([new.name, "Status.json"])
+    assert headers == [new]
+    assert systems(outbox)[-1] == "Sys new"
+
+
+def test_a_journal_without_its_header_yet_is_dated_once_the_header_is_there(
+    tailer: Tailer, folder: Path
+) -> None:
+    """Caught just created, a journal is dated by its name's local stamp; its header dates (and
+    orders) it at the next change of the folder, as when every header was read at each change."""
+    moment = START + timedelta(hours=HISTORY)
+    new = folder / name_of(moment)
+    new.write_bytes(b"")
+    tailer.poll_once()
+    new.write_bytes(session(moment))
+    later = START + timedelta(hours=HISTORY + 1)
+    (folder / name_of(later)).write_bytes(session(later))
+    tailer.poll_once()
+    assert [j.started for j in tailer._files[-2:]] == [moment, later]
