@@ -46,6 +46,11 @@ DEFAULT_CHUNK_BYTES = 1024 * 1024
 # crashed mid-line) is taken as whole. Before that, a second game instance may still be writing it.
 QUIET_SECONDS = 60.0
 TAIL_BYTES = 256 * 1024  # more than any journal line (the longest, Market-sized, are ~100 kB)
+# The folder keeps every journal ever written, but only the newest grow (one per game instance).
+# An older journal read to its end and quiet is not even stat'ed at each poll: only when watchdog
+# names it, and every RECHECK_SECONDS (a game instance back at it, or a file restored, is not lost).
+LIVE_JOURNALS = 2
+RECHECK_SECONDS = 60.0
 
 
 @dataclass(slots=True)
@@ -55,7 +60,7 @@ class TailProgress:
     bytes_read: int = 0
     lines: int = 0
     events: int = 0
-    files: int = 0  # journal files considered
+    files: int = 0  # journal files looked at (finished older ones are passed by between re-checks)
     blocked: bool = False  # the outbox is full: reading paused until the sender drains it
     folder_missing: bool = False
     stopped: bool = False
@@ -77,6 +82,7 @@ class Tailer:
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
         on_commit: Callable[[int], object] | None = None,
         stop_flag: threading.Event | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.folder = folder
         self._outbox = outbox
@@ -91,6 +97,12 @@ class Tailer:
         self._listing: frozenset[str] = frozenset()  # the folder's names when last judged
         self._judged: dict[str, JournalFile | None] = {}
         self._files: list[JournalFile] = []  # the journals to read, oldest first
+        self._clock = clock
+        self._next_recheck = clock()  # when every journal is looked at again: at once, the first time
+        # Journals watchdog saw change since the last poll (its thread adds to it): looked at even
+        # when finished.
+        self._named: set[str] = set()
+        self._named_lock = threading.Lock()
         self._sources: dict[str, SourceState] = {}
         self._normaliser = Normaliser()
         self._loaded = False
@@ -166,9 +178,44 @@ class Tailer:
         return journal_file(path) if path.is_file() else None
 
     def _forget(self, name: str) -> None:
-        """Judge `name` again at the next poll (deleted, renamed or replaced under us)."""
+        """Judge `name` again at the next poll (deleted, renamed or replaced under us), and look at it
+        even if what was there had been read to its end."""
         self._judged.pop(name, None)
         self._listing = frozenset()
+        self.journal_changed(name)
+
+    def journal_changed(self, name: str) -> None:
+        """The journal `name` changed (watchdog saw it; any thread): the next poll looks at it."""
+        with self._named_lock:
+            self._named.add(name)
+
+    def _take_named(self) -> set[str]:
+        with self._named_lock:
+            named, self._named = self._named, set()
+        return named
+
+    def _to_look_at(
+        self, files: list[JournalFile], named: set[str], recheck: bool
+    ) -> list[tuple[JournalFile, bool]]:
+        """The journals this poll looks at, each with whether it is older than the newest one.
+
+        All of them at a re-check. Else the newest `LIVE_JOURNALS`, those named, and any older one
+        not yet read to its end or written to within `QUIET_SECONDS` of its last look (a second game
+        instance may be writing it).
+        """
+        newest = len(files) - 1
+        live = len(files) - LIVE_JOURNALS
+        quiet_before = time.time_ns() - int(QUIET_SECONDS * 1e9)
+        return [
+            (journal, index < newest)
+            for index, journal in enumerate(files)
+            if recheck or index >= live or journal.name in named or not self._settled(journal, quiet_before)
+        ]
+
+    def _settled(self, journal: JournalFile, quiet_before: int) -> bool:
+        """Whether the journal was read to its end, and had been quiet for a while, at its last look."""
+        known = self._sources.get(journal.name)
+        return known is not None and known.offset >= known.size_seen and known.mtime_ns < quiet_before
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -201,13 +248,32 @@ class Tailer:
         except OSError as exc:
             self._read_failed(progress, f"cannot list {self.folder}: {exc}")
             return
-        for index, journal in enumerate(files):
+        recheck = self._clock() >= self._next_recheck
+        named = self._take_named()
+        done = False
+        try:
+            done = self._read_all(self._to_look_at(files, named, recheck), progress)
+        finally:
+            if not done:
+                for name in named:  # not all looked at (stopped, blocked, failed): the next poll does
+                    self.journal_changed(name)
+        if not done:
+            return
+        if recheck:
+            self._next_recheck = self._clock() + RECHECK_SECONDS
+        if progress.read_error is None and self._read_errors:
+            logger.info("journals readable again")
+            self._read_errors.clear()
+
+    def _read_all(self, journals: list[tuple[JournalFile, bool]], progress: TailProgress) -> bool:
+        """Read each (journal, older) in turn; False when reading stopped before the end."""
+        for journal, older in journals:
             if self.stop_flag.is_set():
                 progress.stopped = True
-                return
+                return False
             progress.files += 1
             try:
-                status = self._read_file(journal, index < len(files) - 1, progress)
+                status = self._read_file(journal, older, progress)
             except FileNotFoundError:
                 self._forget(journal.name)  # deleted or renamed under us
                 continue
@@ -216,12 +282,11 @@ class Tailer:
                 # meanwhile (each has its own context): an older file locked for good (a backup
                 # tool, another account's copy) must not hold the live one back.
                 self._read_failed(progress, f"cannot read {journal.name}: {exc}")
+                self.journal_changed(journal.name)  # looked at again even if it seemed finished
                 continue
             if status != "ok":
-                return
-        if progress.read_error is None and self._read_errors:
-            logger.info("journals readable again")
-            self._read_errors.clear()
+                return False
+        return True
 
     @staticmethod
     def _finished(path: Path, st: os.stat_result) -> bool:

@@ -76,6 +76,16 @@ def history(folder: Path) -> list[Path]:
     return write_history(folder, HISTORY)
 
 
+class Clock:
+    """A monotonic clock the test moves on by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture
 def tailer(folder: Path, outbox: Outbox, history: list[Path]) -> Tailer:
     """A tailer that has read the whole history once."""
@@ -83,6 +93,12 @@ def tailer(folder: Path, outbox: Outbox, history: list[Path]) -> Tailer:
     tailer.poll_once()
     assert len(systems(outbox)) == HISTORY
     return tailer
+
+
+def append(path: Path, data: bytes) -> None:
+    """Append as a game does: the file's modification time is now."""
+    with path.open("ab") as f:
+        f.write(data)
 
 
 def counting(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> list[object]:
@@ -139,3 +155,74 @@ def test_a_journal_without_its_header_yet_is_dated_once_the_header_is_there(
     (folder / name_of(later)).write_bytes(session(later))
     tailer.poll_once()
     assert [j.started for j in tailer._files[-2:]] == [moment, later]
+
+
+def test_an_idle_poll_stats_only_the_live_journals(
+    tailer: Tailer, history: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the newest journals grow (one per game instance): the finished ones, read to their end
+    and quiet, are not stat'ed at every poll."""
+    stats = counting(monkeypatch, Path, "stat")
+    tailer.poll_once()
+    assert {p for p in stats if isinstance(p, Path) and p.name.startswith("Journal.")} == set(history[-2:])
+
+
+def test_a_finished_journal_that_grows_again_is_read_at_the_next_recheck(
+    folder: Path, history: list[Path], outbox: Outbox
+) -> None:
+    """A finished journal is still looked at every RECHECK_SECONDS: one written again (a game
+    instance back at it, polling without watchdog) is read then, and nothing of it is lost."""
+    clock = Clock()
+    tailer = Tailer(folder, outbox, clock=clock)
+    tailer.poll_once()
+    old = history[0]
+    append(old, jump(START, "Sys again"))
+    os.utime(old, (time.time() - 3600, time.time() - 3600))  # as quiet as the rest
+    tailer.poll_once()
+    assert "Sys again" not in systems(outbox)
+    clock.now += tailer_module.RECHECK_SECONDS
+    tailer.poll_once()
+    assert systems(outbox)[-1] == "Sys again"
+
+
+def test_a_finished_journal_watchdog_names_is_read_at_the_next_poll(
+    tailer: Tailer, history: list[Path], outbox: Outbox
+) -> None:
+    old = history[0]
+    append(old, jump(START, "Sys again"))
+    tailer.journal_changed(old.name)
+    tailer.poll_once()
+    assert systems(outbox)[-1] == "Sys again"
+
+
+def test_an_older_journal_written_within_the_quiet_time_is_looked_at_every_poll(
+    tailer: Tailer, history: list[Path], outbox: Outbox
+) -> None:
+    """A second game instance (a hauling alt) writes a journal older than the newest two: while it
+    is being written, each poll looks at it, watchdog or not."""
+    alt = history[0]
+    append(alt, jump(START, "Sys 1st"))
+    tailer.journal_changed(alt.name)
+    tailer.poll_once()
+    append(alt, jump(START, "Sys 2nd"))
+    tailer.poll_once()
+    assert systems(outbox)[-2:] == ["Sys 1st", "Sys 2nd"]
+
+
+def test_a_finished_journal_that_could_not_be_read_is_tried_again_at_the_next_poll(
+    tailer: Tailer, history: list[Path], outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = history[0]
+    append(old, jump(START, "Sys again"))
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    tailer.journal_changed(old.name)
+    real = tailer_module.read_complete_lines
+
+    def locked(path: Path, *args: Any, **kwargs: Any) -> Any:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tailer_module, "read_complete_lines", locked)
+    assert tailer.poll_once().read_error is not None
+    monkeypatch.setattr(tailer_module, "read_complete_lines", real)
+    tailer.poll_once()
+    assert systems(outbox)[-1] == "Sys again"
