@@ -3,8 +3,10 @@
 `Tailer.poll_once()` reads every journal, oldest first, from its stored offset; consumes complete
 lines only; normalises them; and commits each chunk's events together with the file's new offset and
 the normaliser's state in one outbox transaction. Reading is idempotent, so it is safe to call as
-often as we like: `tail()` calls it on every watchdog wake-up and at least every `poll_interval`
-(watchdog alone misses growth of open files on some systems, and never sees network drives).
+often as we like: `tail()` calls it whenever watchdog sees a journal change and at least every
+`poll_interval` (watchdog alone misses growth of open files on some systems, and never sees network
+drives). A poll costs what may have changed, not the years of journals a folder keeps: a finished
+older journal is looked at when watchdog names it and every `RECHECK_SECONDS`.
 
 Handled: a folder that does not exist yet; new files (a new session, a `Continued` part); a file
 truncated (size below the offset) or replaced at the same path (its first-line fingerprint changed),
@@ -14,7 +16,6 @@ both re-read from the start; an outbox past its size bound (reading pauses, noth
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import threading
@@ -403,15 +404,24 @@ class Tailer:
 
 
 class _Watch:
-    """A watchdog observer whose only job is to set an asyncio.Event from its thread."""
+    """A watchdog observer whose only job is to pass on, from its thread, the name of each journal
+    that changed.
 
-    def __init__(self, folder: Path, wake: Callable[[], object]) -> None:
+    Only journals: the game rewrites Status.json several times a second while playing (Cargo.json,
+    NavRoute.json... at each change), and each wake is a poll. The side files need no wake: they
+    are read when a journal line says they changed.
+    """
+
+    def __init__(self, folder: Path, on_journal: Callable[[str], object]) -> None:
         from watchdog.events import FileSystemEventHandler
         from watchdog.observers import Observer
 
         class _Handler(FileSystemEventHandler):
             def on_any_event(self, event: Any) -> None:
-                wake()
+                for path in (event.src_path, getattr(event, "dest_path", "")):  # a move: both names
+                    name = os.path.basename(os.fsdecode(path))
+                    if name and is_journal_name(name):
+                        on_journal(name)
 
         self._observer: Any = Observer()
         self._observer.schedule(_Handler(), str(folder), recursive=False)
@@ -434,6 +444,11 @@ async def tail(
     """Tail until `stop`: read on every watchdog wake-up, and at least every `poll_interval` seconds."""
     loop = asyncio.get_running_loop()
     wake = asyncio.Event()
+
+    def changed(name: str) -> None:  # in watchdog's thread
+        tailer.journal_changed(name)
+        loop.call_soon_threadsafe(wake.set)
+
     watch: _Watch | None = None
     waiting_logged = False
     try:
@@ -441,7 +456,7 @@ async def tail(
             wake.clear()
             if use_watchdog and watch is None and tailer.folder.is_dir():
                 try:
-                    watch = _Watch(tailer.folder, functools.partial(loop.call_soon_threadsafe, wake.set))
+                    watch = _Watch(tailer.folder, changed)
                 except OSError as exc:  # e.g. inotify limits: the poll still covers us
                     logger.warning("cannot watch %s (%s); polling every %.1f s instead",
                                    tailer.folder, exc, poll_interval)

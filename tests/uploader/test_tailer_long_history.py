@@ -7,8 +7,10 @@ headers read), not its time.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -20,7 +22,7 @@ import pytest
 import uploader.journal.files as files_module
 import uploader.tailer as tailer_module
 from uploader.outbox import Outbox
-from uploader.tailer import Tailer
+from uploader.tailer import Tailer, TailProgress, tail
 
 pytestmark = pytest.mark.uploader_only
 
@@ -225,4 +227,57 @@ def test_a_finished_journal_that_could_not_be_read_is_tried_again_at_the_next_po
     assert tailer.poll_once().read_error is not None
     monkeypatch.setattr(tailer_module, "read_complete_lines", real)
     tailer.poll_once()
+    assert systems(outbox)[-1] == "Sys again"
+
+
+def test_side_file_writes_do_not_wake_the_tailer(folder: Path) -> None:
+    """The game rewrites Status.json several times a second while playing (and Cargo.json,
+    NavRoute.json... at each change); each wake-up is a poll. Only a journal's change wakes it,
+    with the journal's name."""
+    woken: list[str] = []
+    journal_seen = threading.Event()
+
+    def wake(name: str = "") -> None:  # in watchdog's thread
+        woken.append(name)
+        if name.startswith("Journal."):
+            journal_seen.set()
+
+    watch = tailer_module._Watch(folder, wake)
+    try:
+        for n in range(5):
+            (folder / "Status.json").write_text(json.dumps({"Flags": n}))
+        for side in ("Cargo.json", "Market.json", "NavRoute.json", "Status.json.tmp"):
+            (folder / side).write_text("{}")
+        (folder / "Status.json.tmp").rename(folder / "Backpack.json")
+        journal = folder / name_of(START)
+        journal.write_bytes(session(START))  # after the side files: its events come after theirs
+        assert journal_seen.wait(10.0), f"no wake-up named the journal; wake-ups: {woken}"
+    finally:
+        watch.stop()
+    assert set(woken) == {journal.name}
+
+
+async def test_a_finished_journal_written_again_is_read_at_once_with_watchdog(
+    folder: Path, outbox: Outbox, history: list[Path]
+) -> None:
+    """Watchdog names the finished journal that changed: it is read at the next poll, not at the
+    next re-check (the poll interval here is longer than the test)."""
+    polled = asyncio.Event()
+    read = asyncio.Event()
+
+    def on_poll(progress: TailProgress) -> None:
+        polled.set()
+        if progress.events:
+            read.set()
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(tail(Tailer(folder, outbox), stop, poll_interval=600.0, on_poll=on_poll))
+    try:
+        await asyncio.wait_for(polled.wait(), 30.0)  # the history, read
+        read.clear()
+        append(history[0], jump(START, "Sys again"))
+        await asyncio.wait_for(read.wait(), 10.0)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10.0)
     assert systems(outbox)[-1] == "Sys again"
