@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,10 +29,12 @@ class JournalFile:
     started: datetime  # Fileheader timestamp (UTC); from the name's stamp when the header is unreadable
     part: int  # the `.NN` part
     dated: bool = True  # False: `started` is the name's stamp (no readable Fileheader, or not yet)
+    # `path.name`, kept: pathlib works it out at each call, and a tailer's poll asks thousands of
+    # journals for it.
+    name: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def name(self) -> str:
-        return self.path.name
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.path.name)  # (frozen)
 
 
 def _parse_name(name: str) -> tuple[datetime, int] | None:
