@@ -201,8 +201,8 @@ class Tailer:
         """The journals this poll looks at, each with whether it is older than the newest one.
 
         All of them at a re-check. Else the newest `LIVE_JOURNALS`, those named, and any older one
-        not yet read to its end or written to within `QUIET_SECONDS` of its last look (a second game
-        instance may be writing it).
+        that its last look found not read to its end, or modified less than `QUIET_SECONDS` ago (a
+        second game instance may be writing it).
         """
         newest = len(files) - 1
         live = len(files) - LIVE_JOURNALS
@@ -214,7 +214,8 @@ class Tailer:
         ]
 
     def _settled(self, journal: JournalFile, quiet_before: int) -> bool:
-        """Whether the journal was read to its end, and had been quiet for a while, at its last look."""
+        """Whether its last look found the journal read to its end and last modified before
+        `quiet_before` (ns)."""
         known = self._sources.get(journal.name)
         return known is not None and known.offset >= known.size_seen and known.mtime_ns < quiet_before
 
