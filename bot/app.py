@@ -204,7 +204,9 @@ async def run_offline(settings: Settings, stop: asyncio.Event | None = None) -> 
     # Channel updates of followed sites, printed as the Discord ones would be posted.
     from bot.notify.channels import offline_updates
 
-    updates = await offline_updates(core.services.db, core.services.feed)
+    updates = await offline_updates(
+        core.services.db, core.services.feed, capacity=core.services.queries.hold_capacity
+    )
     from bot.notify.boards import offline_boards
 
     boards = await offline_boards(core.services, updates)

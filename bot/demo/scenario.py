@@ -145,7 +145,11 @@ async def _run(root: Path, options: DemoOptions, out: TextIO) -> int:
     url = f"http://127.0.0.1:{core.port}"
     services = core.services
     updates = ChannelUpdates(
-        ConsoleChannelPort(out), SettingsFollowStore(services.db), burst_quiet=2.0, edit_interval=10.0
+        ConsoleChannelPort(out),
+        SettingsFollowStore(services.db),
+        burst_quiet=2.0,
+        edit_interval=10.0,
+        capacity=services.queries.hold_capacity,
     )
     processes: list[asyncio.subprocess.Process] = []
     try:

@@ -16,7 +16,6 @@ from bot.domain.aggregates import commodity_totals
 from bot.ids import typed_id
 from bot.notify.channels import ChannelUpdates, FollowTarget
 from bot.render import embeds, limits
-from bot.render.embeds import DEFAULT_CAPACITY
 from bot.render.reply import Reply
 from bot.render.text import plural, safe
 from bot.services.queries import QueryService
@@ -162,9 +161,7 @@ class ColonyReplies:
         return await self.queries.leaderboard(guild_id, site.market_id, since=now - timedelta(hours=24))
 
     async def _capacity(self, guild_id: int) -> int:
-        """Trips are counted in the squadron's biggest known hold."""
-        holds = [c.cargo_capacity for c in await self.queries.commanders(guild_id) if c.cargo_capacity]
-        return max(holds, default=DEFAULT_CAPACITY)
+        return await self.queries.hold_capacity(guild_id)
 
     async def _scope(self, guild_id: int, text: str) -> tuple[str, SiteView | None, list[SiteView]]:
         """A site or a system named by `text` ("system:NAME" from autocomplete, a system name, a

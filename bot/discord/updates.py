@@ -25,5 +25,7 @@ class ChannelUpdatesCog(commands.Cog):
 
 async def setup(bot: commands.Bot) -> None:
     services = colony_host(bot).core.services
-    updates = ChannelUpdates(DiscordChannelPort(bot), SettingsFollowStore(services.db))
+    updates = ChannelUpdates(
+        DiscordChannelPort(bot), SettingsFollowStore(services.db), capacity=services.queries.hold_capacity
+    )
     await bot.add_cog(ChannelUpdatesCog(updates, services.feed))

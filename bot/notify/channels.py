@@ -24,7 +24,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TextIO
@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bot.notify.feed import ChangeFeed, SiteChange, Subscription
 from bot.render import embeds as render
 from bot.render import figures, limits
+from bot.render.embeds import DEFAULT_CAPACITY
 from bot.render.plain import message_text
 from bot.render.text import percent, plural, safe, tonnes
 from bot.store.db import Database
@@ -254,9 +255,13 @@ class ChannelUpdates:
         error_pause: float = 30.0,
         unreachable_pause: float = 5.0,
         close_wait: float = 10.0,
+        capacity: Callable[[int], Awaitable[int]] | None = None,
     ) -> None:
         self.port = port
         self.store = store
+        # A guild's hold the live messages count trips in (`QueryService.hold_capacity`, as
+        # `/colony site` does); without one, the default hold.
+        self.capacity = capacity
         self.clock = clock
         self.now = now
         self.edit_interval = edit_interval
@@ -561,7 +566,8 @@ class ChannelUpdates:
     async def _update_live(self, live: _Live) -> None:
         assert live.site is not None
         rendered = live.site  # a newer one may be recorded while Discord answers
-        embed = render.site_embed(rendered, (), now=self.now())
+        capacity = await self.capacity(live.guild_id) if self.capacity is not None else DEFAULT_CAPACITY
+        embed = render.site_embed(rendered, (), now=self.now(), capacity=capacity)
         digest = _fingerprint(embed)
         if digest == live.sent_hash and live.message_id is not None:
             live.dirty = False
@@ -765,10 +771,16 @@ def _reached(site: SiteView) -> set[str]:
     return marks
 
 
-async def offline_updates(db: Database, feed: ChangeFeed, stream: TextIO | None = None) -> ChannelUpdates:
+async def offline_updates(
+    db: Database,
+    feed: ChangeFeed,
+    stream: TextIO | None = None,
+    *,
+    capacity: Callable[[int], Awaitable[int]] | None = None,
+) -> ChannelUpdates:
     """Offline mode: the follows stored in the database (made with `colony-bot console` or while
     online), their updates printed instead of posted. Started; `close()` it before the database."""
-    updates = ChannelUpdates(ConsoleChannelPort(stream), SettingsFollowStore(db))
+    updates = ChannelUpdates(ConsoleChannelPort(stream), SettingsFollowStore(db), capacity=capacity)
     await updates.load()
     updates.start(feed)
     return updates

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.domain import aggregates
+from bot.domain.hauling import DEFAULT_CAPACITY
 from bot.services.intake import IntakeStats
 from bot.services.state import ColonyState
 from bot.views import (
@@ -66,6 +67,11 @@ class QueryService:
 
     async def commanders(self, guild_id: int) -> list[CommanderView]:
         return aggregates.commander_views(self.state.get(guild_id))
+
+    async def hold_capacity(self, guild_id: int) -> int:
+        """The hold trips are counted in: the squadron's biggest known one (`Loadout`)."""
+        holds = [c.cargo_capacity for c in await self.commanders(guild_id) if c.cargo_capacity]
+        return max(holds, default=DEFAULT_CAPACITY)
 
     async def carriers(self, guild_id: int) -> list[CarrierView]:
         return aggregates.carrier_views(self.state.get(guild_id))

@@ -4,6 +4,7 @@ numbers the generated journals imply."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -99,3 +100,16 @@ def test_a_second_demo_in_the_kept_folder_is_refused_at_once(
     assert again.returncode == 2, again.stdout[-1500:] + again.stderr[-1500:]
     assert f"--keep {keep} is not empty" in again.stderr
     assert again.stdout == ""
+
+
+def test_live_messages_count_trips_in_the_hold_colony_site_uses(
+    demo_run: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    out = demo_run[0].stdout
+    updates = out.split("\n> /colony status", 1)[0]
+    # `/colony site` counts trips in the squadron's biggest known hold (README); once the
+    # commanders' Loadouts are in, the live progress message should say the same, not the
+    # 794 t fallback for "no hold known".
+    biggest = max(c.capacity for c in COMMANDERS)
+    last = re.findall(r"trips? of ([\d,]+) t", updates)[-1]
+    assert int(last.replace(",", "")) == biggest, updates[-2500:]
