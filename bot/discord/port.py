@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import aiohttp
 import discord
@@ -44,6 +44,9 @@ def translate(exc: discord.HTTPException) -> ChannelError:
 class DiscordChannelPort:
     def __init__(self, client: discord.Client) -> None:
         self.client = client
+
+    def in_use(self, message_ids: Iterable[int]) -> None:
+        """Discord numbers the messages: nothing to do."""
 
     def _logged_in(self) -> None:
         # Before the login (Discord unreachable at start: the core already serves uploads) the

@@ -172,6 +172,7 @@ class BoardUpdates:
             for key, message_id in messages.items():
                 channel_id, market_id = (int(p) for p in key.split(":"))
                 self._live[(guild_id, channel_id, market_id)] = _Live(message_id)
+        self.port.in_use(m for messages in self._messages.values() for m in messages.values())
 
     def message_id(self, guild_id: int, channel_id: int, market_id: int) -> int | None:
         live = self._live.get((guild_id, channel_id, market_id))

@@ -90,6 +90,10 @@ class ChannelPort(Protocol):
         self, channel_id: int, message_id: int, *, content: str | None, embeds: Sequence[discord.Embed]
     ) -> None: ...
 
+    def in_use(self, message_ids: Iterable[int]) -> None:
+        """Ids an earlier run posted and saved: a port that numbers its own messages goes above them."""
+        ...
+
 
 class ConsoleChannelPort:
     """Offline mode: what would be posted or edited, printed as text."""
@@ -98,6 +102,10 @@ class ConsoleChannelPort:
         self.stream = stream if stream is not None else sys.stdout
         self._now = now or (lambda: datetime.now(UTC))
         self._next_id = 0
+
+    def in_use(self, message_ids: Iterable[int]) -> None:
+        # A new process numbers from 1 again: a new message must not take a saved one's number.
+        self._next_id = max([self._next_id, *message_ids])
 
     async def post(self, channel_id: int, *, content: str | None, embeds: Sequence[discord.Embed]) -> int:
         self._next_id += 1
@@ -297,6 +305,7 @@ class ChannelUpdates:
             for key, message_id in follows.messages.items():
                 channel_id, market_id = (int(p) for p in key.split(":"))
                 self._live[(channel_id, market_id)] = _Live(guild_id, channel_id, market_id, message_id)
+        self.port.in_use(live.message_id for live in self._live.values() if live.message_id is not None)
 
     def follows(self, guild_id: int) -> list[FollowTarget]:
         return list(self._guilds.get(guild_id, GuildFollows()).follows)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import discord
@@ -38,6 +38,7 @@ class FakeChannels:
     `delete` removes a message the way a moderator would."""
 
     log: list[Sent] = field(default_factory=list)
+    in_use_ids: list[int] = field(default_factory=list)  # saved ids the services said they hold
     messages: dict[int, tuple[int, str | None, list[discord.Embed]]] = field(default_factory=dict)
     fail: list[ChannelError] = field(default_factory=list)
     next_id: int = 500
@@ -48,6 +49,9 @@ class FakeChannels:
     held: dict[int, asyncio.Event] = field(default_factory=dict)
     # Channels that refuse the bot (403) until taken out: Send Messages taken away, or the bot kicked.
     refusing: set[int] = field(default_factory=set)
+
+    def in_use(self, message_ids: Iterable[int]) -> None:
+        self.in_use_ids.extend(message_ids)
 
     async def post(self, channel_id: int, *, content: str | None, embeds: Sequence[discord.Embed]) -> int:
         self._check(channel_id, content, embeds)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ import pytest
 from bot.notify.channels import (
     ChannelGoneError,
     ChannelUpdates,
+    ConsoleChannelPort,
     FollowTarget,
     MemoryFollowStore,
     NoPermissionError,
@@ -485,6 +487,24 @@ async def test_a_backlog_longer_than_one_message_is_posted_whole_in_order() -> N
     assert -1 not in where
     assert where == sorted(where)  # in the order they happened
     assert text.rstrip().endswith("is complete!")
+
+
+async def test_offline_message_numbers_never_repeat_a_saved_one_after_a_restart() -> None:
+    """Offline, the console numbers its own messages; a new process must not number a new message
+    like one a live message or a board of an earlier run was saved as (both would be 'message 1')."""
+    store = MemoryFollowStore()
+    rig = Rig(store=store)
+    await rig.updates.load()
+    await rig.updates.follow(GUILD, FollowTarget(channel_id=CHANNEL, market_id=SITE_A), [site(SITE_A)])
+    await rig.updates.flush(final=True)
+    restarted = ChannelUpdates(rig.channels, store, clock=rig.clock, now=lambda: NOW)
+    await restarted.load()
+    assert rig.channels.in_use_ids == [501]  # told the port which ids are taken
+
+    port = ConsoleChannelPort(io.StringIO(), now=lambda: NOW)
+    port.in_use([3, 7])
+    port.in_use([])
+    assert await port.post(CHANNEL, content="x", embeds=[]) == 8
 
 
 async def test_unfollowing_one_site_after_a_restart_keeps_the_others_live_message() -> None:

@@ -92,8 +92,10 @@ async def test_the_board_is_a_second_live_message_edited_in_place(tmp_path: Path
         assert new_id != board_id
         assert "0 in ships" in board_messages(port)[new_id]
         restarted = boards_for(w, port, channels, store, clock)
+        port.in_use_ids.clear()
         await restarted.load()
         assert restarted.message_id(GUILD, CHANNEL, SITE) == new_id
+        assert port.in_use_ids == [new_id]  # so an offline port numbers past it
         await w.services.hauling.claim(GUILD, 79, "steel", 100, SITE)
         await restarted.flush()
         assert port.ops()[-1] == ("edit", CHANNEL, new_id)
