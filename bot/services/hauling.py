@@ -173,8 +173,8 @@ class HaulService:
                 starts.append(carrier.stock.key.ts)
         moves: list[Move] = []
         if starts:
-            for payload in await self.store.moves(conn, guild.guild_id, _utc(min(starts))):
-                event = _EVENT.validate_json(payload)
+            for row in await self.store.moves(conn, guild.guild_id, _utc(min(starts))):
+                event = _EVENT.validate_json(row.payload)
                 if isinstance(event, MarketBuyEvent | MarketSellEvent | CargoTransferEvent):
                     moves.extend(domain.moves_of(event))
         return _Stored(claims, links, moves)
@@ -394,8 +394,8 @@ class HaulService:
             starts += [key_of(e).ts for e in previous.values()]
             moves: list[Move] = []
             if starts:
-                for payload in await self.store.moves(conn, guild_id, _utc(min(starts))):
-                    event = _EVENT.validate_json(payload)
+                for row in await self.store.moves(conn, guild_id, _utc(min(starts))):
+                    event = _EVENT.validate_json(row.payload)
                     if isinstance(event, MarketBuyEvent | MarketSellEvent | CargoTransferEvent):
                         moves.extend(domain.moves_of(event))
         for carrier in sorted(guild.carriers.values(), key=lambda c: c.carrier_id):
