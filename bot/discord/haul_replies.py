@@ -174,9 +174,7 @@ class HaulReplies:
             raise CommandError("Only members with the Manage Server permission can link carriers to sites.")
         chosen = find_carrier(await self.queries.carriers(guild_id), carrier)
         if not site:
-            stock = next(
-                c for c in await self.hauling.carrier_stock(guild_id) if c.carrier_id == chosen.carrier_id
-            )
+            (stock,) = await self.hauling.carrier_stock(guild_id, [chosen.carrier_id])
             names = {s.market_id: s.station_name for s in await self.queries.sites(guild_id)}
             return Reply.of(render.carrier_stock_embed(stock, site_names=names, plans=chosen))
         found = await self._site(guild_id, site)

@@ -355,6 +355,9 @@ class BoardUpdates:
 
     async def _run(self) -> None:
         while not self._stop.is_set():
+            # Cleared before the pass, not after it: a change stored while a pass runs (passes do
+            # not wait for uploads) wakes the next pass instead of waiting for the interval.
+            self._wake.clear()
             try:
                 # Not waiting for the channels' tasks: one channel waiting on Discord must not
                 # keep the next pass from the others.
@@ -364,7 +367,6 @@ class BoardUpdates:
                 logger.exception("haul boards pass failed")
             if self._stop.is_set():
                 break
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
 

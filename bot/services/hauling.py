@@ -1,8 +1,10 @@
 """Squadron hauling: claims, the board, the plan, carrier stock. Plain async methods, no Discord.
 
 Reads combine the in-memory colony state (sites, ledger, commanders, carriers) with what only the
-store holds (claims, carrier links, the trades and transfers after each snapshot). Claims close by
-themselves: `settle` closes the covered, expired and finished-site ones, and every read settles
+store holds (claims, carrier links, the trades and transfers after each snapshot). They read on the
+read connection, never holding the write lock the intake takes, and the trades come from windows
+kept between reads (`MoveWindows`): a pass reads only what was stored since the last. Claims close
+by themselves: `settle` closes the covered, expired and finished-site ones, and every read settles
 first, so nobody ever sees a claim that should have closed.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -28,16 +30,18 @@ from bot.haul_views import (
     BoardView,
     CarrierStockLineView,
     CarrierStockView,
+    ClaimStatus,
     HaulClaimView,
     MineView,
     PlanView,
 )
+from bot.services.haul_moves import MoveWindows
 from bot.services.state import ColonyState
 from bot.store.db import Database
 from bot.store.events import SettingsStore
 from bot.store.hauling import HaulStore
 from bot.views import SiteView
-from wire import AnyEvent, CargoTransferEvent, MarketBuyEvent, MarketEvent, MarketSellEvent
+from wire import AnyEvent, MarketEvent
 
 logger = logging.getLogger(__name__)
 
@@ -108,15 +112,12 @@ class BadExpiryError(HaulError):
 class _Stored:
     claims: list[Claim]
     links: dict[int, tuple[int, ...]]
-    moves: list[Move]
+    moves: Sequence[Move]  # every member's, for the holds of the active commanders
+    at_carriers: Mapping[int, Sequence[Move]]  # each carrier serving a site still being built
 
 
 def _canonical(text: str) -> str:
     return "".join(text.casefold().split()).removeprefix("$").removesuffix("_name;")
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)
 
 
 class HaulService:
@@ -133,6 +134,7 @@ class HaulService:
         self.store = store or HaulStore()
         self.settings = settings or SettingsStore()
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.moves = MoveWindows(self.store)
         self._delivered_cache: dict[int, tuple[object, dict[str, tuple[tuple[object, ...], int]]]] = {}
 
     # -- settings ----------------------------------------------------------------------------------
@@ -159,25 +161,22 @@ class HaulService:
 
     # -- gathering ---------------------------------------------------------------------------------
 
-    async def _stored(self, conn: aiosqlite.Connection, guild: GuildState, now: datetime) -> _Stored:
-        claims = await self.store.open_claims(conn, guild.guild_id)
+    async def _stored(
+        self, conn: aiosqlite.Connection, guild: GuildState, now: datetime, claims: list[Claim]
+    ) -> _Stored:
+        """The links as `conn` has them, and the trades that can still move a number: each active
+        commander's since their hold, and each carrier's since its snapshot, for the carriers serving
+        a site still being built (a finished site takes no stock, and its links stay for good)."""
         links = await self.store.links(conn, guild.guild_id)
-        starts = []
-        for cmdr in guild.commanders.values():
-            hold = _hold(cmdr)
-            if hold is not None and cmdr.last_seen and now - cmdr.last_seen <= domain.ACTIVE_WINDOW:
-                starts.append(hold[1].ts)
-        for carrier_id in links:
-            carrier = guild.carriers.get(carrier_id)
-            if carrier is not None and carrier.stock is not None:
-                starts.append(carrier.stock.key.ts)
-        moves: list[Move] = []
-        if starts:
-            for row in await self.store.moves(conn, guild.guild_id, _utc(min(starts))):
-                event = _EVENT.validate_json(row.payload)
-                if isinstance(event, MarketBuyEvent | MarketSellEvent | CargoTransferEvent):
-                    moves.extend(domain.moves_of(event))
-        return _Stored(claims, links, moves)
+        serving = {
+            carrier_id: carrier.stock.key.ts
+            for carrier_id, sites in links.items()
+            if (carrier := guild.carriers.get(carrier_id)) is not None
+            and carrier.stock is not None
+            and any(_being_built(guild, m) for m in sites)
+        }
+        windows = await self.moves.read(self.db.reader, guild.guild_id, _holds_since(guild, now), serving)
+        return _Stored(claims, links, windows.holds, windows.carriers)
 
     def _last_delivered(self, guild: GuildState) -> dict[str, tuple[tuple[object, ...], int]]:
         """Each commander's newest delivery (its order and site), recomputed only when a ledger grew:
@@ -197,11 +196,7 @@ class HaulService:
 
     def _haulers(self, guild: GuildState, moves: Sequence[Move], now: datetime) -> list[Hauler]:
         deliveries: dict[str, list[LedgerEntry]] = defaultdict(list)
-        holds: dict[str, _Hold] = {}
-        for name, c in guild.commanders.items():
-            hold = _hold(c)
-            if hold is not None and c.last_seen is not None and now - c.last_seen <= domain.ACTIVE_WINDOW:
-                holds[name] = hold
+        holds = _active_holds(guild, now)
         oldest = min((key for _, key in holds.values()), default=None)
         last_delivered = self._last_delivered(guild)
         for site in guild.sites.values():
@@ -235,13 +230,13 @@ class HaulService:
         holds = []
         for carrier_id, sites in stored.links.items():
             carrier = guild.carriers.get(carrier_id)
+            moves = stored.at_carriers.get(carrier_id)
             stock: dict[str, int] = {}
-            if carrier is not None and carrier.stock is not None:
+            # A carrier serving only finished sites stays on their boards, but its stock would count
+            # nowhere (`build_boards` shares stock out to sites in need only): not worked out.
+            if carrier is not None and carrier.stock is not None and moves is not None:
                 stock = domain.carrier_stock(
-                    {i.name: i.stock for i in carrier.stock.items},
-                    carrier.stock.key,
-                    carrier_id,
-                    stored.moves,
+                    {i.name: i.stock for i in carrier.stock.items}, carrier.stock.key, carrier_id, moves
                 )
             holds.append(domain.CarrierHold(carrier_id, stock, sites))
         return holds
@@ -255,25 +250,47 @@ class HaulService:
         return out
 
     def _compute(
-        self, guild: GuildState, stored: _Stored, now: datetime, only: Sequence[int] | None = None
-    ) -> tuple[domain.Boards, list[Hauler], list[ClaimProgress]]:
+        self, guild: GuildState, stored: _Stored, now: datetime, only: Collection[int] | None = None
+    ) -> tuple[domain.Boards, list[Hauler]]:
         haulers = self._haulers(guild, stored.moves, now)
-        progress = self._progress(guild, stored.claims)
-        sites = [domain.SiteInput(v, guild.sites[v.market_id].ledger) for v in guild.site_views()]
-        boards = domain.build_boards(sites, haulers, self._carriers(guild, stored), progress, now, only)
-        return boards, haulers, progress
+        return self._boards(guild, stored, haulers, now, only), haulers
 
-    async def _settle(
+    def _boards(
+        self,
+        guild: GuildState,
+        stored: _Stored,
+        haulers: Sequence[Hauler],
+        now: datetime,
+        only: Collection[int] | None = None,
+    ) -> domain.Boards:
+        """The boards of the sites in `only`, or of every site."""
+        views = guild.site_views()
+        progress = self._progress(guild, stored.claims)
+        sites = [domain.SiteInput(v, guild.sites[v.market_id].ledger) for v in views]
+        return domain.build_boards(sites, haulers, self._carriers(guild, stored), progress, now, only)
+
+    @staticmethod
+    def _due(
+        guild: GuildState, progress: Sequence[ClaimProgress], now: datetime
+    ) -> list[tuple[ClaimProgress, ClaimStatus]]:
+        """The claims that must close now, and why."""
+        due = []
+        for p in progress:
+            reason = domain.closing_reason(p, guild.site_view(p.claim.market_id), now)
+            if reason is not None:
+                due.append((p, reason))
+        return due
+
+    async def _settle_in(
         self, conn: aiosqlite.Connection, guild: GuildState, now: datetime
-    ) -> list[HaulClaimView]:
-        """Closes what must close now (caller holds the transaction); returns the claims closed."""
+    ) -> tuple[list[Claim], list[HaulClaimView]]:
+        """Closes what must close now (caller holds the transaction); returns the claims still open
+        and those closed."""
+        claims = await self.store.open_claims(conn, guild.guild_id)
         closed = []
-        for p in self._progress(guild, await self.store.open_claims(conn, guild.guild_id)):
-            site = guild.site_view(p.claim.market_id)
-            reason = domain.closing_reason(p, site, now)
-            if reason is None:
-                continue
+        for p, reason in self._due(guild, self._progress(guild, claims), now):
             if await self.store.close_claim(conn, p.claim.id, reason, now, p.delivered):
+                site = guild.site_view(p.claim.market_id)
                 shut = replace(p.claim, status=reason, closed_at=now, delivered_at_close=p.delivered)
                 closed.append(
                     domain.claim_view(
@@ -281,23 +298,32 @@ class HaulService:
                     )
                 )
                 logger.info("guild %d: claim %d closed (%s)", guild.guild_id, p.claim.id, reason)
-        return closed
+            claims.remove(p.claim)  # closed, by this call or by another first
+        return claims, closed
+
+    async def _settle(self, guild: GuildState, now: datetime) -> tuple[list[Claim], list[HaulClaimView]]:
+        """`_settle_in`, in a transaction of its own only when a claim must close: looked for on the
+        read connection, so that a read that closes nothing never takes the intake's write lock."""
+        claims = await self.store.open_claims(self.db.reader, guild.guild_id)
+        if not self._due(guild, self._progress(guild, claims), now):
+            return claims, []
+        async with self.db.transaction() as conn:
+            # Again under the lock: a claim may have been topped up since it was looked at.
+            return await self._settle_in(conn, guild, now)
 
     async def settle(self, guild_id: int) -> list[HaulClaimView]:
         """Closes covered, expired and finished-site claims; returns those closed by this call."""
-        guild = self.state.get(guild_id)
-        async with self.db.transaction() as conn:
-            return await self._settle(conn, guild, self.clock())
+        _, closed = await self._settle(self.state.get(guild_id), self.clock())
+        return closed
 
     async def _view(
-        self, guild_id: int, only: Sequence[int] | None = None
+        self, guild_id: int, only: Collection[int] | None = None
     ) -> tuple[GuildState, _Stored, domain.Boards, list[Hauler], datetime]:
         guild = self.state.get(guild_id)
         now = self.clock()
-        async with self.db.transaction() as conn:
-            await self._settle(conn, guild, now)
-            stored = await self._stored(conn, guild, now)
-        boards, haulers, _ = self._compute(guild, stored, now, only)
+        claims, _ = await self._settle(guild, now)
+        stored = await self._stored(self.db.reader, guild, now, claims)
+        boards, haulers = self._compute(guild, stored, now, only)
         return guild, stored, boards, haulers, now
 
     # -- reads -------------------------------------------------------------------------------------
@@ -314,13 +340,12 @@ class HaulService:
     async def claims(self, guild_id: int, *, closed_within: timedelta | None = None) -> list[HaulClaimView]:
         guild = self.state.get(guild_id)
         now = self.clock()
-        async with self.db.transaction() as conn:
-            await self._settle(conn, guild, now)
-            stored = await self._stored(conn, guild, now)
-            everything = await self.store.claims(
-                conn, guild_id, closed_since=None if closed_within is None else now - closed_within
-            )
-        boards, _, _ = self._compute(guild, stored, now)
+        await self._settle(guild, now)
+        everything = await self.store.claims(
+            self.db.reader, guild_id, closed_since=None if closed_within is None else now - closed_within
+        )
+        stored = await self._stored(self.db.reader, guild, now, [c for c in everything if c.status == "open"])
+        boards, _ = self._compute(guild, stored, now, {c.market_id for c in stored.claims})
         open_views = {c.id: c for b in boards.boards.values() for c in b.claims}
         out = []
         for claim in everything:
@@ -336,11 +361,12 @@ class HaulService:
         """Claims closed at or after `moment` (after closing what must close now), oldest first."""
         guild = self.state.get(guild_id)
         now = self.clock()
-        async with self.db.transaction() as conn:
-            await self._settle(conn, guild, now)
-            closed = [
-                c for c in await self.store.claims(conn, guild_id, closed_since=moment) if c.status != "open"
-            ]
+        await self._settle(guild, now)
+        closed = [
+            c
+            for c in await self.store.claims(self.db.reader, guild_id, closed_since=moment)
+            if c.status != "open"
+        ]
         out = []
         for claim in sorted(closed, key=lambda c: (c.closed_at or now, c.id)):
             site = guild.site_view(claim.market_id)
@@ -367,39 +393,48 @@ class HaulService:
         claimers = {c.user_id for c in stored.claims if c.market_id == market_id}
         return domain.plan(board, haulers, claimers, now)
 
-    async def carrier_stock(self, guild_id: int) -> list[CarrierStockView]:
-        """Every known carrier's stock: the newest snapshot moved forward, and the gap to the previous."""
+    async def _previous_snapshot(
+        self, conn: aiosqlite.Connection, guild_id: int, carrier_id: int, current: Key
+    ) -> MarketEvent | None:
+        """The carrier's newest Market snapshot before its current one."""
+        previous = None
+        for payload in await self.store.market_snapshots(conn, guild_id, carrier_id, current.ts):
+            event = _EVENT.validate_json(payload)
+            if (
+                isinstance(event, MarketEvent)
+                and key_of(event) < current
+                and (previous is None or key_of(event) > key_of(previous))
+            ):
+                previous = event
+        return previous
+
+    async def carrier_stock(
+        self, guild_id: int, carrier_ids: Collection[int] | None = None
+    ) -> list[CarrierStockView]:
+        """Every known carrier's stock (or those of `carrier_ids`): the newest snapshot moved forward,
+        and the gap to the previous."""
         guild = self.state.get(guild_id)
+        reader = self.db.reader
+        carriers = sorted(
+            (c for c in guild.carriers.values() if carrier_ids is None or c.carrier_id in carrier_ids),
+            key=lambda c: c.carrier_id,
+        )
+        links = await self.store.links(reader, guild_id)
+        previous: dict[int, MarketEvent] = {}
+        since: dict[int, datetime] = {}
+        for carrier in carriers:
+            if carrier.stock is None:
+                continue
+            prev = await self._previous_snapshot(reader, guild_id, carrier.carrier_id, carrier.stock.key)
+            if prev is not None:
+                previous[carrier.carrier_id] = prev
+            since[carrier.carrier_id] = (key_of(prev) if prev is not None else carrier.stock.key).ts
+        # The board's windows are kept: a look at the carriers must not cost the next pass a reread.
+        windows = await self.moves.read(reader, guild_id, None, since, keep_others=True)
         views = []
-        async with self.db.transaction() as conn:
-            links = await self.store.links(conn, guild_id)
-            starts = [c.stock.key.ts for c in guild.carriers.values() if c.stock is not None]
-            previous: dict[int, MarketEvent] = {}
-            for carrier in guild.carriers.values():
-                if carrier.stock is None:
-                    continue
-                for payload in await self.store.market_snapshots(
-                    conn, guild_id, carrier.carrier_id, _utc(carrier.stock.key.ts)
-                ):
-                    event = _EVENT.validate_json(payload)
-                    if (
-                        isinstance(event, MarketEvent)
-                        and key_of(event) < carrier.stock.key
-                        and (
-                            carrier.carrier_id not in previous
-                            or key_of(event) > key_of(previous[carrier.carrier_id])
-                        )
-                    ):
-                        previous[carrier.carrier_id] = event
-            starts += [key_of(e).ts for e in previous.values()]
-            moves: list[Move] = []
-            if starts:
-                for row in await self.store.moves(conn, guild_id, _utc(min(starts))):
-                    event = _EVENT.validate_json(row.payload)
-                    if isinstance(event, MarketBuyEvent | MarketSellEvent | CargoTransferEvent):
-                        moves.extend(domain.moves_of(event))
-        for carrier in sorted(guild.carriers.values(), key=lambda c: c.carrier_id):
+        for carrier in carriers:
             snap = carrier.stock
+            moves = windows.carriers.get(carrier.carrier_id, ())
             current = {i.name: i.stock for i in snap.items} if snap else {}
             localised = {i.name: i.name_localised for i in snap.items} if snap else {}
             stock = domain.carrier_stock(current, snap.key, carrier.carrier_id, moves) if snap else {}
@@ -446,8 +481,7 @@ class HaulService:
         the site they last delivered to."""
 
         def active(market_id: int | None) -> bool:
-            view = guild.site_view(market_id) if market_id is not None else None
-            return view is not None and not (view.complete or view.failed)
+            return market_id is not None and _being_built(guild, market_id)
 
         own = sorted(
             (h for h in haulers if h.user_id == user_id),
@@ -480,13 +514,14 @@ class HaulService:
         guild = self.state.get(guild_id)
         now = self.clock()
         async with self.db.transaction() as conn:
-            await self._settle(conn, guild, now)
-            stored = await self._stored(conn, guild, now)
-            boards, haulers, _ = self._compute(guild, stored, now)
+            claims, _ = await self._settle_in(conn, guild, now)
+            stored = await self._stored(conn, guild, now, claims)
+            haulers = self._haulers(guild, stored.moves, now)
             if market_id is None:
                 market_id = self._default_site(guild, user_id, stored.claims, haulers)
                 if market_id is None:
                     raise NoSiteError()
+            boards = self._boards(guild, stored, haulers, now, only=[market_id])
             site = guild.site_view(market_id)
             board = boards.boards.get(market_id)
             if site is None or board is None:
@@ -559,8 +594,8 @@ class HaulService:
         now = self.clock()
         released = []
         async with self.db.transaction() as conn:
-            await self._settle(conn, guild, now)
-            mine = [c for c in await self.store.open_claims(conn, guild_id) if c.user_id == user_id]
+            claims, _ = await self._settle_in(conn, guild, now)
+            mine = [c for c in claims if c.user_id == user_id]
             chosen = [c for c in mine if claim_id is None or c.id == claim_id]
             if not chosen:
                 raise NoClaimError(claim_id)
@@ -596,8 +631,7 @@ class HaulService:
             return await self.store.link(conn, guild_id, carrier_id, market_id, self.clock())
 
     async def links(self, guild_id: int) -> dict[int, tuple[int, ...]]:
-        async with self.db.lock:
-            return await self.store.links(self.db.conn, guild_id)
+        return await self.store.links(self.db.reader, guild_id)
 
 
 _Hold = tuple[tuple[tuple[str, int], ...], Key]  # (commodity, tonnes) per line, as of that key
@@ -613,6 +647,26 @@ def _hold(cmdr: CommanderState) -> _Hold | None:
     if cargo is not None and cargo.count == 0 and (hold is None or cargo.key > hold[1]):
         return (), cargo.key
     return hold
+
+
+def _active_holds(guild: GuildState, now: datetime) -> dict[str, _Hold]:
+    """The holds that count: those of the commanders seen in the last `ACTIVE_WINDOW`."""
+    holds = {}
+    for name, cmdr in guild.commanders.items():
+        hold = _hold(cmdr)
+        if hold is not None and cmdr.last_seen is not None and now - cmdr.last_seen <= domain.ACTIVE_WINDOW:
+            holds[name] = hold
+    return holds
+
+
+def _holds_since(guild: GuildState, now: datetime) -> datetime | None:
+    """The oldest hold that counts: the trades before it move none."""
+    return min((key.ts for _, key in _active_holds(guild, now).values()), default=None)
+
+
+def _being_built(guild: GuildState, market_id: int) -> bool:
+    view = guild.site_view(market_id)
+    return view is not None and not (view.complete or view.failed)
 
 
 def _localised(site: SiteView | None, commodity: str) -> str | None:
