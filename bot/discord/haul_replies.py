@@ -98,8 +98,8 @@ class HaulReplies:
             wanted = target.strip()
             system = await self.queries.system(guild_id, wanted.removeprefix("system:"))
             if system is not None:
-                boards = [b for b in await self.hauling.boards(guild_id) if b.market_id in
-                          {s.market_id for s in system.sites if not (s.complete or s.failed)}]  # fmt: skip
+                building = [s.market_id for s in system.sites if not (s.complete or s.failed)]
+                boards = await self.hauling.boards(guild_id, building) if building else []
                 if not boards:
                     raise CommandError(
                         f"Every site of {safe(system.name)} is complete: nothing left to haul."

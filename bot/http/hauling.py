@@ -54,8 +54,8 @@ async def claims(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/haul/boards", name="haul_boards")
 async def boards(request: web.Request) -> web.Response:
-    views = await request.app[SERVICES].hauling.boards(request[TOKEN].guild_id)
-    return _json({"boards": [v.model_dump(mode="json") for v in views if not v.complete]})
+    views = await request.app[SERVICES].hauling.boards(request[TOKEN].guild_id)  # the sites being built
+    return _json({"boards": [v.model_dump(mode="json") for v in views]})
 
 
 @routes.get("/api/v1/haul/boards/{market_id}", name="haul_board")

@@ -233,7 +233,8 @@ class BoardUpdates:
         self._told[guild_id] = {i: t for i, t in told.items() if t >= self._since[guild_id]}
         if not targets:
             return []
-        rendered = {b.market_id: b for b in await self.hauling.boards(guild_id)}
+        # A followed site that is finished keeps its board (nothing left) in the channel.
+        rendered = {b.market_id: b for b in await self.hauling.boards(guild_id, sorted(targets))}
         due = []
         for market_id, channel_ids in sorted(targets.items()):
             board = rendered.get(market_id)

@@ -263,8 +263,11 @@ class HaulService:
         now: datetime,
         only: Collection[int] | None = None,
     ) -> domain.Boards:
-        """The boards of the sites in `only`, or of every site."""
+        """The boards of the sites in `only`, or of every site still being built: a finished site's
+        board (nothing left) is built when asked for by its MarketID, not on every pass."""
         views = guild.site_views()
+        if only is None:
+            only = [v.market_id for v in views if not (v.complete or v.failed)]
         progress = self._progress(guild, stored.claims)
         sites = [domain.SiteInput(v, guild.sites[v.market_id].ledger) for v in views]
         return domain.build_boards(sites, haulers, self._carriers(guild, stored), progress, now, only)
@@ -328,9 +331,10 @@ class HaulService:
 
     # -- reads -------------------------------------------------------------------------------------
 
-    async def boards(self, guild_id: int) -> list[BoardView]:
-        """Every known site's board (finished sites included, with nothing left)."""
-        _, _, boards, _, _ = await self._view(guild_id)
+    async def boards(self, guild_id: int, only: Collection[int] | None = None) -> list[BoardView]:
+        """The boards of the sites in `only` (finished ones included, with nothing left), or of every
+        site still being built."""
+        _, _, boards, _, _ = await self._view(guild_id, only)
         return [boards.boards[m] for m in sorted(boards.boards)]
 
     async def board(self, guild_id: int, market_id: int) -> BoardView | None:

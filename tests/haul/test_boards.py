@@ -18,9 +18,10 @@ from bot.notify.channels import (
     RateLimitedError,
     UnreachableError,
 )
-from tests.bot._helpers import BOUND, until
+from tests.bot._helpers import BOUND, Journal, batch, until
 from tests.discord._fakes import FakeChannels, FakeClock
 from tests.haul._world import APRIL, GUILD, SITE, World, world
+from wire import Batch
 
 pytestmark = pytest.mark.samples
 
@@ -157,6 +158,29 @@ async def test_an_expiry_closed_by_a_command_is_still_told_once(tmp_path: Path, 
         await restarted.load()
         await restarted.flush()
         assert [line for line in port.lines(CHANNEL) if "expired" in line] == notes  # not told again
+
+
+async def test_a_followed_site_that_completes_gets_its_finished_board(tmp_path: Path, samples: Path) -> None:
+    """A pass builds the boards of the sites still being built and of the followed ones: a followed
+    site that completes has its live board edited to say so."""
+    async with world(tmp_path) as w:
+        await w.join("TEST", 77, samples / APRIL)
+        await w.play("TEST", "2025-04-08T21:44:01")
+        port, clock = FakeChannels(), FakeClock()
+        channels = ChannelUpdates(port, MemoryFollowStore(), clock=clock, now=w.clock)
+        await channels.follow(GUILD, FollowTarget(channel_id=CHANNEL, market_id=SITE),
+                              await w.services.queries.sites(GUILD))  # fmt: skip
+        boards = boards_for(w, port, channels, MemoryBoardStore(), clock)
+        await boards.load()
+        await boards.flush()
+        (board_id,) = board_messages(port)
+        assert "nothing left to haul" not in board_messages(port)[board_id]
+        done = Journal("TEST").depot(50, SITE, {"steel": (1, 1)}, complete=True)
+        await w.services.intake.submit(w.commanders["TEST"].token, Batch.model_validate(batch([done])))
+        clock.advance(10)
+        await boards.flush()
+        assert "complete: nothing left to haul" in board_messages(port)[board_id]
+        assert await w.services.hauling.boards(GUILD) == []  # no site left being built
 
 
 async def test_another_guilds_pass_does_not_make_an_expiry_note_told_twice(
