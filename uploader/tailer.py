@@ -159,10 +159,18 @@ class Tailer:
         again at each change of the folder: its header, once there, dates it.
         """
         judged: dict[str, JournalFile | None] = {}
+        unsure = new = False
         for name in listing:
             journal = self._judged.get(name)
             if name not in self._judged or (journal is not None and not journal.dated):
-                journal = self._judge(name)
+                if not is_journal_name(name):
+                    journal = None
+                elif (self.folder / name).is_file():
+                    journal = journal_file(self.folder / name)
+                    new = new or name not in self._judged
+                else:  # a network share's hiccup, or gone: not judged for good, asked again next poll
+                    unsure = True
+                    continue
             judged[name] = journal
         files = [journal for journal in judged.values() if journal is not None]
         if self._since is not None:
@@ -170,13 +178,12 @@ class Tailer:
             files = [f for f in files if f.started >= since]
         self._files = oldest_first(files)
         self._judged = judged  # names gone from the folder are forgotten
-        self._listing = listing
-
-    def _judge(self, name: str) -> JournalFile | None:
-        if not is_journal_name(name):
-            return None
-        path = self.folder / name
-        return journal_file(path) if path.is_file() else None
+        self._listing = frozenset() if unsure else listing
+        if new:
+            # A new session or a `Continued` part: every older journal is looked at in this poll,
+            # so what they got meanwhile (part 1's last lines, whose context part 2 carries on)
+            # is read before it.
+            self._next_recheck = min(self._next_recheck, self._clock())
 
     def _forget(self, name: str) -> None:
         """Judge `name` again at the next poll (deleted, renamed or replaced under us), and look at it
