@@ -70,10 +70,15 @@ def parse(line: str, *, group: str = GROUP, cog: type[commands.GroupCog] = Colon
     # `name:value` for any of this command's options; anything before the first is the first option.
     found = list(re.finditer(r"(?:^|\s)([a-z_]+):", rest))
     quoted = [q.span() for q in re.finditer(r"\"[^\"]*\"|'[^']*'", rest)]
+    first = next((m.start() for m in found if m.group(1) in allowed), len(rest))
+    # Before the first real option, `word:` is the bare first value's ("orbital construction
+    # site: vela", autocomplete's "system:NAME"); after it, a misspelt option.
     stray = [
         m.group(1)
         for m in found
-        if m.group(1) not in allowed and not any(a < m.start(1) < b for a, b in quoted)
+        if m.start() > first
+        and m.group(1) not in allowed
+        and not any(a < m.start(1) < b for a, b in quoted)
     ]
     if stray and allowed:
         # Taken as text, `sitee:Vela` would have gone into the option before it, unseen.

@@ -146,7 +146,9 @@ async def _console(args: argparse.Namespace, settings: Settings) -> int:
                 )
                 return EXIT_USAGE
             guild_id = guilds[0] if guilds else 1
-        updates = ChannelUpdates(ConsoleChannelPort(), SettingsFollowStore(db))
+        updates = ChannelUpdates(
+            ConsoleChannelPort(), SettingsFollowStore(db), capacity=services.queries.hold_capacity
+        )
         await updates.load()
         replies = ColonyReplies(
             services.queries,
