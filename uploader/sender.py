@@ -62,6 +62,14 @@ class Step:
 
 def error_message(response: httpx.Response) -> str:
     """The server's own words: `{"error": {"code", "message"}}` when it sent that, else its text."""
+    location = response.headers.get("Location")
+    if response.is_redirect and location:
+        # Not followed: a redirected POST may arrive as a GET, and the token would go along. Most
+        # often the address says http:// where the server only speaks https://.
+        return (
+            f"{response.status_code} {response.reason_phrase}: the server sends the uploader to "
+            f"{location[:200]}; set the bot's address to that (colony-uploader init)"
+        )
     text = response.text
     try:
         document = json.loads(text)

@@ -173,6 +173,27 @@ async def test_a_batch_made_ahead_is_sent_as_itself_after_its_predecessor_is_ret
     assert receiver.accepted_new == [e.id for e in evs]
 
 
+async def test_a_redirect_is_kept_and_retried_and_says_where_the_server_sends_us(
+    outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock, events: Callable[..., Any]
+) -> None:
+    """An address typed with http:// where the proxy redirects to https://: not followed (the body
+    and token would go where the user did not say), kept, and the failure says what to change."""
+    evs = events(3)
+    _queue(outbox, evs)
+    receiver.answer(308, body={}, headers={"Location": "https://bot.example/api/v1/events"})
+    sender = _sender(outbox, client, receiver.url, clock)
+    step = await sender.step()
+    assert step.outcome is Outcome.WAIT
+    assert sender.failure == (
+        "unexpected answer 308 Permanent Redirect: the server sends the uploader to "
+        "https://bot.example/api/v1/events; set the bot's address to that (colony-uploader init)"
+    )
+    assert outbox.stats().pending_events == 3  # nothing lost, nothing dead-lettered
+    clock.now += 3600
+    assert (await sender.step()).outcome is Outcome.SENT
+    assert receiver.accepted_new == [e.id for e in evs]
+
+
 async def test_400_dead_letters_with_the_servers_message_and_moves_on(
     outbox: Outbox, client: httpx.AsyncClient, receiver: Any, clock: Clock, events: Callable[..., Any]
 ) -> None:
