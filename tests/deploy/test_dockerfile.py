@@ -202,3 +202,32 @@ def test_continuations_and_comments_join_into_one_instruction() -> None:
 def test_malformed_dockerfiles_are_refused_with_the_line(text: str, message: str) -> None:
     with pytest.raises(DockerfileError, match="^" + re.escape(message)):
         parse(text)
+
+
+async def test_the_health_check_passes_on_a_running_bot_with_a_proxy_in_the_environment(
+    tmp_path: Path,
+) -> None:
+    """Docker may give the container a proxy (the daemon's or ~/.docker/config.json's settings):
+    urllib would send even 127.0.0.1 through it, and the bot never became healthy (so Caddy,
+    which waits for it, never started). The command as written in the Dockerfile, run for real."""
+    import asyncio
+    import os
+    import sys
+
+    from tests.bot._helpers import make_settings, running_bot
+
+    (stage,) = [s for s in parse(DOCKERFILE.read_text(encoding="utf-8")) if s.last("HEALTHCHECK")][-1:]
+    check = stage.last("HEALTHCHECK")
+    assert check is not None
+    assert check.command is not None
+    program, flag, code = check.command.args
+    assert (program, flag) == ("python", "-c")
+    async with running_bot(make_settings(tmp_path)) as bot:
+        port = bot.client.port  # the real app on a loopback port
+        env = {**os.environ, "COLONY_HTTP_PORT": str(port), "HTTP_PROXY": "http://127.0.0.1:9",
+               "http_proxy": "http://127.0.0.1:9", "NO_PROXY": "", "no_proxy": ""}  # fmt: skip
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, env=env, stderr=asyncio.subprocess.PIPE
+        )
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()[-500:]
