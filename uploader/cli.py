@@ -339,7 +339,7 @@ def _doctor(settings: Settings, out: TextIO) -> int:
                 health = client.get(settings.url + "/api/v1/health")
             except httpx.HTTPError as exc:
                 say(False, f"cannot reach the server at {settings.url}: {exc or type(exc).__name__}",
-                    "check the address and that the bot is running", ExitCode.UNREACHABLE)
+                    _unreachable_fix(exc), ExitCode.UNREACHABLE)
             else:
                 reached = health.status_code == 200 and (json_object(health) or {}).get("status") == "ok"
                 if health.status_code != 200:
@@ -348,8 +348,8 @@ def _doctor(settings: Settings, out: TextIO) -> int:
                     answer = ", but not as the bot does (no {\"status\": \"ok\"} at /api/v1/health)"
                 else:
                     answer = ""
-                say(reached, f"server {settings.url} answers{answer}",
-                    "check the address (it is the bot's base address, without /api)", ExitCode.UNREACHABLE)
+                say(reached, f"server {settings.url} answers{answer}", _answer_fix(health),
+                    ExitCode.UNREACHABLE)
                 if reached:
                     _doctor_token(settings, settings.url, client, say)
     if problems:
@@ -357,6 +357,25 @@ def _doctor(settings: Settings, out: TextIO) -> int:
         return int(problems[0])
     out.write("all good\n")
     return int(ExitCode.OK)
+
+
+def _unreachable_fix(exc: httpx.HTTPError) -> str:
+    if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "SSL" in type(exc).__name__:
+        return ("check this PC's date and time (a wrong clock fails every certificate); a server with "
+                "a self-signed certificate needs SSL_CERT_FILE pointing at it")
+    return "check the address and that the bot is running"
+
+
+def _answer_fix(health: httpx.Response) -> str:
+    """What to do about an answer at /api/v1/health that is not the bot's."""
+    if health.status_code >= 500:  # a proxy (Caddy) whose bot behind it does not answer
+        return "the address is answered, but not by the bot: it is down or restarting (ask the operator)"
+    if health.is_redirect:
+        return "use the address the server sends to (see above)"
+    if "html" in health.headers.get("Content-Type", ""):
+        return ("check the address (the bot's base address, without /api), or open a web page first "
+                "if this network has a login page (hotel, airport Wi-Fi)")
+    return "check the address (it is the bot's base address, without /api)"
 
 
 def _doctor_token(settings: Settings, url: str, client: httpx.Client, say: Any) -> None:

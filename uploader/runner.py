@@ -207,8 +207,10 @@ class Runner:
         try:
             since = self._history_since(tail_box)
             timeout = httpx.Timeout(settings.http_timeout, connect=min(10.0, settings.http_timeout))
-            transport = httpx.AsyncHTTPTransport(retries=1)  # connect blips only; the rest is ours
-            async with httpx.AsyncClient(timeout=timeout, transport=transport) as client:
+            # No transport of our own: httpx then takes the proxies from the environment
+            # (HTTPS_PROXY, and Windows' own settings), as `doctor` does. A failed connect is
+            # retried by the sender.
+            async with httpx.AsyncClient(timeout=timeout) as client:
                 reading: list[ReaderProcess | ThreadReader] = []  # backfill's or a catch-up's reader
                 sender = Sender(
                     send_box,

@@ -14,6 +14,7 @@ import gzip
 import json
 import logging
 import random
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -29,6 +30,8 @@ from uploader.outbox import Outbox, PendingBatch
 logger = logging.getLogger(__name__)
 
 EVENTS_PATH = "/api/v1/events"
+SLOWEST_UPLINK = 1_000  # bytes/s (8 kbit/s) a batch's body is given time to go up at
+API_PATH = re.compile(r"/api/v1(?:[/?#]|$)")  # where the bot's routes start in a URL
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 DEAD_LETTER_STATUSES = frozenset({400, 422})
 TOKEN_STATUSES = frozenset({401, 403})
@@ -65,10 +68,12 @@ def error_message(response: httpx.Response) -> str:
     location = response.headers.get("Location")
     if response.is_redirect and location:
         # Not followed: a redirected POST may arrive as a GET, and the token would go along. Most
-        # often the address says http:// where the server only speaks https://.
+        # often the address says http:// where the server only speaks https://. The advice is the
+        # bot's base address (a proxy sends the whole request's path along).
+        base = API_PATH.split(location, maxsplit=1)[0].rstrip("/")
         return (
             f"{response.status_code} {response.reason_phrase}: the server sends the uploader to "
-            f"{location[:200]}; set the bot's address to that (colony-uploader init)"
+            f"{base[:200]}; set the bot's address to that (colony-uploader init)"
         )
     text = response.text
     try:
@@ -78,6 +83,15 @@ def error_message(response: httpx.Response) -> str:
     except (ValueError, KeyError, TypeError):
         snippet = " ".join(text.split())[:300]
         return f"{response.status_code} {response.reason_phrase}" + (f": {snippet}" if snippet else "")
+
+
+def _bots_error(response: httpx.Response) -> bool:
+    """Whether the answer is the bot's own error document, `{"error": {"code", "message"}}`."""
+    try:
+        error = json.loads(response.text)["error"]
+        return isinstance(error["code"], str) and isinstance(error["message"], str)
+    except (ValueError, KeyError, TypeError):
+        return False
 
 
 class Sender:
@@ -214,10 +228,21 @@ class Sender:
             self._ready = (following.batch_id, await _compress(following))
 
     async def _post(self, batch: PendingBatch, body: bytes) -> Step:
+        # The answer comes once the whole body is up: on a slow uplink a backfill's batch takes
+        # longer than the timeout to send, and the same body would time out for ever.
+        base = self._client.timeout
+        allowance = len(body) / SLOWEST_UPLINK
+        timeout = httpx.Timeout(
+            connect=base.connect,
+            read=None if base.read is None else max(base.read, allowance),
+            write=None if base.write is None else max(base.write, allowance),
+            pool=base.pool,
+        )
         try:
             response = await self._client.post(
                 self._endpoint,
                 content=body,
+                timeout=timeout,
                 headers={
                     "Authorization": f"Bearer {self._token}",
                     "Content-Type": "application/json",
@@ -261,6 +286,10 @@ class Sender:
                                "dead letter: %s", set_aside, batch.n_events, batch.batch_id, message)
                 self.dead_lettered_events += set_aside
                 return Step(Outcome.DEAD_LETTERED, message=message)
+        if status in DEAD_LETTER_STATUSES | TOKEN_STATUSES and not _bots_error(response):
+            # Not the bot's words (a proxy, a WAF, plain HTTP spoken to a TLS port): they say
+            # nothing about these events or the token. Kept and retried as a set-up problem.
+            return self._retry(batch, f"unexpected answer {message}", FailureKind.SERVER)
         if status in DEAD_LETTER_STATUSES:
             logger.warning("the server refused batch %s (%d events) as invalid, kept as a dead letter: %s",
                            batch.batch_id, batch.n_events, message)

@@ -8,6 +8,7 @@ per-user config folder; `config_file=` or `COLONY_UPLOADER_CONFIG_FILE` points e
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -32,6 +33,9 @@ def default_state_dir() -> Path:
 
 def default_config_file() -> Path:
     return platformdirs.user_config_path(APP_NAME, appauthor=False) / "config.toml"
+
+
+_API_ROUTE = re.compile(r"/api/v1(?:[/?#].*)?$")
 
 
 class Settings(BaseSettings):
@@ -79,7 +83,9 @@ class Settings(BaseSettings):
         value = value.strip().rstrip("/")
         if not value.startswith(("http://", "https://")) or len(value) <= len("https://"):
             raise ValueError(f"must start with http:// or https:// (got {value!r})")
-        return value
+        # The base address: a pasted route (`.../api/v1/events`, as a proxy's redirect names it)
+        # would have every route added to it again.
+        return _API_ROUTE.sub("", value).rstrip("/") or value
 
     @field_validator("token")
     @classmethod

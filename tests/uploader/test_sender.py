@@ -186,7 +186,7 @@ async def test_a_redirect_is_kept_and_retried_and_says_where_the_server_sends_us
     assert step.outcome is Outcome.WAIT
     assert sender.failure == (
         "unexpected answer 308 Permanent Redirect: the server sends the uploader to "
-        "https://bot.example/api/v1/events; set the bot's address to that (colony-uploader init)"
+        "https://bot.example; set the bot's address to that (colony-uploader init)"
     )
     assert outbox.stats().pending_events == 3  # nothing lost, nothing dead-lettered
     clock.now += 3600

@@ -38,6 +38,19 @@ def test_defaults_need_no_environment(tmp_path: Path) -> None:
     assert s.outbox_path == s.state_dir / "outbox.sqlite3"
 
 
+def test_the_address_is_the_bots_base_even_when_a_route_is_pasted(tmp_path: Path) -> None:
+    """A redirect, or the events URL copied from a guide, names a route: every route would be added
+    to it again (`.../api/v1/events/api/v1/events`)."""
+    none = tmp_path / "absent.toml"
+    for pasted, base in [
+        ("https://bot.example/api/v1/events", "https://bot.example"),
+        ("https://example.org/colony/api/v1/health/", "https://example.org/colony"),
+        ("https://example.org/colony/api/v1", "https://example.org/colony"),
+        ("https://example.org/api/v10", "https://example.org/api/v10"),  # not the bot's route: kept
+    ]:
+        assert Settings(url=pasted, config_file=none).url == base, pasted
+
+
 def test_toml_then_dotenv_then_environment_then_arguments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                           ) -> None:
     config = _toml(tmp_path / "c.toml", 'url = "http://toml.example:1/"\ntoken = "from-toml"\n'
