@@ -158,7 +158,9 @@ async def _console(args: argparse.Namespace, settings: Settings) -> int:
             uploader_source=settings.install_source,
         )
         haul = HaulReplies(services.hauling, services.queries)
-        boards = BoardUpdates(updates.port, SettingsBoardStore(db), services.hauling, updates)
+        boards = BoardUpdates(
+            updates.port, SettingsBoardStore(db), services.hauling, updates, only_guild=guild_id
+        )
         await boards.load()
         caller = Caller(guild_id=guild_id, user_id=args.user, channel_id=args.channel)
         lines: list[str] | None = list(args.command) if args.command else None

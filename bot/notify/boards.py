@@ -132,10 +132,13 @@ class BoardUpdates:
         no_permission_pause: float = 300.0,
         unreachable_pause: float = 5.0,
         close_wait: float = 10.0,
+        only_guild: int | None = None,
     ) -> None:
         self.port = port
         self.store = store
         self.hauling = hauling
+        # The console answers for one guild: the other guilds' boards are not its to print.
+        self.only_guild = only_guild
         self.channels = channels
         self.feed = feed
         self.clock = clock
@@ -194,7 +197,7 @@ class BoardUpdates:
         with something to send and no task running yet."""
         boards: dict[int, list[_Board]] = {}
         for guild_id in sorted(self.hauling.state.guilds):
-            if not self.channels.follows(guild_id):
+            if not self.channels.follows(guild_id) or self.only_guild not in (None, guild_id):
                 continue
             try:
                 for channel_id, board in await self._guild(guild_id):

@@ -430,7 +430,7 @@ class ChannelUpdates:
         if not new:
             return
         # The deliveries that got it there are told first.
-        self._close_bursts(now, market_id=site.market_id)
+        self._close_bursts(now, site=(guild_id, site.market_id))
         name = f"{render.site_name(site)} in {safe(site.system_name)}"
         if "failed" in new:
             line = f"\u274c {name} failed."
@@ -530,11 +530,12 @@ class ChannelUpdates:
             del lines[:dropped]
             self._skipped[channel_id] = skipped + dropped
 
-    def _close_bursts(self, now: float, *, market_id: int | None = None) -> None:
-        """Turns bursts into feed lines: the quiet or long ones, or all of one site's."""
+    def _close_bursts(self, now: float, *, site: tuple[int, int] | None = None) -> None:
+        """Turns bursts into feed lines: the quiet or long ones, or all of one site's in one guild
+        (`site`: guild, MarketID; a MarketID two squadrons build at is one site in each)."""
         for key, burst in list(self._bursts.items()):
-            if market_id is not None:
-                if burst.site.market_id != market_id:
+            if site is not None:
+                if (burst.guild_id, burst.site.market_id) != site:
                     continue
             elif now - burst.last < self.burst_quiet and now - burst.started < self.burst_max:
                 continue
