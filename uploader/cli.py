@@ -27,6 +27,7 @@ import httpx
 from pydantic import ValidationError
 
 from uploader import __version__
+from uploader.http_clients import sync_client
 from uploader.instance import AlreadyRunningError, InstanceLock
 from uploader.journal.files import list_journals
 from uploader.locate import Located, locate, windows_saved_games
@@ -334,7 +335,7 @@ def _doctor(settings: Settings, out: TextIO) -> int:
         say(False, "no server address", "run `colony-uploader init` or set COLONY_UPLOADER_URL",
             ExitCode.CONFIG)
     else:
-        with httpx.Client(timeout=min(settings.http_timeout, 10.0)) as client:
+        with sync_client(settings.url, timeout=min(settings.http_timeout, 10.0)) as client:
             try:
                 health = client.get(settings.url + "/api/v1/health")
             except httpx.HTTPError as exc:

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 from pydantic import ValidationError
 
+from uploader.http_clients import async_client
 from uploader.outbox import HISTORY_SINCE, Outbox, OutboxError
 from uploader.reader_process import READ_RETRY_WAIT, ReaderProcess, ReadJob, read_failures, start_method_for
 from uploader.sender import FailureKind, Sender, wait_any
@@ -207,10 +208,9 @@ class Runner:
         try:
             since = self._history_since(tail_box)
             timeout = httpx.Timeout(settings.http_timeout, connect=min(10.0, settings.http_timeout))
-            # No transport of our own: httpx then takes the proxies from the environment
-            # (HTTPS_PROXY, and Windows' own settings), as `doctor` does. A failed connect is
+            # With this PC's proxies, as `doctor` (uploader.http_clients). A failed connect is
             # retried by the sender.
-            async with httpx.AsyncClient(timeout=timeout) as client:
+            async with async_client(settings.url, timeout=timeout) as client:
                 reading: list[ReaderProcess | ThreadReader] = []  # backfill's or a catch-up's reader
                 sender = Sender(
                     send_box,

@@ -70,7 +70,9 @@ def error_message(response: httpx.Response) -> str:
         # Not followed: a redirected POST may arrive as a GET, and the token would go along. Most
         # often the address says http:// where the server only speaks https://. The advice is the
         # bot's base address (a proxy sends the whole request's path along).
-        base = API_PATH.split(location, maxsplit=1)[0].rstrip("/")
+        target = response.request.url.join(location)  # a Location may be relative
+        base = str(target.copy_with(path=API_PATH.split(target.path, maxsplit=1)[0].rstrip("/") or "/",
+                                    query=None, fragment=None)).rstrip("/")
         return (
             f"{response.status_code} {response.reason_phrase}: the server sends the uploader to "
             f"{base[:200]}; set the bot's address to that (colony-uploader init)"

@@ -11,6 +11,7 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator
@@ -35,7 +36,7 @@ def default_config_file() -> Path:
     return platformdirs.user_config_path(APP_NAME, appauthor=False) / "config.toml"
 
 
-_API_ROUTE = re.compile(r"/api/v1(?:[/?#].*)?$")
+_API_ROUTE = re.compile(r"/api/v1(?:/.*)?$")
 
 
 class Settings(BaseSettings):
@@ -85,7 +86,9 @@ class Settings(BaseSettings):
             raise ValueError(f"must start with http:// or https:// (got {value!r})")
         # The base address: a pasted route (`.../api/v1/events`, as a proxy's redirect names it)
         # would have every route added to it again.
-        return _API_ROUTE.sub("", value).rstrip("/") or value
+        parts = urlsplit(value)
+        path = _API_ROUTE.sub("", parts.path).rstrip("/")
+        return urlunsplit((parts.scheme, parts.netloc, path, "", "")) if path != parts.path else value
 
     @field_validator("token")
     @classmethod

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from uploader.outbox import Outbox, QueuedEvent, SourceState
-from uploader.sender import FailureKind, Outcome, Sender
+from uploader.sender import FailureKind, Outcome, Sender, error_message
 from wire import Batch
 
 pytestmark = pytest.mark.uploader_only
@@ -192,6 +192,17 @@ async def test_a_redirect_is_kept_and_retried_and_says_where_the_server_sends_us
     clock.now += 3600
     assert (await sender.step()).outcome is Outcome.SENT
     assert receiver.accepted_new == [e.id for e in evs]
+
+
+def test_a_redirect_names_the_bots_base_address_also_when_relative() -> None:
+    request = httpx.Request("POST", "http://bot.example:8080/colony/api/v1/events")
+    for location, base in [
+        ("https://bot.example/colony/api/v1/events", "https://bot.example/colony"),
+        ("/api/v1/events", "http://bot.example:8080"),
+        ("https://bot.example/api/v1/events?from=http", "https://bot.example"),
+    ]:
+        answer = httpx.Response(308, headers={"Location": location}, request=request)
+        assert f"sends the uploader to {base};" in error_message(answer), location
 
 
 async def test_400_dead_letters_with_the_servers_message_and_moves_on(

@@ -47,6 +47,7 @@ def test_the_address_is_the_bots_base_even_when_a_route_is_pasted(tmp_path: Path
         ("https://example.org/colony/api/v1/health/", "https://example.org/colony"),
         ("https://example.org/colony/api/v1", "https://example.org/colony"),
         ("https://example.org/api/v10", "https://example.org/api/v10"),  # not the bot's route: kept
+        ("http://api/v1", "http://api/v1"),  # a host named api
     ]:
         assert Settings(url=pasted, config_file=none).url == base, pasted
 
