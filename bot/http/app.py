@@ -10,6 +10,7 @@ from bot.http import middleware
 from bot.http.handlers import routes
 from bot.http.hauling import routes as haul_routes
 from bot.http.keys import LIMITER, MODE, SERVICES, SETTINGS, STARTED, STREAMS, OpenStreams
+from bot.http.live import routes as live_routes
 from bot.http.ratelimit import RateLimiter
 from bot.services.bundle import Services
 from bot.settings import Settings
@@ -33,4 +34,5 @@ def create_app(
     app[STREAMS] = OpenStreams()
     app.add_routes(routes)
     app.add_routes(haul_routes)
+    app.add_routes(live_routes)
     return app

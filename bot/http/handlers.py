@@ -17,11 +17,9 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from bot.http.errors import ApiError, not_found
-from bot.http.keys import MODE, SERVICES, SETTINGS, STARTED, STREAMS, TOKEN
+from bot.http.keys import MODE, SERVICES, SETTINGS, STARTED, TOKEN
 from bot.ids import typed_id
-from bot.notify.feed import FeedClosedError
 from bot.store.tokens import TokenRecord
-from bot.views import SiteView
 from wire import SCHEMA_VERSION, Batch
 from wire.errors import describe_errors
 
@@ -277,87 +275,3 @@ async def carriers(request: web.Request) -> web.Response:
 async def claims(request: web.Request) -> web.Response:
     views = await request.app[SERVICES].queries.claims(_token(request).guild_id)
     return _json({"claims": _dump(views)})
-
-
-def sse(event: str, data: bytes) -> bytes:
-    return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
-
-
-def _site_event(view: SiteView) -> bytes:
-    return sse("site", view.model_dump_json().encode())
-
-
-# How often an open stream checks that its token is still live (a revoked one ends the stream).
-STREAM_TOKEN_CHECK_SECONDS = 5.0
-_STREAM_HEADERS = {
-    "Content-Type": "text/event-stream",
-    "Cache-Control": "no-cache",
-    "X-Accel-Buffering": "no",
-}
-_REVOKED = sse(
-    "error", orjson.dumps({"error": {"code": "unauthorized", "message": "token has been revoked"}})
-)
-
-
-@routes.get("/api/v1/stream", name="stream")
-async def stream(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: every site now (`site` events), then `ready`, then each change as `site`.
-
-    The token is checked again at least every few seconds while the stream is open: once revoked,
-    an `error` event ends it, as any other request with that token gets 401.
-    """
-    if request.method == "HEAD":  # the headers a GET would start with; a stream has no end to send
-        return web.Response(headers=_STREAM_HEADERS)
-    services = request.app[SERVICES]
-    guild_id = _token(request).guild_id
-    raw_token = request.headers.get("Authorization", "").partition(" ")[2].strip()
-    keepalive = request.app[SETTINGS].stream_keepalive_seconds
-    wait = min(keepalive, STREAM_TOKEN_CHECK_SECONDS)
-    response = web.StreamResponse(headers=_STREAM_HEADERS)
-    # Subscribe first, so no change falls between the snapshot and the live feed.
-    with_sub = services.feed.subscribe(guild_id)
-    # Counted from here: a change dropped while the snapshot is written is one the client missed.
-    dropped = with_sub.dropped
-    streams = request.app[STREAMS]
-    streams.add(with_sub)
-    try:
-        await response.prepare(request)
-        for view in await services.queries.sites(guild_id):
-            await response.write(_site_event(view))
-        await response.write(sse("ready", b"{}"))
-        loop = asyncio.get_running_loop()
-        checked = quiet_since = loop.time()
-        while True:
-            try:
-                changes = await asyncio.wait_for(with_sub.get(), wait)
-            except TimeoutError:
-                changes = []
-            except FeedClosedError:
-                break
-            now = loop.time()
-            if now - checked >= STREAM_TOKEN_CHECK_SECONDS:
-                checked = now
-                if await services.tokens.authenticate(raw_token) is None:
-                    await response.write(_REVOKED)
-                    break
-            if with_sub.dropped != dropped:
-                # The client fell behind and lost changes (the feed drops the oldest): each lost one
-                # may have been a site's last, so every site is sent again as it is now.
-                dropped = with_sub.dropped
-                for view in await services.queries.sites(guild_id):
-                    await response.write(_site_event(view))
-            else:
-                for change in changes:
-                    await response.write(_site_event(change.site))
-            if changes:
-                quiet_since = now
-            elif now - quiet_since >= keepalive:
-                await response.write(b": keepalive\n\n")
-                quiet_since = now
-    except (ConnectionResetError, asyncio.CancelledError):
-        logger.debug("stream client of guild %s went away", guild_id)
-        raise
-    finally:
-        streams.discard(with_sub)
-        with_sub.close()
-    return response

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import ClientResponse
 
@@ -210,7 +211,7 @@ async def test_a_stream_ends_once_its_token_is_revoked(
 ) -> None:
     """The token is checked when the stream opens and again while it is open: once revoked, the
     stream says so in an `error` event and ends, as every other request with it gets 401."""
-    monkeypatch.setattr("bot.http.handlers.STREAM_TOKEN_CHECK_SECONDS", 0.05)
+    monkeypatch.setattr("bot.http.live.STREAM_TOKEN_CHECK_SECONDS", 0.05)
     async with running_bot(make_settings(tmp_path, stream_keepalive_seconds=0.05)) as bot:
         token, record = await bot.services.tokens.issue(111, 7, "leaked")
         async with bot.client.get("/api/v1/stream", headers={"Authorization": f"Bearer {token}"}) as resp:
@@ -233,6 +234,60 @@ async def test_head_of_the_stream_is_its_headers_only(bot_api: Bot) -> None:
         assert resp.headers["Content-Type"] == "text/event-stream"
     status, _ = await bot_api.get(token, f"/api/v1/sites/{SITE}")  # the connection still serves
     assert status == 200
+
+
+async def _next_message(socket: Any) -> dict[str, Any]:
+    message: dict[str, Any] = json.loads(await asyncio.wait_for(socket.receive_str(), 5))
+    return message
+
+
+async def test_the_websocket_sends_every_site_then_each_change(bot_api: Bot) -> None:
+    """The original assistant's push API: the same updates as the event stream, as JSON messages."""
+    token = await _seed(bot_api)
+    other_guild = await bot_api.token(guild=999)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with bot_api.client.ws_connect("/api/v1/ws", headers=headers) as socket:
+        first = [await _next_message(socket) for _ in range(3)]
+        assert [(m["type"], m.get("site", {}).get("market_id")) for m in first] == [
+            ("site", OTHER),
+            ("site", SITE),
+            ("ready", None),
+        ]
+        await bot_api.post(other_guild, batch([Journal("Zed").depot(9, 42, {"steel": (1, 0)})]))
+        a = Journal("Alice", source="later.log")
+        await bot_api.post(token, batch([a.contribution(10, SITE, {"steel": 50})]))
+        message = await _next_message(socket)
+        _, current = await bot_api.get(token, f"/api/v1/sites/{SITE}")
+        assert message == {"type": "site", "site": current}
+
+
+async def test_the_websocket_ends_once_its_token_is_revoked_or_the_bot_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.http.live.STREAM_TOKEN_CHECK_SECONDS", 0.05)
+    async with running_bot(make_settings(tmp_path, stream_keepalive_seconds=0.05)) as bot:
+        token, record = await bot.services.tokens.issue(111, 7, "leaked")
+        headers = {"Authorization": f"Bearer {token}"}
+        async with bot.client.ws_connect("/api/v1/ws", headers=headers) as socket:
+            assert await _next_message(socket) == {"type": "ready"}
+            await bot.services.tokens.revoke(record.prefix)
+            revoked = {"code": "unauthorized", "message": "token has been revoked"}
+            assert await _next_message(socket) == {"type": "error", "error": revoked}
+            closing = await asyncio.wait_for(socket.receive(), 5)
+            assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        headers = {"Authorization": f"Bearer {await bot.token()}"}
+        async with bot.client.ws_connect("/api/v1/ws", headers=headers) as socket:
+            assert await _next_message(socket) == {"type": "ready"}
+            bot.services.feed.close()  # what the app does at shutdown: the socket is closed
+            closing = await asyncio.wait_for(socket.receive(), 5)
+            assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+
+
+async def test_the_websocket_address_without_an_upgrade_says_so(bot_api: Bot) -> None:
+    token = await _seed(bot_api)
+    status, body = await bot_api.get(token, "/api/v1/ws")
+    assert (status, body["error"]["code"]) == (400, "malformed")
+    assert "WebSocket" in body["error"]["message"]
 
 
 async def test_done_reads_done_and_not_before(bot_api: Bot) -> None:

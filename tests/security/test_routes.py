@@ -11,6 +11,7 @@ import asyncio
 import re
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 from aiohttp import web
@@ -18,6 +19,7 @@ from aiohttp import web
 from bot.http.handlers import routes as api_routes
 from bot.http.hauling import routes as haul_routes
 from bot.http.keys import PUBLIC
+from bot.http.live import routes as live_routes
 from tests.bot._helpers import Bot, Journal, batch
 
 GUILD_A, GUILD_B = 111, 999
@@ -33,9 +35,9 @@ PARAMS = {"market_id": str(SITE), "name": SYSTEM}
 
 
 def all_routes() -> list[tuple[str, str, str]]:
-    """Every route the app serves (`bot/http/app.py` adds both tables)."""
+    """Every route the app serves (`bot/http/app.py` adds the three tables)."""
     out = []
-    for route in [*api_routes, *haul_routes]:
+    for route in [*api_routes, *haul_routes, *live_routes]:
         assert isinstance(route, web.RouteDef)
         name = route.kwargs.get("name")
         assert isinstance(name, str), f"route {route.method} {route.path} has no name"
@@ -56,7 +58,7 @@ def test_the_route_table_is_what_this_test_walks() -> None:
     methods = {m for m, _, _ in all_routes()}
     assert methods <= {"GET", "POST"}
     assert {n for _, _, n in all_routes()} >= {
-        "events", "sites", "site", "systems", "system", "stream", "haul_boards", "haul_board"
+        "events", "sites", "site", "systems", "system", "stream", "ws", "haul_boards", "haul_board"
     }
     assert {n for _, _, n in all_routes() if n in PUBLIC} == {"health"}
 
@@ -82,6 +84,12 @@ async def _call(
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
     if method == "POST":
         headers["Content-Type"] = "application/json"
+    if path == "/api/v1/ws":  # as a WebSocket client opens it; a refused one gets the JSON answer
+        try:
+            async with bot.client.ws_connect(path, headers=headers) as socket:
+                return 200, None, await asyncio.wait_for(_ws_until_ready(socket), 10)
+        except aiohttp.WSServerHandshakeError:
+            pass
     async with bot.client.request(method, path, data=body or None, headers=headers) as resp:
         if resp.headers.get("Content-Type", "").startswith("text/event-stream"):
             text = await asyncio.wait_for(_until_ready(resp), 10)
@@ -99,6 +107,16 @@ async def _until_ready(resp: Any) -> str:
         seen.append(line)
         if line.startswith("event: ready"):
             return "".join(seen)
+
+
+async def _ws_until_ready(socket: Any) -> str:
+    """The WebSocket's snapshot, up to and including its `ready` message."""
+    seen = []
+    while True:
+        message = await socket.receive_str()
+        seen.append(message)
+        if orjson.loads(message)["type"] == "ready":
+            return "\n".join(seen)
 
 
 def _body_for_b() -> bytes:
@@ -145,5 +163,5 @@ async def test_another_guilds_token_sees_nothing_of_this_guild(
     # And A still sees its own data on the same route.
     status, _, text = await _call(bot_api, "GET", url, token_a) if method == "GET" else (200, None, STATION)
     assert status == 200
-    if name in {"sites", "site", "systems", "system", "stream", "status"}:
+    if name in {"sites", "site", "systems", "system", "stream", "ws", "status"}:
         assert STATION in text or SYSTEM in text
