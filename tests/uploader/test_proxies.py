@@ -18,8 +18,9 @@ JUNE = "Journal.2025-06-20T213114.01.log"
 
 def test_a_bot_on_this_pc_or_the_lan_is_reached_without_the_proxy() -> None:
     for url in ("http://127.0.0.1:8750", "http://localhost:8750", "http://192.168.1.20", "http://nas:8750",
-                "http://[::1]:8750", "http://169.254.3.4"):
+                "http://169.254.3.4"):
         assert _direct(url) == {f"all://{httpx.URL(url).host}": None}, url
+    assert _direct("http://[::1]:8750") == {"all://[::1]": None}  # an IPv6 literal, in brackets
     for url in ("https://colony.example.org", "http://8.8.8.8"):
         assert _direct(url) == {}, url
 
@@ -30,7 +31,8 @@ def test_proxy_settings_httpx_cannot_use_mean_a_direct_connection(
     # Windows' settings turn a SOCKS proxy into socks4://, a scheme httpx does not know.
     monkeypatch.setenv("HTTPS_PROXY", "socks4://127.0.0.1:1080")
     with sync_client("https://colony.example.org", timeout=1) as client:
-        assert client.trust_env is False
+        chosen = client._transport_for_url(httpx.URL("https://colony.example.org/api/v1/events"))
+        assert chosen is client._transport  # direct
     assert "proxy settings cannot be used" in caplog.text
 
 
