@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,6 +27,7 @@ routes = web.RouteTableDef()
 
 # How often an open stream checks that its token is still live (a revoked one ends the stream).
 STREAM_TOKEN_CHECK_SECONDS = 5.0
+CLOSE_WAIT_SECONDS = 1.0  # for a WebSocket client's answer to our close
 _REVOKED = {"error": {"code": "unauthorized", "message": "token has been revoked"}}
 
 
@@ -123,7 +124,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
     try:
         async with contextlib.aclosing(site_feed(request)) as feed:
             async for item in feed:
-                await response.write(_sse_bytes(item))
+                if not await _sent(request, response.write(_sse_bytes(item))):
+                    break
     except (ConnectionResetError, asyncio.CancelledError):
         logger.debug("stream client of guild %s went away", request[TOKEN].guild_id)
         raise
@@ -157,8 +159,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 if closed.done():
                     break
                 message = _ws_message(item)
-                if message is not None:
-                    await socket.send_str(message.decode())
+                if message is not None and not await _sent(request, socket.send_str(message.decode())):
+                    break
     except (ConnectionResetError, asyncio.CancelledError):
         logger.debug("WebSocket client of guild %s went away", request[TOKEN].guild_id)
         raise
@@ -166,8 +168,31 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         closed.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await closed
-        await socket.close()
+        try:
+            # The close waits for the client's answer: one that does not read would hold the
+            # bot's shutdown for aiohttp's whole timeout.
+            await asyncio.wait_for(socket.close(), CLOSE_WAIT_SECONDS)
+        except TimeoutError:
+            _drop(request)
     return socket
+
+
+async def _sent(request: web.Request, sending: Awaitable[None]) -> bool:
+    """Whether a write to a live client went out within two keepalive intervals. A client that
+    stopped reading (gone without a reset, or stuck) is dropped: its writes would wait for ever,
+    holding its subscription and the bot's shutdown."""
+    try:
+        await asyncio.wait_for(sending, 2 * request.app[SETTINGS].stream_keepalive_seconds)
+    except TimeoutError:
+        logger.info("live client of guild %s stopped reading; dropped", request[TOKEN].guild_id)
+        _drop(request)
+        return False
+    return True
+
+
+def _drop(request: web.Request) -> None:
+    if request.transport is not None:
+        request.transport.abort()
 
 
 async def _until_closed(socket: web.WebSocketResponse) -> None:
