@@ -37,8 +37,8 @@ from bot.notify.channels import (
     NoPermissionError,
     RateLimitedError,
     UnreachableError,
+    end_passes,
     post_lines,
-    settle,
 )
 from bot.notify.feed import ChangeFeed, Subscription
 from bot.render import haul as render
@@ -384,14 +384,10 @@ class BoardUpdates:
         if self._consumer is not None:
             await self._consumer
             self._consumer = None
-        self._stop.set()
-        self._wake.set()
         # Not cancelled at once: a pass is let finish (no database transaction cut in the middle),
         # and a post Discord has taken is let be answered, so that its id is saved.
-        deadline = asyncio.get_running_loop().time() + self.close_wait
-        cut = await settle([self._task] if self._task is not None else [], deadline)
+        cut = await end_passes(self._task, self._workers, self._stop, self._wake, self.close_wait)
         self._task = None
-        cut += await self._workers.settle(deadline)
         if cut:  # Discord not answering: the stop must not hang on it
             logger.warning("haul boards: a post still unanswered after %g s is abandoned", self.close_wait)
         try:

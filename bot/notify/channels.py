@@ -693,14 +693,10 @@ class ChannelUpdates:
         if self._consumer is not None:
             await self._consumer  # ends once the changes already queued are recorded
             self._consumer = None
-        self._stop.set()
-        self._wake.set()
         # Not cancelled at once: a post Discord has taken but not yet answered would be made again
-        # by the last pass below. The channels' tasks are let finish, within `close_wait`.
-        deadline = asyncio.get_running_loop().time() + self.close_wait
-        cut = await settle([self._task] if self._task is not None else [], deadline)
+        # by the last pass below.
+        cut = await end_passes(self._task, self._workers, self._stop, self._wake, self.close_wait)
         self._task = None
-        cut += await self._workers.settle(deadline)
         if cut:  # Discord not answering: the stop must not hang on it
             logger.warning("channel updates: a post still unanswered after %g s is abandoned",
                            self.close_wait)  # fmt: skip
@@ -748,6 +744,23 @@ class ChannelTasks:
     async def settle(self, deadline: float) -> int:
         """Lets the running tasks finish until `deadline` (see `settle`); how many were cut."""
         return await settle(self._tasks.values(), deadline)
+
+
+async def end_passes(
+    loop: asyncio.Task[None] | None,
+    workers: ChannelTasks,
+    stop: asyncio.Event,
+    wake: asyncio.Event,
+    wait: float,
+) -> int:
+    """Ends a loop of passes (`stop`, woken by `wake`) and its channels' tasks, within `wait`
+    seconds: a pass in progress is let finish and a post Discord has taken is let be answered (so
+    its id is saved); what still runs then is cancelled. Returns how many were."""
+    stop.set()
+    wake.set()
+    deadline = asyncio.get_running_loop().time() + wait
+    cut = await settle([loop] if loop is not None else [], deadline)
+    return cut + await workers.settle(deadline)
 
 
 async def settle(tasks: Iterable[asyncio.Task[None]], deadline: float) -> int:
