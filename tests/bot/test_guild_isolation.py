@@ -29,6 +29,15 @@ async def _send(services: Services, guild: int, user: int, events: list[dict[str
     await services.intake.submit(token, _BATCH.validate_python(batch(events)))
 
 
+def _shared_delivery(j: Journal) -> list[dict[str, Any]]:
+    """A commander of both squadrons docks at the shared site, reads its depot and delivers 300 t."""
+    return [
+        j.docked(1, SITE_A, "Shared Depot"),
+        j.depot(2, SITE_A, {"steel": (1000, 0)}),
+        j.contribution(3, SITE_A, {"steel": 300}),
+    ]
+
+
 async def test_console_for_guild_a_prints_no_board_of_guild_b(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -94,9 +103,7 @@ async def test_same_commander_two_guilds_same_batch_counts_in_each(tmp_path: Pat
 
     async with running_bot(make_settings(tmp_path)) as bot:
         ta, tb = await bot.token(GUILD_A, 7), await bot.token(GUILD_B, 7)
-        j = Journal("SHARED", fid="F1")
-        events = [j.docked(1, SITE_A, "Shared Depot"), j.depot(2, SITE_A, {"steel": (1000, 0)}),
-                  j.contribution(3, SITE_A, {"steel": 300})]
+        events = _shared_delivery(Journal("SHARED", fid="F1"))
         body = batch(events, "same-batch")
         assert await bot.post(ta, body) == (200, {"accepted": 3, "duplicates": 0, "ignored": 0})
         assert await bot.post(tb, body) == (200, {"accepted": 3, "duplicates": 0, "ignored": 0})
@@ -122,9 +129,7 @@ async def test_same_events_to_two_guilds_in_one_group(tmp_path: Path) -> None:
         services = await build_services(db)
         _, ta = await services.tokens.issue(GUILD_A, 7, "a")
         _, tb = await services.tokens.issue(GUILD_B, 7, "b")
-        j = Journal("SHARED")
-        events = [j.docked(1, SITE_A, "Shared Depot"), j.depot(2, SITE_A, {"steel": (1000, 0)}),
-                  j.contribution(3, SITE_A, {"steel": 300})]
+        events = _shared_delivery(Journal("SHARED"))
         results = await asyncio.gather(*(
             services.intake.submit(t, _BATCH.validate_python(batch(events, f"x{i}")))
             for i, t in enumerate([ta, tb, ta, tb, ta, tb])
@@ -150,8 +155,7 @@ async def test_rebuild_two_guilds_same_commander(tmp_path: Path) -> None:
         _, ta = await services.tokens.issue(GUILD_A, 7, "a")
         _, tb = await services.tokens.issue(GUILD_B, 8, "b")
         j = Journal("SHARED")
-        events = [j.docked(1, SITE_A, "Shared Depot"), j.depot(2, SITE_A, {"steel": (1000, 0)}),
-                  j.contribution(3, SITE_A, {"steel": 300}),
+        events = [*_shared_delivery(j),
                   j.event("market", 4, market_id=SITE_B, station_name="K7Q-1ZZ", station_type="FleetCarrier",
                           system_name="Col 285 Sector GF-F b12-5", items=[])]
         await services.intake.submit(ta, _BATCH.validate_python(batch(events)))

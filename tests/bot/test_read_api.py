@@ -167,6 +167,15 @@ async def _next_event(resp: ClientResponse) -> tuple[str, Any]:
             return kind, json.loads(line[6:])
 
 
+async def _one_upload_each(bot: Bot, token: str, other_guild: str) -> Any:
+    """An upload to another guild, then one changing SITE here; SITE's JSON as /sites/{id} says."""
+    await bot.post(other_guild, batch([Journal("Zed").depot(9, 42, {"steel": (1, 0)})]))
+    a = Journal("Alice", source="later.log")
+    await bot.post(token, batch([a.contribution(10, SITE, {"steel": 50})]))
+    _, current = await bot.get(token, f"/api/v1/sites/{SITE}")
+    return current
+
+
 async def test_stream_sends_every_site_then_each_change(bot_api: Bot) -> None:
     token = await _seed(bot_api)
     other_guild = await bot_api.token(guild=999)
@@ -181,11 +190,8 @@ async def test_stream_sends_every_site_then_each_change(bot_api: Bot) -> None:
         ]
 
         # Another guild's upload is not streamed here; ours is, as the same site JSON as /sites/{id}.
-        await bot_api.post(other_guild, batch([Journal("Zed").depot(9, 42, {"steel": (1, 0)})]))
-        a = Journal("Alice", source="later.log")
-        await bot_api.post(token, batch([a.contribution(10, SITE, {"steel": 50})]))
+        current = await _one_upload_each(bot_api, token, other_guild)
         kind, data = await asyncio.wait_for(_next_event(resp), 5)
-        _, current = await bot_api.get(token, f"/api/v1/sites/{SITE}")
         assert (kind, data) == ("site", current)
         assert data["commodities"][0]["provisional"] == 150
 
@@ -253,12 +259,8 @@ async def test_the_websocket_sends_every_site_then_each_change(bot_api: Bot) -> 
             ("site", SITE),
             ("ready", None),
         ]
-        await bot_api.post(other_guild, batch([Journal("Zed").depot(9, 42, {"steel": (1, 0)})]))
-        a = Journal("Alice", source="later.log")
-        await bot_api.post(token, batch([a.contribution(10, SITE, {"steel": 50})]))
-        message = await _next_message(socket)
-        _, current = await bot_api.get(token, f"/api/v1/sites/{SITE}")
-        assert message == {"type": "site", "site": current}
+        current = await _one_upload_each(bot_api, token, other_guild)
+        assert await _next_message(socket) == {"type": "site", "site": current}
 
 
 async def test_the_websocket_ends_once_its_token_is_revoked_or_the_bot_stops(

@@ -17,20 +17,24 @@ from bot.demo.journals import COMMANDERS, SITES, SYSTEM, generate
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
-    keep = tmp_path_factory.mktemp("demo")
+def _demo(keep: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    """`colony-bot demo --keep KEEP` as a user runs it, without this shell's COLONY_ settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COLONY_")}
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "bot", "demo", "--keep", str(keep)],
         cwd=REPO,
         env=env,
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=timeout,
         check=False,
     )
-    return done, keep
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    keep = tmp_path_factory.mktemp("demo")
+    return _demo(keep, timeout=90), keep
 
 
 def test_the_demo_exits_0(demo_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
@@ -87,16 +91,7 @@ def test_a_second_demo_in_the_kept_folder_is_refused_at_once(
     """Its events would add to the first demo's database, and it would wait out its deadline for
     numbers that can no longer add up; the user is told at once instead (exit 2)."""
     keep = demo_run[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COLONY_")}
-    again = subprocess.run(
-        [sys.executable, "-m", "bot", "demo", "--keep", str(keep)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    again = _demo(keep, timeout=30)
     assert again.returncode == 2, again.stdout[-1500:] + again.stderr[-1500:]
     assert f"--keep {keep} is not empty" in again.stderr
     assert again.stdout == ""

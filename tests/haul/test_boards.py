@@ -34,6 +34,17 @@ def boards_for(w: World, port: FakeChannels, channels: ChannelUpdates, store: Me
     return BoardUpdates(port, store, w.services.hauling, channels, clock=clock, now=w.clock)
 
 
+async def following_the_site(
+    w: World, port: FakeChannels, clock: FakeClock, *channel_ids: int
+) -> ChannelUpdates:
+    """Channel updates following the April site in each of `channel_ids` (CHANNEL when none)."""
+    channels = ChannelUpdates(port, MemoryFollowStore(), clock=clock, now=w.clock)
+    sites = await w.services.queries.sites(GUILD)
+    for channel_id in channel_ids or (CHANNEL,):
+        await channels.follow(GUILD, FollowTarget(channel_id=channel_id, market_id=SITE), sites)
+    return channels
+
+
 def board_messages(port: FakeChannels, channel_id: int = CHANNEL) -> dict[int, str]:
     """message id -> description, of the haul boards in the channel."""
     return {
@@ -48,9 +59,7 @@ async def test_the_board_is_a_second_live_message_edited_in_place(tmp_path: Path
         await w.join("TEST", 77, samples / APRIL)
         await w.play("TEST", "2025-04-08T21:44:01")
         port, clock = FakeChannels(), FakeClock()
-        channels = ChannelUpdates(port, MemoryFollowStore(), clock=clock, now=w.clock)
-        await channels.follow(GUILD, FollowTarget(channel_id=CHANNEL, market_id=SITE),
-                              await w.services.queries.sites(GUILD))  # fmt: skip
+        channels = await following_the_site(w, port, clock)
         store = MemoryBoardStore()
         boards = boards_for(w, port, channels, store, clock)
         await boards.load()
@@ -167,9 +176,7 @@ async def test_a_followed_site_that_completes_gets_its_finished_board(tmp_path: 
         await w.join("TEST", 77, samples / APRIL)
         await w.play("TEST", "2025-04-08T21:44:01")
         port, clock = FakeChannels(), FakeClock()
-        channels = ChannelUpdates(port, MemoryFollowStore(), clock=clock, now=w.clock)
-        await channels.follow(GUILD, FollowTarget(channel_id=CHANNEL, market_id=SITE),
-                              await w.services.queries.sites(GUILD))  # fmt: skip
+        channels = await following_the_site(w, port, clock)
         boards = boards_for(w, port, channels, MemoryBoardStore(), clock)
         await boards.load()
         await boards.flush()
@@ -230,10 +237,7 @@ async def test_a_channel_waiting_on_discord_holds_up_no_other_channels_board(
         await w.play("TEST", "2025-04-08T21:44:01")
         port, clock = FakeChannels(), FakeClock()
         port.held[busy] = asyncio.Event()
-        channels = ChannelUpdates(port, MemoryFollowStore(), clock=clock, now=w.clock)
-        for channel in (busy, quiet):
-            await channels.follow(GUILD, FollowTarget(channel_id=channel, market_id=SITE),
-                                  await w.services.queries.sites(GUILD))  # fmt: skip
+        channels = await following_the_site(w, port, clock, busy, quiet)
         store = MemoryBoardStore()
         boards = boards_for(w, port, channels, store, clock)
         await boards.load()
@@ -262,10 +266,7 @@ async def test_a_stop_is_bounded_when_discord_never_answers_a_board_post(
         await w.play("TEST", "2025-04-08T21:44:01")
         port, clock = FakeChannels(), FakeClock()
         port.held[stuck] = asyncio.Event()  # Discord has the post and never answers
-        channels = ChannelUpdates(port, MemoryFollowStore(), clock=clock, now=w.clock)
-        for channel in (stuck, fine):
-            await channels.follow(GUILD, FollowTarget(channel_id=channel, market_id=SITE),
-                                  await w.services.queries.sites(GUILD))  # fmt: skip
+        channels = await following_the_site(w, port, clock, stuck, fine)
         store = MemoryBoardStore()
         boards = boards_for(w, port, channels, store, clock)
         boards.close_wait = 0.05

@@ -217,6 +217,25 @@ def _queued(tmp_path: Path, events: Any, n: int) -> Any:
     return outbox
 
 
+async def _one_step_against(answer: bytes, tmp_path: Path, events: Any) -> tuple[Any, Any]:
+    """One sender step of 3 queued events against a server answering `answer`: (the step, the
+    outbox's stats after it)."""
+    import httpx
+
+    from uploader.sender import Sender
+
+    server = RawAnswer(answer)
+    outbox = _queued(tmp_path, events, 3)
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            url = f"http://127.0.0.1:{server.port}"
+            step = await Sender(outbox, client, url=url, token="t", rand=lambda: 0.5).step()
+        return step, outbox.stats()
+    finally:
+        server.close()
+        outbox.close()
+
+
 async def test_a_400_that_is_not_the_bots_answer_is_retried_not_dead_lettered(
     tmp_path: Path, events: Any
 ) -> None:
@@ -224,23 +243,12 @@ async def test_a_400_that_is_not_the_bots_answer_is_retried_not_dead_lettered(
     TLS port spoken to in plain HTTP, a WAF, a middlebox) says nothing about the events: they must
     stay queued and go once the address or the network is right, not sit in the dead letters
     (which only `resend` brings back, and which `status` says to report to the operator)."""
-    import httpx
+    from uploader.sender import Outcome
 
-    from uploader.sender import Outcome, Sender
-
-    server = RawAnswer(GO_PLAIN_HTTP_ON_TLS_PORT)
-    outbox = _queued(tmp_path, events, 3)
-    try:
-        async with httpx.AsyncClient(timeout=5) as client:
-            url = f"http://127.0.0.1:{server.port}"
-            sender = Sender(outbox, client, url=url, token="t", rand=lambda: 0.5)
-            step = await sender.step()
-        assert step.outcome is Outcome.WAIT, step
-        assert outbox.stats().dead_letters == 0
-        assert outbox.pending_events() == 3
-    finally:
-        server.close()
-        outbox.close()
+    step, stats = await _one_step_against(GO_PLAIN_HTTP_ON_TLS_PORT, tmp_path, events)
+    assert step.outcome is Outcome.WAIT, step
+    assert stats.dead_letters == 0
+    assert stats.pending_events == 3
 
 
 async def test_a_403_page_from_a_proxy_or_waf_is_not_a_refused_token(
@@ -249,24 +257,14 @@ async def test_a_403_page_from_a_proxy_or_waf_is_not_a_refused_token(
     """The bot never answers 403 (bot/http/middleware.py: 401 with `unauthorized`). A 403 HTML page
     (Cloudflare, a WAF rule, a corporate or hotel filter) is not the token: `status` must not say
     TOKEN REFUSED and send the commander for a new token, and a backfill must not stop on it."""
-    import httpx
-
-    from uploader.sender import Outcome, Sender
+    from uploader.sender import Outcome
 
     page = b"<html><head><title>Access denied</title></head><body>Blocked by policy</body></html>"
-    server = RawAnswer(b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/html\r\nContent-Length: "
-                       + str(len(page)).encode() + b"\r\nConnection: close\r\n\r\n" + page)
-    outbox = _queued(tmp_path, events, 3)
-    try:
-        async with httpx.AsyncClient(timeout=5) as client:
-            url = f"http://127.0.0.1:{server.port}"
-            sender = Sender(outbox, client, url=url, token="t", rand=lambda: 0.5)
-            step = await sender.step()
-        assert step.outcome is not Outcome.TOKEN_REFUSED, step.message
-        assert outbox.stats().token_refused is None
-    finally:
-        server.close()
-        outbox.close()
+    answer = (b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/html\r\nContent-Length: "
+              + str(len(page)).encode() + b"\r\nConnection: close\r\n\r\n" + page)
+    step, stats = await _one_step_against(answer, tmp_path, events)
+    assert step.outcome is not Outcome.TOKEN_REFUSED, step.message
+    assert stats.token_refused is None
 
 
 async def test_following_the_redirect_advice_reaches_the_bot(
